@@ -1,0 +1,185 @@
+//! The daemon's settings: the config file (`$XDG_CONFIG_HOME/bytemeet/config.toml`)
+//! overlaid by command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::frame::{PixelFormat, Size};
+use crate::sink::OutputSpec;
+use crate::source::{CameraFormat, SourceSpec};
+
+/// The config file as written by users. Every key is optional.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `auto`, `demo`, `v4l2:/dev/videoN` or `file:PATH`.
+    pub source: Option<String>,
+    /// Any of `auto`, `v4l2:/dev/videoN`, `y4m:PATH`, `png:PATH`.
+    pub outputs: Option<Vec<String>>,
+    /// `WIDTHxHEIGHT`.
+    pub size: Option<String>,
+    pub fps: Option<f64>,
+    /// Virtual camera pixel format: `yuyv` (default) or `nv12`.
+    pub output_format: Option<String>,
+    /// Preferred camera format: `yuyv`, `nv12` or `mjpeg`; unset lets negotiation choose.
+    pub camera_format: Option<String>,
+}
+
+/// Settings after defaults, file and flags are combined and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub source: SourceSpec,
+    pub outputs: Vec<OutputSpec>,
+    pub size: Size,
+    pub fps: f64,
+    pub output_format: PixelFormat,
+    pub camera_format: Option<CameraFormat>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            source: SourceSpec::Auto,
+            outputs: vec![OutputSpec::Auto],
+            size: Size::new(1280, 720),
+            fps: 30.0,
+            output_format: PixelFormat::Yuyv,
+            camera_format: None,
+        }
+    }
+}
+
+/// A config file problem, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where the config file lives by default.
+pub fn default_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("bytemeet").join("config.toml"))
+}
+
+/// Reads a config file; a missing file is `Ok(None)`.
+pub fn load(path: &Path) -> Result<Option<ConfigFile>, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ConfigError::Io {
+            path: path.display().to_string(),
+            source: e,
+        }),
+    }
+}
+
+impl Settings {
+    /// Applies a config file over the defaults, checking every value.
+    pub fn with_file(mut self, file: &ConfigFile, path: &Path) -> Result<Self, ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::Invalid {
+            path: path.display().to_string(),
+            reason: format!("key `{key}`: {reason}"),
+        };
+        if let Some(s) = &file.source {
+            self.source = s.parse().map_err(|e| bad("source", e))?;
+        }
+        if let Some(outs) = &file.outputs {
+            self.outputs = outs
+                .iter()
+                .map(|o| o.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad("outputs", e))?;
+        }
+        if let Some(s) = &file.size {
+            self.size = s.parse().map_err(|e| bad("size", e))?;
+        }
+        if let Some(fps) = file.fps {
+            self.fps = check_fps(fps).map_err(|e| bad("fps", e))?;
+        }
+        if let Some(f) = &file.output_format {
+            self.output_format = parse_vcam_format(f).map_err(|e| bad("output_format", e))?;
+        }
+        if let Some(f) = &file.camera_format {
+            self.camera_format = Some(f.parse().map_err(|e| bad("camera_format", e))?);
+        }
+        Ok(self)
+    }
+}
+
+pub fn check_fps(fps: f64) -> Result<f64, String> {
+    if fps.is_finite() && (1.0..=240.0).contains(&fps) {
+        Ok(fps)
+    } else {
+        Err(format!("frame rate {fps} is outside 1..=240"))
+    }
+}
+
+/// Virtual camera formats: the ones every V4L2 reader understands.
+pub fn parse_vcam_format(s: &str) -> Result<PixelFormat, String> {
+    match s.parse::<PixelFormat>()? {
+        f @ (PixelFormat::Yuyv | PixelFormat::Nv12) => Ok(f),
+        other => Err(format!(
+            "the virtual camera speaks yuyv or nv12, not {other}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../packaging/config.example.toml");
+        let file: ConfigFile = toml::from_str(text).expect("example parses");
+        let s = Settings::default()
+            .with_file(&file, Path::new("example"))
+            .expect("valid");
+        assert_eq!(s.size, Size::new(1280, 720));
+        assert_eq!(s.outputs, vec![OutputSpec::Auto]);
+    }
+
+    #[test]
+    fn bad_values_name_the_file_and_key() {
+        let file: ConfigFile = toml::from_str("size = \"huge\"").expect("toml");
+        let err = Settings::default()
+            .with_file(&file, Path::new("/c.toml"))
+            .expect_err("bad size");
+        let msg = err.to_string();
+        assert!(msg.contains("/c.toml") && msg.contains("`size`"), "{msg}");
+        let file: ConfigFile = toml::from_str("output_format = \"rgba\"").expect("toml");
+        assert!(Settings::default()
+            .with_file(&file, Path::new("c"))
+            .is_err());
+        let file: ConfigFile = toml::from_str("fps = 0").expect("toml");
+        assert!(Settings::default()
+            .with_file(&file, Path::new("c"))
+            .is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_and_missing_files_are_fine() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("config.toml");
+        assert!(load(&p).expect("missing is ok").is_none());
+        std::fs::write(&p, "sorce = \"demo\"\n").expect("write");
+        let err = load(&p).expect_err("typo");
+        assert!(err.to_string().contains("sorce"), "{err}");
+    }
+}

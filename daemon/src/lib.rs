@@ -1,0 +1,15 @@
+//! `bytemeetd`: ByteMeet's camera daemon. Frames flow from a source (webcam,
+//! demo portrait, file) through the effect chain to the outputs (virtual
+//! camera, clips); see `ARCHITECTURE.md` for the map.
+
+pub mod config;
+pub mod convert;
+pub mod frame;
+pub mod pipeline;
+pub mod placeholder;
+pub mod queue;
+pub mod scheduler;
+pub mod sink;
+pub mod source;
+pub mod stats;
+pub mod v4l2;

@@ -1,0 +1,186 @@
+//! `bytemeetd` command line: read settings, open outputs, run the frame loop.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+
+use bytemeetd::config::{self, Settings};
+use bytemeetd::frame::{PixelFormat, Size};
+use bytemeetd::pipeline::{self, PipelineConfig};
+use bytemeetd::sink::{self, OutputSpec};
+use bytemeetd::source::{CameraFormat, SourceRequest, SourceSpec};
+use bytemeetd::stats::Stats;
+use bytemeetd::v4l2::discover;
+
+/// ByteMeet camera daemon: webcam in, effects, virtual camera out.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Frame source: auto, demo, v4l2:/dev/videoN, file:PATH (.y4m clip or image).
+    #[arg(long, value_name = "SPEC")]
+    source: Option<SourceSpec>,
+    /// Output, repeatable: auto, v4l2:/dev/videoN, y4m:PATH, png:PATH.
+    #[arg(long = "output", value_name = "SPEC")]
+    outputs: Vec<OutputSpec>,
+    /// Output size.
+    #[arg(long, value_name = "WxH")]
+    size: Option<Size>,
+    /// Output frame rate.
+    #[arg(long)]
+    fps: Option<f64>,
+    /// Process this many frames, then exit (batch mode: nothing dropped, files unpaced).
+    #[arg(long, value_name = "N")]
+    frames: Option<u64>,
+    /// Virtual camera pixel format: yuyv or nv12.
+    #[arg(long, value_name = "FORMAT", value_parser = config::parse_vcam_format)]
+    output_format: Option<PixelFormat>,
+    /// Preferred camera format: yuyv, nv12 or mjpeg.
+    #[arg(long, value_name = "FORMAT")]
+    camera_format: Option<CameraFormat>,
+    /// Config file (default: $XDG_CONFIG_HOME/bytemeet/config.toml).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// List video devices (cameras and virtual cameras) and exit.
+    #[arg(long)]
+    list_devices: bool,
+}
+
+fn settings(args: &Args) -> anyhow::Result<Settings> {
+    let mut s = Settings::default();
+    match (&args.config, config::default_path()) {
+        (Some(path), _) => {
+            let file = config::load(path)?
+                .with_context(|| format!("{}: no such config file", path.display()))?;
+            s = s.with_file(&file, path)?;
+        }
+        (None, Some(path)) => match config::load(&path).and_then(|f| match f {
+            Some(f) => Settings::default().with_file(&f, &path).map(Some),
+            None => Ok(None),
+        }) {
+            Ok(Some(from_file)) => {
+                tracing::info!(path = %path.display(), "settings read");
+                s = from_file;
+            }
+            Ok(None) => {}
+            // A broken config must not keep the camera down: say so, run on defaults.
+            Err(e) => tracing::error!("{e}; running with defaults until it is fixed"),
+        },
+        (None, None) => {}
+    }
+    if let Some(src) = &args.source {
+        s.source = src.clone();
+    }
+    if !args.outputs.is_empty() {
+        s.outputs = args.outputs.clone();
+    }
+    if let Some(size) = args.size {
+        s.size = size;
+    }
+    if let Some(fps) = args.fps {
+        s.fps = config::check_fps(fps).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(f) = args.output_format {
+        s.output_format = f;
+    }
+    if args.camera_format.is_some() {
+        s.camera_format = args.camera_format;
+    }
+    Ok(s)
+}
+
+fn list_devices() {
+    let devices = discover::list();
+    if devices.is_empty() {
+        println!("no video devices. Plug in a webcam; load the virtual camera with `sudo modprobe v4l2loopback exclusive_caps=1 card_label=\"ByteMeet Camera\"`");
+    }
+    for d in devices {
+        let role = if d.is_loopback() {
+            "virtual camera"
+        } else if d.capture {
+            "camera"
+        } else {
+            "other"
+        };
+        println!("{}\t{role}\t{}\t{}", d.path.display(), d.card, d.driver);
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    if args.list_devices {
+        list_devices();
+        return Ok(());
+    }
+    let mut s = settings(&args)?;
+    if s.source == SourceSpec::Auto && discover::first_camera().is_none() {
+        tracing::warn!("no webcam found: showing the built-in demo portrait. Plug in a camera and restart, or set `source` in the config");
+        s.source = SourceSpec::Demo;
+    }
+    let mut sinks = Vec::new();
+    for spec in &s.outputs {
+        match sink::open(spec, s.size, s.fps, s.output_format) {
+            Ok(Some(sink)) => sinks.push(sink),
+            Ok(None) => {}
+            Err(e) if args.frames.is_some() => return Err(e).context(format!("output {spec}")),
+            Err(e) => tracing::error!(output = %spec, "{e}"),
+        }
+    }
+    if sinks.is_empty() {
+        if args.frames.is_some() {
+            anyhow::bail!(
+                "no usable output: give one with --output y4m:PATH, png:PATH or v4l2:/dev/videoN"
+            );
+        }
+        tracing::warn!("no output is available: the daemon waits idle (the camera stays off)");
+    }
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, shutdown.clone()).context("installing signal handlers")?;
+    }
+    let stats = Arc::new(Stats::new());
+    let cfg = PipelineConfig {
+        source: s.source.clone(),
+        request: SourceRequest {
+            size: s.size,
+            fps: s.fps,
+            format: s.camera_format,
+        },
+        frames: args.frames,
+    };
+    tracing::info!(source = %s.source, size = %s.size, fps = s.fps, "bytemeetd running");
+    let summary = pipeline::run(cfg, sinks, shutdown, stats.clone())?;
+    let snap = stats.snapshot();
+    let stages: Vec<String> = snap
+        .stage_ms
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.2} ms"))
+        .collect();
+    tracing::info!(
+        frames_in = summary.frames_in,
+        frames_out = summary.frames_out,
+        dropped = summary.dropped,
+        "stopped; per-frame: {}",
+        stages.join(", ")
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

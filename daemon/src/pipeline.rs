@@ -1,0 +1,386 @@
+//! The frame loop: source -> (effects) -> output conversion -> outputs.
+//!
+//! Threads: one for the source (blocking reads), one for the loop, one per
+//! output. They hand frames over through small `FrameQueue`s, so a slow output
+//! never holds up the camera or the other outputs. The loop follows the
+//! `Scheduler`: it opens the camera only while something needs frames, keeps
+//! outputs fed at the configured rate with repeats or status cards, and retries
+//! a camera that failed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::convert::FrameVariants;
+use crate::frame::{Frame, SharedFrame, Size};
+use crate::placeholder;
+use crate::queue::{FrameQueue, Overflow, Pop};
+use crate::scheduler::{Action, Picture, Scheduler, SchedulerConfig};
+use crate::sink::{Demand, FrameSink};
+use crate::source::{self, SourceError, SourceRequest, SourceSpec};
+use crate::stats::Stats;
+
+/// Frames waiting between two stages. Two is enough to absorb jitter while
+/// keeping latency at most a frame or two.
+const QUEUE_DEPTH: usize = 2;
+
+/// How a run is set up.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub source: SourceSpec,
+    pub request: SourceRequest,
+    /// Stop after this many source frames (batch mode): every frame reaches the
+    /// recordings (their queues block instead of dropping), no repeats, files
+    /// and the demo unpaced.
+    pub frames: Option<u64>,
+}
+
+impl PipelineConfig {
+    fn batch(&self) -> bool {
+        self.frames.is_some()
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub dropped: u64,
+}
+
+/// Why a run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("nothing to do: no output is configured")]
+    NoOutputs,
+}
+
+enum SourceEvent {
+    Opened(String),
+    Failed(SourceError),
+}
+
+/// The source thread and the means to stop it.
+struct SourceWorker {
+    stop: Arc<AtomicBool>,
+    queue: Arc<FrameQueue<Frame>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl SourceWorker {
+    fn start(cfg: &PipelineConfig, events: mpsc::Sender<SourceEvent>) -> Self {
+        let overflow = if cfg.batch() {
+            Overflow::Block
+        } else {
+            Overflow::DropOldest
+        };
+        let queue = Arc::new(FrameQueue::new(QUEUE_DEPTH, overflow));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (spec, req, paced) = (cfg.source.clone(), cfg.request, !cfg.batch());
+        let handle = {
+            let (queue, stop) = (queue.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("source".into())
+                .spawn(move || source_thread(spec, req, paced, queue, stop, events))
+                .ok()
+        };
+        SourceWorker {
+            stop,
+            queue,
+            handle,
+        }
+    }
+
+    /// Stops the thread. A camera read wakes within its timeout; the thread is
+    /// not waited for, so the loop never stalls on a hung device.
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.queue.close();
+        if let Some(h) = self.handle.take() {
+            if h.is_finished() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+fn source_thread(
+    spec: SourceSpec,
+    req: SourceRequest,
+    paced: bool,
+    queue: Arc<FrameQueue<Frame>>,
+    stop: Arc<AtomicBool>,
+    events: mpsc::Sender<SourceEvent>,
+) {
+    let mut src = match source::open(&spec, &req) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = events.send(SourceEvent::Failed(e));
+            return;
+        }
+    };
+    let _ = events.send(SourceEvent::Opened(src.describe()));
+    let interval = Duration::from_secs_f64(1.0 / req.fps.clamp(1.0, 240.0));
+    let pace = paced && !src.is_live();
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if pace {
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+            // Fell far behind (machine suspended, debugger): restart the clock.
+            next = if now > next + interval * 4 {
+                now + interval
+            } else {
+                next + interval
+            };
+        }
+        match src.next_frame() {
+            Ok(frame) => {
+                if !queue.push(frame) {
+                    break;
+                }
+            }
+            Err(e) => {
+                let _ = events.send(SourceEvent::Failed(e));
+                break;
+            }
+        }
+    }
+}
+
+/// One output's thread and queue.
+struct Output {
+    name: String,
+    format: crate::frame::PixelFormat,
+    demand: Demand,
+    queue: Arc<FrameQueue<SharedFrame>>,
+    handle: JoinHandle<()>,
+}
+
+fn start_output(
+    mut sink: Box<dyn FrameSink>,
+    overflow: Overflow,
+    stats: Arc<Stats>,
+) -> std::io::Result<Output> {
+    let name = sink.describe();
+    let format = sink.format();
+    let demand = sink.demand();
+    let queue = Arc::new(FrameQueue::<SharedFrame>::new(QUEUE_DEPTH, overflow));
+    let handle = {
+        let queue = queue.clone();
+        let name = name.clone();
+        std::thread::Builder::new()
+            .name("output".into())
+            .spawn(move || {
+                let stage = format!("output {name}");
+                let mut last_error: Option<String> = None;
+                while let Pop::Item(frame) = queue.pop(None) {
+                    let t = Instant::now();
+                    match sink.write(&frame) {
+                        Ok(()) => {
+                            if last_error.take().is_some() {
+                                tracing::info!(output = %name, "output recovered");
+                            }
+                        }
+                        Err(e) => {
+                            // Say it once per distinct problem, not once per frame.
+                            let msg = e.to_string();
+                            if last_error.as_deref() != Some(msg.as_str()) {
+                                tracing::error!(output = %name, "{msg}");
+                                last_error = Some(msg);
+                            }
+                        }
+                    }
+                    stats.stage(&stage, t.elapsed());
+                }
+                if let Err(e) = sink.finish() {
+                    tracing::error!(output = %name, "{e}");
+                }
+            })?
+    };
+    Ok(Output {
+        name,
+        format,
+        demand,
+        queue,
+        handle,
+    })
+}
+
+/// Runs the loop until `shutdown` is set or, in batch mode, the frame count is reached.
+pub fn run(
+    cfg: PipelineConfig,
+    sinks: Vec<Box<dyn FrameSink>>,
+    shutdown: Arc<AtomicBool>,
+    stats: Arc<Stats>,
+) -> Result<RunSummary, PipelineError> {
+    let batch = cfg.batch();
+    let size: Size = cfg.request.size;
+    let overflow = if batch {
+        Overflow::Block
+    } else {
+        Overflow::DropOldest
+    };
+    let mut outputs = Vec::new();
+    for sink in sinks {
+        match start_output(sink, overflow, stats.clone()) {
+            Ok(o) => {
+                tracing::info!(output = %o.name, "output started");
+                outputs.push(o);
+            }
+            Err(e) => tracing::error!("cannot start an output thread: {e}"),
+        }
+    }
+    if outputs.is_empty() && batch {
+        return Err(PipelineError::NoOutputs);
+    }
+
+    let mut sched = Scheduler::new(SchedulerConfig::for_fps(cfg.request.fps));
+    let (ev_tx, ev_rx) = mpsc::channel();
+    let mut worker: Option<SourceWorker> = None;
+    let idle: SharedFrame = Arc::new(placeholder::idle(size));
+    let mut unavailable: Option<(String, SharedFrame)> = None;
+    let mut last_frame: Option<SharedFrame> = None;
+    let mut last_emit: Option<Instant> = None;
+    let mut frames_done = 0u64;
+    let mut result = Ok(());
+
+    let emit = |frame: &SharedFrame, repeat: bool, outputs: &[Output]| {
+        let t = Instant::now();
+        let mut variants = FrameVariants::new(frame.clone());
+        for o in outputs {
+            match variants.get(o.format) {
+                Ok(f) => {
+                    o.queue.push(f);
+                }
+                Err(e) => tracing::error!(output = %o.name, "cannot convert a frame: {e}"),
+            }
+        }
+        stats.stage("convert", t.elapsed());
+        stats.frame_out(Instant::now(), repeat);
+    };
+
+    while !shutdown.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        let demand = batch || outputs.iter().any(|o| o.demand.wants_frames());
+        match sched.update(now, demand) {
+            Some(Action::Open) => {
+                tracing::debug!(source = %cfg.source, "opening source");
+                worker = Some(SourceWorker::start(&cfg, ev_tx.clone()));
+            }
+            Some(Action::Close) => {
+                tracing::info!("nobody is watching: camera closed");
+                if let Some(w) = worker.take() {
+                    w.stop();
+                }
+            }
+            None => {}
+        }
+        while let Ok(ev) = ev_rx.try_recv() {
+            match ev {
+                SourceEvent::Opened(desc) => {
+                    tracing::info!(source = %desc, "source started");
+                    sched.opened();
+                }
+                SourceEvent::Failed(e) => {
+                    if let Some(w) = worker.take() {
+                        w.stop();
+                    }
+                    if batch || !e.is_retryable() {
+                        result = Err(PipelineError::Source(e));
+                        break;
+                    }
+                    let msg = e.to_string();
+                    if sched.picture() != Picture::Unavailable(msg.clone()) {
+                        tracing::warn!("{msg}");
+                    }
+                    sched.failed(Instant::now(), msg);
+                }
+            }
+        }
+        if result.is_err() {
+            break;
+        }
+
+        let wait = sched
+            .next_wake(now, last_emit)
+            .saturating_duration_since(Instant::now());
+        let wait = if batch {
+            Duration::from_millis(200)
+        } else {
+            wait.clamp(Duration::from_millis(1), Duration::from_millis(100))
+        };
+        let popped = match worker.as_ref() {
+            Some(w) => w.queue.pop(Some(wait)),
+            None => {
+                std::thread::sleep(wait);
+                Pop::Timeout
+            }
+        };
+        match popped {
+            Pop::Item(frame) => {
+                let now = Instant::now();
+                stats.frame_in(now);
+                stats.stage(
+                    "capture-to-loop",
+                    now.saturating_duration_since(frame.captured_at),
+                );
+                sched.frame();
+                let frame = Arc::new(frame);
+                emit(&frame, false, &outputs);
+                last_frame = Some(frame);
+                last_emit = Some(now);
+                frames_done += 1;
+                if cfg.frames.is_some_and(|n| frames_done >= n) {
+                    break;
+                }
+            }
+            Pop::Timeout | Pop::Closed => {
+                let now = Instant::now();
+                if !batch && sched.repeat_due(now, last_emit) {
+                    let picture = match sched.picture() {
+                        Picture::Live => last_frame.clone().unwrap_or_else(|| idle.clone()),
+                        Picture::Idle => idle.clone(),
+                        Picture::Unavailable(reason) => match &unavailable {
+                            Some((r, f)) if *r == reason => f.clone(),
+                            _ => {
+                                let f: SharedFrame =
+                                    Arc::new(placeholder::unavailable(size, &reason));
+                                unavailable = Some((reason, f.clone()));
+                                f
+                            }
+                        },
+                    };
+                    emit(&picture, true, &outputs);
+                    last_emit = Some(now);
+                }
+            }
+        }
+    }
+
+    if let Some(w) = worker.take() {
+        w.stop();
+    }
+    let mut dropped = 0;
+    for o in outputs {
+        o.queue.close();
+        dropped += o.queue.dropped();
+        if o.handle.join().is_err() {
+            tracing::error!(output = %o.name, "output thread panicked");
+        }
+    }
+    stats.add_dropped(dropped);
+    result?;
+    Ok(RunSummary {
+        frames_in: stats.frames_in(),
+        frames_out: stats.frames_out(),
+        dropped,
+    })
+}
