@@ -161,8 +161,8 @@ pub fn convert_into(
                     dy[2 * r * w as usize + 2 * i + 1] = t[2];
                     dy[(2 * r + 1) * w as usize + 2 * i] = b[0];
                     dy[(2 * r + 1) * w as usize + 2 * i + 1] = b[2];
-                    du[r * cw + i] = ((t[1] as u16 + b[1] as u16 + 1) / 2) as u8;
-                    dv[r * cw + i] = ((t[3] as u16 + b[3] as u16 + 1) / 2) as u8;
+                    du[r * cw + i] = (t[1] as u16 + b[1] as u16).div_ceil(2) as u8;
+                    dv[r * cw + i] = (t[3] as u16 + b[3] as u16).div_ceil(2) as u8;
                 }
             }
         }
@@ -177,6 +177,21 @@ pub fn convert_into(
                     px[1] = u[cr * cw + i];
                     px[2] = yr[2 * i + 1];
                     px[3] = v[cr * cw + i];
+                }
+            }
+        }
+        (Nv12, Yuyv) => {
+            let (y, uv) = src.split_at(size.pixels());
+            let wu = w as usize;
+            for (r, out) in dst.chunks_exact_mut(wu * 2).enumerate() {
+                let yr = &y[r * wu..(r + 1) * wu];
+                let cr = &uv[(r / 2) * wu..(r / 2 + 1) * wu];
+                for ((px, yy), c) in out
+                    .chunks_exact_mut(4)
+                    .zip(yr.chunks_exact(2))
+                    .zip(cr.chunks_exact(2))
+                {
+                    px.copy_from_slice(&[yy[0], c[0], yy[1], c[1]]);
                 }
             }
         }
@@ -201,7 +216,7 @@ pub fn convert_into(
             }
         }
         (from, to) => {
-            // Remaining pairs (Yuyv <-> Nv12) go through RGBA.
+            // Remaining pairs (Yuyv -> Nv12) go through RGBA.
             let mut rgba = vec![0u8; PixelFormat::Rgba.frame_len(w, h)];
             convert_into(src, from, &mut rgba, Rgba, size)?;
             convert_into(&rgba, Rgba, dst, to, size)?;
@@ -383,6 +398,11 @@ mod tests {
         assert_eq!(
             i420_again.data, i420.data,
             "I420 -> YUYV -> I420 is lossless"
+        );
+        let nv12_yuyv = convert(&nv12, PixelFormat::Yuyv).expect("nv12 to yuyv");
+        assert_eq!(
+            nv12_yuyv.data, yuyv.data,
+            "NV12 and I420 give the same YUYV"
         );
         let via_rgba = convert(
             &convert(&yuyv, PixelFormat::Rgba).expect("rgba"),

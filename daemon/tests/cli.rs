@@ -1,0 +1,357 @@
+//! End-to-end runs of the real `bytemeetd` binary on real files: the demo and
+//! file sources, the y4m and png outputs, bad input, and the config file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bytemeetd"));
+    // Keep runs independent of the user's own config.
+    c.env("XDG_CONFIG_HOME", "/nonexistent-bytemeet-test")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run bytemeetd")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Parses a y4m file: (width, height, frames as I420 byte vectors).
+fn read_y4m(path: &Path) -> (usize, usize, Vec<Vec<u8>>) {
+    let data = std::fs::read(path).expect("clip");
+    let mut dec = y4m::decode(&data[..]).expect("y4m header");
+    let (w, h) = (dec.get_width(), dec.get_height());
+    let mut frames = Vec::new();
+    while let Ok(f) = dec.read_frame() {
+        let mut v = f.get_y_plane().to_vec();
+        v.extend_from_slice(f.get_u_plane());
+        v.extend_from_slice(f.get_v_plane());
+        frames.push(v);
+    }
+    (w, h, frames)
+}
+
+/// Writes a y4m clip whose frame i has luma 30 + 20*i everywhere.
+fn write_clip(path: &Path, w: usize, h: usize, n: u8) {
+    let mut out = Vec::new();
+    let mut enc = y4m::encode(w, h, y4m::Ratio::new(30, 1))
+        .with_colorspace(y4m::Colorspace::C420jpeg)
+        .write_header(&mut out)
+        .expect("header");
+    for i in 0..n {
+        let y = vec![30 + 20 * i; w * h];
+        let c = vec![128u8; w * h / 4];
+        enc.write_frame(&y4m::Frame::new([&y, &c, &c], None))
+            .expect("frame");
+    }
+    std::fs::write(path, out).expect("write clip");
+}
+
+#[test]
+fn demo_writes_a_90_frame_clip_of_a_moving_portrait() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clip = dir.path().join("demo.y4m");
+    let o = run(&[
+        "--source",
+        "demo",
+        "--output",
+        &format!("y4m:{}", clip.display()),
+        "--frames",
+        "90",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (w, h, frames) = read_y4m(&clip);
+    assert_eq!((w, h), (1280, 720));
+    assert_eq!(frames.len(), 90);
+    let y = w * h;
+    let diff = |a: &[u8], b: &[u8]| {
+        a[..y]
+            .iter()
+            .zip(&b[..y])
+            .filter(|(p, q)| p.abs_diff(**q) > 10)
+            .count()
+    };
+    assert!(
+        diff(&frames[0], &frames[45]) > y / 20,
+        "the head moves between frames 0 and 45"
+    );
+    assert!(
+        diff(&frames[0], &frames[1]) < y / 4,
+        "motion is gentle frame to frame"
+    );
+}
+
+#[test]
+fn a_clip_source_loops_frame_exact() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = dir.path().join("in.y4m");
+    let out = dir.path().join("out.y4m");
+    write_clip(&src, 64, 32, 5);
+    let o = run(&[
+        "--source",
+        &format!("file:{}", src.display()),
+        "--size",
+        "64x32",
+        "--output",
+        &format!("y4m:{}", out.display()),
+        "--frames",
+        "12",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (_, _, frames) = read_y4m(&out);
+    let lumas: Vec<u8> = frames.iter().map(|f| f[0]).collect();
+    assert_eq!(
+        lumas,
+        vec![30, 50, 70, 90, 110, 30, 50, 70, 90, 110, 30, 50]
+    );
+}
+
+#[test]
+fn a_truncated_clip_is_reported_and_still_plays() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = dir.path().join("cut.y4m");
+    let out = dir.path().join("out.y4m");
+    write_clip(&src, 64, 32, 3);
+    let len = std::fs::metadata(&src).expect("meta").len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&src)
+        .expect("open");
+    f.set_len(len - 1000).expect("truncate");
+    let o = run(&[
+        "--source",
+        &format!("file:{}", src.display()),
+        "--size",
+        "64x32",
+        "--output",
+        &format!("y4m:{}", out.display()),
+        "--frames",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+    let (_, _, frames) = read_y4m(&out);
+    let lumas: Vec<u8> = frames.iter().map(|f| f[0]).collect();
+    assert_eq!(
+        lumas,
+        vec![30, 50, 30, 50],
+        "the partial third frame is skipped"
+    );
+}
+
+#[test]
+fn a_still_image_is_scaled_to_cover() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let img = dir.path().join("in.png");
+    let out = dir.path().join("out.png");
+    // Left half red, right half blue, 200x100: covering 100x100 keeps the middle.
+    let mut im = image::RgbaImage::new(200, 100);
+    for (x, _, p) in im.enumerate_pixels_mut() {
+        *p = if x < 100 {
+            image::Rgba([220, 20, 20, 255])
+        } else {
+            image::Rgba([20, 20, 220, 255])
+        };
+    }
+    im.save(&img).expect("save");
+    let o = run(&[
+        "--source",
+        &format!("file:{}", img.display()),
+        "--size",
+        "100x100",
+        "--output",
+        &format!("png:{}", out.display()),
+        "--frames",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = image::open(&out).expect("png").to_rgba8();
+    assert_eq!(got.dimensions(), (100, 100));
+    assert!(got.get_pixel(10, 50).0[0] > 180, "left stays red");
+    assert!(got.get_pixel(90, 50).0[2] > 180, "right stays blue");
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = format!("y4m:{}", dir.path().join("o.y4m").display());
+    let o = run(&[
+        "--source",
+        "file:/no/such/clip.y4m",
+        "--output",
+        &out,
+        "--frames",
+        "3",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("/no/such/clip.y4m: no such file"),
+        "{}",
+        stderr(&o)
+    );
+
+    let junk = dir.path().join("junk.png");
+    std::fs::write(&junk, b"not an image at all").expect("write");
+    let o = run(&[
+        "--source",
+        &format!("file:{}", junk.display()),
+        "--output",
+        &out,
+        "--frames",
+        "3",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not an image"), "{}", stderr(&o));
+
+    let o = run(&[
+        "--source",
+        "demo",
+        "--output",
+        "y4m:/no/such/dir/o.y4m",
+        "--frames",
+        "3",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("cannot create"), "{}", stderr(&o));
+
+    let o = run(&["--source", "webcam"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("v4l2:/dev/videoN"), "{}", stderr(&o));
+
+    let o = run(&["--size", "1281x720", "--frames", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("even"), "{}", stderr(&o));
+
+    let o = run(&[
+        "--source",
+        "v4l2:/dev/video-missing",
+        "--output",
+        &out,
+        "--frames",
+        "3",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no such device"), "{}", stderr(&o));
+}
+
+/// A live run whose camera is missing keeps its outputs fed with a card that
+/// says what is wrong, retries, and exits cleanly on SIGTERM.
+#[test]
+fn a_missing_camera_shows_a_card_and_the_daemon_keeps_running() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("live.png");
+    let mut child = bin()
+        .args([
+            "--source",
+            "v4l2:/dev/video-missing",
+            "--size",
+            "640x360",
+            "--fps",
+            "10",
+        ])
+        .arg("--output")
+        .arg(format!("png:{}", out.display()))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    while !out.exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500)); // long enough for a retry
+    assert!(
+        child.try_wait().expect("poll").is_none(),
+        "daemon still running"
+    );
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().expect("wait");
+    assert!(o.status.success(), "clean exit on SIGTERM: {}", stderr(&o));
+    let log = stderr(&o);
+    assert!(
+        log.contains("no such device") && log.contains("plugged in"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("no such device").count(),
+        1,
+        "the same problem is logged once: {log}"
+    );
+    let img = image::open(&out).expect("card").to_rgba8();
+    assert_eq!(img.dimensions(), (640, 360));
+    let bright = img
+        .pixels()
+        .filter(|p| p.0[0] > 180 && p.0[1] > 180)
+        .count();
+    assert!(bright > 500, "the card carries text");
+}
+
+#[test]
+fn the_config_file_is_read_and_flags_override_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg_dir = dir.path().join("bytemeet");
+    std::fs::create_dir_all(&cfg_dir).expect("mkdir");
+    let clip = dir.path().join("c.y4m");
+    std::fs::write(
+        cfg_dir.join("config.toml"),
+        format!(
+            "source = \"demo\"\noutputs = [\"y4m:{}\"]\nsize = \"320x180\"\nfps = 15\n",
+            clip.display()
+        ),
+    )
+    .expect("config");
+    let o = bin()
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args(["--frames", "4"])
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let head = std::fs::read(&clip).expect("clip");
+    assert!(
+        head.starts_with(b"YUV4MPEG2 W320 H180 F15:1"),
+        "{:?}",
+        &head[..30]
+    );
+
+    let o = bin()
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args(["--frames", "2", "--size", "160x90"])
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(&clip)
+        .expect("clip")
+        .starts_with(b"YUV4MPEG2 W160 H90"));
+
+    std::fs::write(cfg_dir.join("config.toml"), "fps = \"fast\"\n").expect("config");
+    let bad: PathBuf = cfg_dir.join("config.toml");
+    let o = bin()
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args(["--source", "demo", "--frames", "1", "--output"])
+        .arg(format!("y4m:{}", clip.display()))
+        .output()
+        .expect("run");
+    assert!(
+        o.status.success(),
+        "a broken config does not stop the daemon: {}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains(&bad.display().to_string()),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn list_devices_runs_without_hardware() {
+    let o = run(&["--list-devices"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!o.stdout.is_empty());
+}
