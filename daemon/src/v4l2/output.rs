@@ -60,6 +60,8 @@ pub struct LoopbackOutput {
     dev: v4l::Device,
     buffers: Vec<Mapped>,
     free: VecDeque<u32>,
+    /// Buffers handed to the driver and not yet dequeued.
+    queued: usize,
     format: PixelFormat,
     size: Size,
     streaming: bool,
@@ -166,6 +168,7 @@ impl LoopbackOutput {
             dev,
             buffers: Vec::new(),
             free: VecDeque::new(),
+            queued: 0,
             format,
             size,
             streaming: false,
@@ -266,41 +269,43 @@ impl LoopbackOutput {
         }
     }
 
-    /// Takes back every buffer the driver is done with. With `wait`, and none
+    /// Takes back buffers the driver is done with. Dequeues at most as many
+    /// buffers as are queued: v4l2loopback 0.12 answers every output DQBUF with
+    /// some buffer, so "until EAGAIN" would never end. With `wait`, and none
     /// free, waits up to that long for one.
     fn reclaim(&mut self, wait: Option<Duration>) -> Result<(), OutputError> {
-        let mut waited = false;
-        loop {
+        if let Some(wait) = wait {
+            if self.free.is_empty() {
+                let ms = wait.as_millis().min(i32::MAX as u128) as i32;
+                let ready = self
+                    .dev
+                    .handle()
+                    .poll(libc::POLLOUT, ms)
+                    .map_err(|e| self.io_err("poll", e))?;
+                if ready == 0 {
+                    return Err(OutputError::Io {
+                        path: self.path.display().to_string(),
+                        op: "VIDIOC_DQBUF",
+                        source: io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "driver returned no buffer",
+                        ),
+                    });
+                }
+            }
+        }
+        while self.queued > 0 {
             match self.try_dequeue()? {
                 Some(index) => {
+                    self.queued -= 1;
                     if (index as usize) < self.buffers.len() && !self.free.contains(&index) {
                         self.free.push_back(index);
                     }
                 }
-                None => match wait {
-                    Some(wait) if self.free.is_empty() && !waited => {
-                        waited = true;
-                        let ms = wait.as_millis().min(i32::MAX as u128) as i32;
-                        let ready = self
-                            .dev
-                            .handle()
-                            .poll(libc::POLLOUT, ms)
-                            .map_err(|e| self.io_err("poll", e))?;
-                        if ready == 0 {
-                            return Err(OutputError::Io {
-                                path: self.path.display().to_string(),
-                                op: "VIDIOC_DQBUF",
-                                source: io::Error::new(
-                                    io::ErrorKind::TimedOut,
-                                    "driver returned no buffer",
-                                ),
-                            });
-                        }
-                    }
-                    _ => return Ok(()),
-                },
+                None => break,
             }
         }
+        Ok(())
     }
 
     /// Queues one frame (`data` in the format and size given at open).
@@ -346,6 +351,7 @@ impl LoopbackOutput {
             self.free.push_front(index);
             return Err(self.io_err("VIDIOC_QBUF", e));
         }
+        self.queued += 1;
         self.sequence = self.sequence.wrapping_add(1);
         if !self.streaming {
             let mut ty: i32 = BUF_TYPE_VIDEO_OUTPUT as i32;

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need, then runs format
+# and lint checks, every cargo test, and the real-kernel V4L2 test in a VM.
+#   BYTEMEET_SKIP_SETUP=1  skip package installation
+#   BYTEMEET_SKIP_VM=1     skip the VM test (it needs about a minute and qemu)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# One build shared by every suite, kept outside the clone so CI reuses it.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/bytemeet/target}
+export CARGO_TERM_COLOR=never
+
+if [ "${BYTEMEET_SKIP_SETUP:-0}" != 1 ]; then
+  bash tests/setup.sh
+fi
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
+echo "== benchmarks compile"
+cargo bench --workspace --locked --no-run
+if [ "${BYTEMEET_SKIP_VM:-0}" != 1 ]; then
+  echo "== real-kernel V4L2 test (qemu)"
+  bash tests/vm/run.sh "$CARGO_TARGET_DIR/debug/bytemeetd"
+fi
+echo "== all tests passed"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what building and testing ByteMeet needs on Debian/Ubuntu.
+# Idempotent: packages already present are skipped. Uses sudo when not root.
+set -euo pipefail
+
+BUILD_PKGS=(build-essential pkg-config libclang-dev ca-certificates curl)
+# ffmpeg: ffprobe checks clips; the rest boots a real kernel for the V4L2 test.
+TEST_PKGS=(ffmpeg qemu-system-x86 busybox-static v4l-utils cpio kmod linux-headers-amd64)
+
+want=("${BUILD_PKGS[@]}")
+if [ "${1:-}" != "--build-only" ]; then
+  want+=("${TEST_PKGS[@]}")
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    echo "cargo is in ~/.cargo/bin: add it to PATH (source ~/.cargo/env)"
+  else
+    echo "Rust is missing: install it with rustup (https://rustup.rs), then run this again" >&2
+  fi
+  exit 1
+fi

@@ -1,0 +1,65 @@
+#!/bin/busybox sh
+# Guest half of the real-kernel test (runs as /init inside the VM).
+# Prints "CHECK <name> ok|FAIL" lines on the console and the last frame read
+# from the virtual camera, base64, on the second serial port.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+
+check() { if [ "$2" = ok ]; then echo "CHECK $1 ok"; else echo "CHECK $1 FAIL $3"; fi; }
+# Processes other than the daemon's own holding a node open.
+holders() { ls -l /proc/[0-9]*/fd 2>/dev/null | grep -c " $1\$"; }
+
+for m in $(cat /modules/order); do
+  case "$m" in
+    vivid.ko) insmod "/modules/$m" n_devs=1 node_types=0x1 ;;
+    *) insmod "/modules/$m" ;;
+  esac || echo "INFO insmod $m failed"
+done
+insmod /modules/v4l2loopback.ko devices=1 video_nr=10 exclusive_caps=1 'card_label="ByteMeet Camera"' \
+  || echo "INFO insmod v4l2loopback failed"
+[ -e /dev/video0 ] && [ -e /dev/video10 ]; check devices-present "$([ $? = 0 ] && echo ok)" "$(ls /dev/video*)"
+# A steady picture: vivid's OSD text would otherwise change every frame.
+v4l2-ctl -d /dev/video0 -c osd_text_mode=2 >/dev/null 2>&1
+
+/bytemeetd --source v4l2:/dev/video0 --output v4l2:/dev/video10 --size 640x480 --fps 15 > /tmp/daemon.log 2>&1 &
+daemon=$!
+
+# With exclusive_caps=1 the node turns into a capture device once a producer streams.
+n=0
+until v4l2-ctl -d /dev/video10 --info 2>/dev/null | grep -q "Video Capture"; do
+  n=$((n + 1)); [ $n -gt 120 ] && break; sleep 0.5
+done
+check vcam-is-capture-device "$([ $n -le 120 ] && echo ok)" "after ${n} polls"
+v4l2-ctl -d /dev/video10 --info 2>/dev/null | grep -q "ByteMeet Camera"
+check vcam-card-label "$([ $? = 0 ] && echo ok)"
+sleep 1
+check camera-off-without-readers "$([ "$(holders /dev/video0)" = 0 ] && echo ok)" "$(holders /dev/video0) holders"
+
+# The independent reader: 45 frames (the first may be the idle card while the camera starts).
+v4l2-ctl -d /dev/video10 --set-fmt-video=width=640,height=480,pixelformat=YUYV >/dev/null 2>&1
+timeout 120 v4l2-ctl -d /dev/video10 --stream-mmap=3 --stream-count=45 --stream-to=/tmp/frames.yuv > /tmp/reader.log 2>&1
+echo "INFO reader exit $?: $(tail -c 300 /tmp/reader.log | tr '\n\r' '  ')"
+size=$(wc -c < /tmp/frames.yuv 2>/dev/null || echo 0)
+check reader-got-45-frames "$([ "$size" = $((45 * 640 * 480 * 2)) ] && echo ok)" "$size bytes"
+grep -q "camera opened" /tmp/daemon.log
+check camera-opened-for-reader "$([ $? = 0 ] && echo ok)"
+tail -c $((640 * 480 * 2)) /tmp/frames.yuv | base64 > /dev/ttyS1
+
+# The camera closes a few seconds (linger) after the last reader leaves.
+n=0
+while [ "$(holders /dev/video0)" != 0 ]; do n=$((n + 1)); [ $n -gt 40 ] && break; sleep 0.5; done
+check camera-closed-after-reader-left "$([ $n -le 40 ] && echo ok)"
+kill -0 $daemon 2>/dev/null
+check daemon-still-running "$([ $? = 0 ] && echo ok)"
+
+kill -TERM $daemon; n=0
+while kill -0 $daemon 2>/dev/null; do n=$((n + 1)); [ $n -gt 20 ] && kill -KILL $daemon; sleep 0.5; done
+wait $daemon
+check daemon-clean-exit "$([ $? = 0 ] && echo ok)"
+echo "=== daemon log"; cat /tmp/daemon.log; echo "=== end daemon log"
+echo "VM-TEST-DONE"
+poweroff -f
