@@ -53,13 +53,64 @@ tail -c $((640 * 480 * 2)) /tmp/frames.yuv | base64 > /dev/ttyS1
 n=0
 while [ "$(holders /dev/video0)" != 0 ]; do n=$((n + 1)); [ $n -gt 40 ] && break; sleep 0.5; done
 check camera-closed-after-reader-left "$([ $n -le 40 ] && echo ok)"
-kill -0 $daemon 2>/dev/null
-check daemon-still-running "$([ $? = 0 ] && echo ok)"
+
+# Reader churn: apps open, read a little and close, again and again.
+ok=ok
+for i in 1 2 3 4 5; do
+  timeout 60 v4l2-ctl -d /dev/video10 --stream-mmap=3 --stream-count=3 --stream-to=/tmp/churn.yuv >/dev/null 2>&1
+  [ "$(wc -c < /tmp/churn.yuv)" = $((3 * 640 * 480 * 2)) ] || ok="FAIL at round $i"
+done
+check reader-churn-5-rounds "$ok" "$ok"
+
+# Unplug: a long read while the webcam's device is unbound (as a USB unplug
+# does), then bound again. The reader must keep getting frames throughout;
+# the middle row of every frame goes to the host, which checks that the
+# picture goes bars -> card -> bars.
+dev=$(ls /sys/bus/platform/drivers/vivid/ | grep '^vivid' | head -n1)
+timeout 180 v4l2-ctl -d /dev/video10 --stream-mmap=3 --stream-count=240 --stream-to=/tmp/unplug.yuv > /tmp/unplug-reader.log 2>&1 &
+reader=$!
+n=0; until grep -q "camera opened" /tmp/daemon.log && [ "$(grep -c 'source started' /tmp/daemon.log)" -ge 2 ]; do
+  n=$((n + 1)); [ $n -gt 60 ] && break; sleep 0.5; done
+sleep 3
+echo "$dev" > /sys/bus/platform/drivers/vivid/unbind
+echo "INFO unbound $dev: $(ls /dev/video* | tr '\n' ' ')"
+sleep 4
+echo "$dev" > /sys/bus/platform/drivers/vivid/bind
+v4l2-ctl -d /dev/video0 -c osd_text_mode=2 >/dev/null 2>&1
+echo "INFO bound $dev again: $(ls /dev/video* | tr '\n' ' ')"
+wait $reader
+check reader-survives-unplug "$([ $? = 0 ] && echo ok)" "$(tail -c 200 /tmp/unplug-reader.log)"
+frames=$(( $(wc -c < /tmp/unplug.yuv) / (640 * 480 * 2) ))
+check reader-got-240-frames-across-unplug "$([ "$frames" = 240 ] && echo ok)" "$frames frames"
+i=0; while [ $i -lt "$frames" ]; do
+  dd if=/tmp/unplug.yuv bs=1280 skip=$((i * 480 + 240)) count=1 2>/dev/null
+  i=$((i + 1))
+done | base64 > /dev/ttyS2
+grep -q "went away" /tmp/daemon.log
+check unplug-reported "$([ $? = 0 ] && echo ok)"
 
 kill -TERM $daemon; n=0
 while kill -0 $daemon 2>/dev/null; do n=$((n + 1)); [ $n -gt 20 ] && kill -KILL $daemon; sleep 0.5; done
 wait $daemon
 check daemon-clean-exit "$([ $? = 0 ] && echo ok)"
 echo "=== daemon log"; cat /tmp/daemon.log; echo "=== end daemon log"
+
+# NV12 on the virtual camera: a second daemon run; the reader checks the Y plane.
+/bytemeetd --source v4l2:/dev/video0 --output v4l2:/dev/video10 --output-format nv12 --size 640x480 --fps 15 > /tmp/daemon-nv12.log 2>&1 &
+daemon=$!
+n=0
+until v4l2-ctl -d /dev/video10 --info 2>/dev/null | grep -q "Video Capture"; do
+  n=$((n + 1)); [ $n -gt 120 ] && break; sleep 0.5
+done
+v4l2-ctl -d /dev/video10 --get-fmt-video 2>/dev/null | grep -q NV12
+check vcam-nv12-format "$([ $? = 0 ] && echo ok)" "$(v4l2-ctl -d /dev/video10 --get-fmt-video 2>&1 | tr '\n' ' ')"
+timeout 120 v4l2-ctl -d /dev/video10 --stream-mmap=3 --stream-count=30 --stream-to=/tmp/nv12.yuv >/dev/null 2>&1
+size=$(wc -c < /tmp/nv12.yuv 2>/dev/null || echo 0)
+check nv12-reader-got-30-frames "$([ "$size" = $((30 * 640 * 480 * 3 / 2)) ] && echo ok)" "$size bytes"
+tail -c $((640 * 480 * 3 / 2)) /tmp/nv12.yuv | base64 > /dev/ttyS3
+kill -TERM $daemon; wait $daemon
+check nv12-daemon-clean-exit "$([ $? = 0 ] && echo ok)"
+echo "=== daemon nv12 log"; cat /tmp/daemon-nv12.log; echo "=== end daemon nv12 log"
+echo "=== kernel log"; dmesg | tail -n 60; echo "=== end kernel log"
 echo "VM-TEST-DONE"
 poweroff -f
