@@ -96,9 +96,10 @@ impl SourceWorker {
         }
     }
 
-    /// Stops the thread. A camera read wakes within its timeout; the thread is
-    /// not waited for, so the loop never stalls on a hung device.
-    fn stop(mut self) {
+    /// Stops the thread and returns how many frames its queue dropped. A camera
+    /// read wakes within its timeout; the thread is not waited for, so the loop
+    /// never stalls on a hung device.
+    fn stop(mut self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
         self.queue.close();
         if let Some(h) = self.handle.take() {
@@ -106,6 +107,7 @@ impl SourceWorker {
                 let _ = h.join();
             }
         }
+        self.queue.dropped()
     }
 }
 
@@ -245,16 +247,17 @@ pub fn run(
     let mut sched = Scheduler::new(SchedulerConfig::for_fps(cfg.request.fps));
     let (ev_tx, ev_rx) = mpsc::channel();
     let mut worker: Option<SourceWorker> = None;
-    let idle: SharedFrame = Arc::new(placeholder::idle(size));
-    let mut unavailable: Option<(String, SharedFrame)> = None;
-    let mut last_frame: Option<SharedFrame> = None;
+    // Pictures that get repeated keep their converted variants, so a repeat
+    // costs a reference count, not a conversion.
+    let mut idle = FrameVariants::new(Arc::new(placeholder::idle(size)));
+    let mut unavailable: Option<(String, FrameVariants)> = None;
+    let mut last_frame: Option<FrameVariants> = None;
     let mut last_emit: Option<Instant> = None;
     let mut frames_done = 0u64;
     let mut result = Ok(());
 
-    let emit = |frame: &SharedFrame, repeat: bool, outputs: &[Output]| {
+    let emit = |variants: &mut FrameVariants, repeat: bool, outputs: &[Output]| {
         let t = Instant::now();
-        let mut variants = FrameVariants::new(frame.clone());
         for o in outputs {
             match variants.get(o.format) {
                 Ok(f) => {
@@ -278,7 +281,7 @@ pub fn run(
             Some(Action::Close) => {
                 tracing::info!("nobody is watching: camera closed");
                 if let Some(w) = worker.take() {
-                    w.stop();
+                    stats.add_dropped(w.stop());
                 }
             }
             None => {}
@@ -291,7 +294,7 @@ pub fn run(
                 }
                 SourceEvent::Failed(e) => {
                     if let Some(w) = worker.take() {
-                        w.stop();
+                        stats.add_dropped(w.stop());
                     }
                     if batch || !e.is_retryable() {
                         result = Err(PipelineError::Source(e));
@@ -333,9 +336,9 @@ pub fn run(
                     now.saturating_duration_since(frame.captured_at),
                 );
                 sched.frame();
-                let frame = Arc::new(frame);
-                emit(&frame, false, &outputs);
-                last_frame = Some(frame);
+                let mut variants = FrameVariants::new(Arc::new(frame));
+                emit(&mut variants, false, &outputs);
+                last_frame = Some(variants);
                 last_emit = Some(now);
                 frames_done += 1;
                 if cfg.frames.is_some_and(|n| frames_done >= n) {
@@ -346,19 +349,20 @@ pub fn run(
                 let now = Instant::now();
                 if !batch && sched.repeat_due(now, last_emit) {
                     let picture = match sched.picture() {
-                        Picture::Live => last_frame.clone().unwrap_or_else(|| idle.clone()),
-                        Picture::Idle => idle.clone(),
-                        Picture::Unavailable(reason) => match &unavailable {
-                            Some((r, f)) if *r == reason => f.clone(),
-                            _ => {
-                                let f: SharedFrame =
-                                    Arc::new(placeholder::unavailable(size, &reason));
-                                unavailable = Some((reason, f.clone()));
-                                f
+                        Picture::Live => last_frame.as_mut().unwrap_or(&mut idle),
+                        Picture::Idle => &mut idle,
+                        Picture::Unavailable(reason) => {
+                            if unavailable.as_ref().is_none_or(|(r, _)| *r != reason) {
+                                let card = Arc::new(placeholder::unavailable(size, &reason));
+                                unavailable = Some((reason, FrameVariants::new(card)));
                             }
-                        },
+                            match unavailable.as_mut() {
+                                Some((_, v)) => v,
+                                None => &mut idle,
+                            }
+                        }
                     };
-                    emit(&picture, true, &outputs);
+                    emit(picture, true, &outputs);
                     last_emit = Some(now);
                 }
             }
@@ -366,21 +370,20 @@ pub fn run(
     }
 
     if let Some(w) = worker.take() {
-        w.stop();
+        stats.add_dropped(w.stop());
     }
-    let mut dropped = 0;
     for o in outputs {
         o.queue.close();
-        dropped += o.queue.dropped();
+        stats.add_dropped(o.queue.dropped());
         if o.handle.join().is_err() {
             tracing::error!(output = %o.name, "output thread panicked");
         }
     }
-    stats.add_dropped(dropped);
     result?;
+    let snap = stats.snapshot();
     Ok(RunSummary {
-        frames_in: stats.frames_in(),
-        frames_out: stats.frames_out(),
-        dropped,
+        frames_in: snap.frames_in,
+        frames_out: snap.frames_out,
+        dropped: snap.dropped,
     })
 }
