@@ -13,3 +13,4 @@ pub mod sink;
 pub mod source;
 pub mod stats;
 pub mod v4l2;
+pub mod gpu;

@@ -1,0 +1,169 @@
+//! The GPU side of the effect chain: adapter choice, the shaders, the filter
+//! catalogue and its CPU twins, and the engine that runs a frame through them.
+
+pub mod engine;
+pub mod filters;
+pub mod lut;
+pub mod reference;
+pub mod shaders;
+
+use std::str::FromStr;
+
+/// Which adapter to use (`--gpu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GpuPreference {
+    /// The best there is: discrete > integrated > virtual > software; Vulkan before GL.
+    #[default]
+    Auto,
+    /// A real GPU only.
+    Hardware,
+    /// The CPU rasteriser (Mesa lavapipe / llvmpipe).
+    Software,
+    /// Vulkan only.
+    Vulkan,
+    /// OpenGL (ES) only.
+    Gl,
+}
+
+impl FromStr for GpuPreference {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "hardware" | "hw" => Ok(Self::Hardware),
+            "software" | "sw" | "cpu" => Ok(Self::Software),
+            "vulkan" => Ok(Self::Vulkan),
+            "gl" | "gles" | "opengl" => Ok(Self::Gl),
+            other => Err(format!("unknown GPU choice {other:?}: use auto, hardware, software, vulkan or gl")),
+        }
+    }
+}
+
+/// Why no GPU could be used.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error("no GPU adapter matches {wanted:?} (found: {found}). Without a GPU driver install Mesa's software one: `sudo apt-get install mesa-vulkan-drivers`")]
+    NoAdapter { wanted: GpuPreference, found: String },
+    #[error("the GPU device could not be created on {adapter}: {reason}")]
+    Device { adapter: String, reason: String },
+    #[error("GPU work failed: {0}")]
+    Failed(String),
+}
+
+/// A device and queue on the chosen adapter.
+#[derive(Debug)]
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+}
+
+fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    };
+    let backend = if info.backend == wgpu::Backend::Vulkan { 0 } else { 1 };
+    (kind, backend)
+}
+
+fn accepts(pref: GpuPreference, info: &wgpu::AdapterInfo) -> bool {
+    match pref {
+        GpuPreference::Auto => true,
+        GpuPreference::Hardware => matches!(
+            info.device_type,
+            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+        ),
+        GpuPreference::Software => info.device_type == wgpu::DeviceType::Cpu,
+        GpuPreference::Vulkan => info.backend == wgpu::Backend::Vulkan,
+        GpuPreference::Gl => info.backend == wgpu::Backend::Gl,
+    }
+}
+
+/// A short description: "llvmpipe (LLVM 15.0.6, 256 bits) (Cpu, Vulkan)".
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.device_type, info.backend)
+}
+
+impl GpuContext {
+    /// Opens the best adapter that `pref` allows.
+    pub fn new(pref: GpuPreference) -> Result<Self, GpuError> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = wgpu::Backends::VULKAN | wgpu::Backends::GL;
+        let instance = wgpu::Instance::new(desc);
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN | wgpu::Backends::GL));
+        let found: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+        let adapter = adapters
+            .into_iter()
+            .filter(|a| accepts(pref, &a.get_info()))
+            .min_by_key(|a| rank(&a.get_info()))
+            .ok_or_else(|| GpuError::NoAdapter {
+                wanted: pref,
+                found: if found.is_empty() { "none".into() } else { found.join("; ") },
+            })?;
+        let info = adapter.get_info();
+        // Everything the adapter offers: frame buffers at 4K need more than the
+        // portable defaults allow.
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("bytemeet"),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::Device {
+            adapter: describe(&info),
+            reason: e.to_string(),
+        })?;
+        // wgpu panics on errors nobody catches; a driver problem must not take
+        // the camera down, so log it instead (the frame then passes unfiltered).
+        device.on_uncaptured_error(std::sync::Arc::new(|e: wgpu::Error| {
+            tracing::error!("GPU error: {e}");
+        }));
+        Ok(GpuContext { device, queue, info })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(device_type: wgpu::DeviceType, backend: wgpu::Backend) -> wgpu::AdapterInfo {
+        wgpu::AdapterInfo {
+            name: "x".into(),
+            vendor: 0,
+            device: 0,
+            device_type,
+            device_pci_bus_id: String::new(),
+            driver: String::new(),
+            driver_info: String::new(),
+            backend,
+            subgroup_min_size: 0,
+            subgroup_max_size: 0,
+            transient_saves_memory: None,
+        }
+    }
+
+    #[test]
+    fn ranking_prefers_real_gpus_and_vulkan() {
+        use wgpu::{Backend, DeviceType};
+        let sw_vk = info(DeviceType::Cpu, Backend::Vulkan);
+        let sw_gl = info(DeviceType::Cpu, Backend::Gl);
+        let igpu = info(DeviceType::IntegratedGpu, Backend::Vulkan);
+        let dgpu_gl = info(DeviceType::DiscreteGpu, Backend::Gl);
+        let mut all = [&sw_gl, &igpu, &sw_vk, &dgpu_gl];
+        all.sort_by_key(|i| rank(i));
+        assert_eq!(all.map(|i| (i.device_type, i.backend)), [
+            (DeviceType::DiscreteGpu, Backend::Gl),
+            (DeviceType::IntegratedGpu, Backend::Vulkan),
+            (DeviceType::Cpu, Backend::Vulkan),
+            (DeviceType::Cpu, Backend::Gl),
+        ]);
+        assert!(!accepts(GpuPreference::Hardware, &sw_vk));
+        assert!(accepts(GpuPreference::Software, &sw_gl));
+        assert!(accepts(GpuPreference::Gl, &dgpu_gl) && !accepts(GpuPreference::Vulkan, &dgpu_gl));
+        assert_eq!("sw".parse(), Ok(GpuPreference::Software));
+        assert!("cuda".parse::<GpuPreference>().is_err());
+    }
+}

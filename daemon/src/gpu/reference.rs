@@ -1,0 +1,211 @@
+//! CPU twins of the GPU filters: the same arithmetic in plain Rust, so golden
+//! tests can check what the shaders compute, and so the daemon has something
+//! to compare against when a driver misbehaves. Input and output are RGBA8.
+
+use super::lut::Lut3d;
+
+type Rgb = [f32; 3];
+
+fn luma(c: Rgb) -> f32 {
+    0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+}
+
+fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
+    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
+}
+
+fn scale(a: Rgb, k: f32) -> Rgb {
+    [a[0] * k, a[1] * k, a[2] * k]
+}
+
+fn add(a: Rgb, b: Rgb) -> Rgb {
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+}
+
+/// The same integer hash as `hash_u32` in shaders/common.wgsl.
+pub fn hash_u32(v: u32) -> u32 {
+    let state = v.wrapping_mul(747796405).wrapping_add(2891336453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277803737);
+    (word >> 22) ^ word
+}
+
+fn hash01(v: u32) -> f32 {
+    (hash_u32(v) & 0xffff) as f32 / 65535.0
+}
+
+fn posterize(c: Rgb, levels: f32) -> Rgb {
+    let n = levels.max(2.0) - 1.0;
+    // WGSL round() is round-half-to-even.
+    c.map(|v| (v * n).round_ties_even() / n)
+}
+
+fn thermal(t: f32) -> Rgb {
+    const STOPS: [Rgb; 6] = [
+        [0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.8],
+        [0.8, 0.0, 0.8],
+        [1.0, 0.0, 0.0],
+        [1.0, 0.9, 0.0],
+        [1.0, 1.0, 1.0],
+    ];
+    let s = t.clamp(0.0, 1.0) * 5.0;
+    let i = (s.floor() as usize).min(4);
+    mix(STOPS[i], STOPS[i + 1], s - i as f32)
+}
+
+/// An RGBA8 image being filtered.
+struct Img<'a> {
+    data: &'a [u8],
+    w: i32,
+    h: i32,
+}
+
+impl Img<'_> {
+    fn load(&self, x: i32, y: i32) -> Rgb {
+        let x = x.clamp(0, self.w - 1);
+        let y = y.clamp(0, self.h - 1);
+        let i = (y * self.w + x) as usize * 4;
+        [
+            self.data[i] as f32 / 255.0,
+            self.data[i + 1] as f32 / 255.0,
+            self.data[i + 2] as f32 / 255.0,
+        ]
+    }
+
+    fn sobel(&self, x: i32, y: i32) -> f32 {
+        let l = |dx: i32, dy: i32| luma(self.load(x + dx, y + dy));
+        let gx = (l(1, -1) + 2.0 * l(1, 0) + l(1, 1)) - (l(-1, -1) + 2.0 * l(-1, 0) + l(-1, 1));
+        let gy = (l(-1, 1) + 2.0 * l(0, 1) + l(1, 1)) - (l(-1, -1) + 2.0 * l(0, -1) + l(1, -1));
+        (gx * gx + gy * gy).sqrt()
+    }
+}
+
+/// Trilinear sample of a LUT quantised to 8 bits, as the GPU's RGBA8 3D texture is.
+fn lut_sample(lut: &Lut3d, c: Rgb) -> Rgb {
+    let n = lut.size;
+    let q = |e: [f32; 3]| e.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0);
+    let at = |r: usize, g: usize, b: usize| q(lut.entries[(b * n + g) * n + r]);
+    let pos = c.map(|v| v.clamp(0.0, 1.0) * (n - 1) as f32);
+    let i0 = pos.map(|p| (p.floor() as usize).min(n - 2));
+    let f = [pos[0] - i0[0] as f32, pos[1] - i0[1] as f32, pos[2] - i0[2] as f32];
+    let mut out = [0.0; 3];
+    for (db, wb) in [(0, 1.0 - f[2]), (1, f[2])] {
+        for (dg, wg) in [(0, 1.0 - f[1]), (1, f[1])] {
+            for (dr, wr) in [(0, 1.0 - f[0]), (1, f[0])] {
+                let e = at(i0[0] + dr, i0[1] + dg, i0[2] + db);
+                out = add(out, scale(e, wr * wg * wb));
+            }
+        }
+    }
+    out
+}
+
+/// Applies filter `id` (as in shaders/filter.wgsl) with parameters `p` to an
+/// RGBA8 image of `w` x `h`; `frame` drives the time-based effects.
+pub fn apply(id: u32, p: [f32; 4], frame: u32, data: &[u8], w: u32, h: u32, lut: Option<&Lut3d>) -> Vec<u8> {
+    let img = Img { data, w: w as i32, h: h as i32 };
+    let mut out = Vec::with_capacity(data.len());
+    for y in 0..h as i32 {
+        for x in 0..w as i32 {
+            let c = img.load(x, y);
+            let v = match id {
+                1 => mix(c, [luma(c); 3], p[0]),
+                2 => {
+                    let s = [
+                        0.393 * c[0] + 0.769 * c[1] + 0.189 * c[2],
+                        0.349 * c[0] + 0.686 * c[1] + 0.168 * c[2],
+                        0.272 * c[0] + 0.534 * c[1] + 0.131 * c[2],
+                    ];
+                    mix(c, s.map(|v| v.min(1.0)), p[0])
+                }
+                3 => c.map(|v| 1.0 - v),
+                4 => posterize(c, p[0]),
+                5 => {
+                    let bs = (p[0] as i32).max(1);
+                    img.load((x / bs) * bs + bs / 2, (y / bs) * bs + bs / 2)
+                }
+                6 => {
+                    if img.sobel(x, y) > p[1] {
+                        [0.05; 3]
+                    } else {
+                        posterize(c, p[0])
+                    }
+                }
+                7 => {
+                    let e = (img.sobel(x, y) * p[0]).clamp(0.0, 1.0);
+                    let phase = ((x + y) as f32 / (w + h) as f32 + frame as f32 * 0.01) * std::f32::consts::TAU;
+                    let hue = [
+                        0.5 + 0.5 * phase.cos(),
+                        0.5 + 0.5 * (phase - 2.094_395_1).cos(),
+                        0.5 + 0.5 * (phase + 2.094_395_1).cos(),
+                    ];
+                    scale(hue, e)
+                }
+                8 => thermal(luma(c)),
+                9 => {
+                    let shift = (2.0 * p[0]).round_ties_even() as i32;
+                    let rgb = [img.load(x + shift, y)[0], c[1], img.load(x - shift, y)[2]];
+                    let l = luma(rgb);
+                    let tint = add(scale([0.25, 0.9, 1.0], l * 1.1), scale(rgb, 0.25));
+                    let scan = if y % 3 == 0 { 0.6 } else { 1.0 };
+                    let flicker = 0.92 + 0.08 * hash01(frame.wrapping_mul(16).wrapping_add(7));
+                    mix(c, scale(tint, scan * flicker), p[0])
+                }
+                10 => {
+                    let row = hash_u32((y as u32 / 2).wrapping_add(frame.wrapping_mul(9973)));
+                    let jitter = if row & 0xf0 == 0 { (row % 9) as i32 - 4 } else { 0 };
+                    let sx = x + (jitter as f32 * p[0]).round_ties_even() as i32;
+                    let base = img.load(sx, y);
+                    let bleed = img.load(sx + 3, y)[0];
+                    let seed = (x as u32).wrapping_mul(73856093)
+                        ^ (y as u32).wrapping_mul(19349663)
+                        ^ frame.wrapping_mul(83492791);
+                    let noise = (hash01(seed) - 0.5) * 0.12 * p[0];
+                    let v = [base[0] + (bleed - base[0]) * 0.5 * p[0], base[1], base[2]];
+                    add(mix(v, [luma(v); 3], 0.2 * p[0]), [noise; 3])
+                }
+                11 => match lut {
+                    Some(l) => mix(c, lut_sample(l, c), p[0]),
+                    None => c,
+                },
+                _ => c,
+            };
+            for ch in v {
+                out.push((ch.clamp(0.0, 1.0) * 255.0).round() as u8);
+            }
+            out.push(255);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_spreads_its_inputs() {
+        let mut v: Vec<u32> = (0..1000).map(hash_u32).collect();
+        v.sort();
+        v.dedup();
+        assert!(v.len() > 995);
+        let mean = (0..1000).map(hash01).sum::<f32>() / 1000.0;
+        assert!((mean - 0.5).abs() < 0.05, "{mean}");
+    }
+
+    #[test]
+    fn simple_filters_do_what_they_say() {
+        let px = [200u8, 100, 50, 255];
+        let inv = apply(3, [0.0; 4], 0, &px, 1, 1, None);
+        assert_eq!(inv, vec![55, 155, 205, 255]);
+        let gray = apply(1, [1.0, 0.0, 0.0, 0.0], 0, &px, 1, 1, None);
+        assert!(gray[0] == gray[1] && gray[1] == gray[2]);
+        let post = apply(4, [2.0, 0.0, 0.0, 0.0], 0, &px, 1, 1, None);
+        assert_eq!(post, vec![255, 0, 0, 255]);
+        let lut = Lut3d::identity(17);
+        let same = apply(11, [1.0, 17.0, 0.0, 0.0], 0, &px, 1, 1, Some(&lut));
+        for c in 0..3 {
+            assert!(same[c].abs_diff(px[c]) <= 1, "identity LUT keeps colours: {same:?}");
+        }
+    }
+}
