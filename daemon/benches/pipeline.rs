@@ -164,6 +164,8 @@ fn bench_run(c: &mut Criterion) {
                         format: None,
                     },
                     frames: Some(frames),
+                    filter: None,
+                    gpu: Default::default(),
                 };
                 let t = Instant::now();
                 pipeline::run(

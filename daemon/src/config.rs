@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::frame::{PixelFormat, Size};
+use crate::gpu::filters::FilterSpec;
+use crate::gpu::GpuPreference;
 use crate::sink::OutputSpec;
 use crate::source::{CameraFormat, SourceSpec};
 
@@ -24,6 +26,10 @@ pub struct ConfigFile {
     pub output_format: Option<String>,
     /// Preferred camera format: `yuyv`, `nv12` or `mjpeg`; unset lets negotiation choose.
     pub camera_format: Option<String>,
+    /// Starting filter, as `--filter` takes it.
+    pub filter: Option<String>,
+    /// GPU choice: `auto`, `hardware`, `software`, `vulkan`, `gl`.
+    pub gpu: Option<String>,
 }
 
 /// Settings after defaults, file and flags are combined and checked.
@@ -35,6 +41,8 @@ pub struct Settings {
     pub fps: f64,
     pub output_format: PixelFormat,
     pub camera_format: Option<CameraFormat>,
+    pub filter: Option<FilterSpec>,
+    pub gpu: GpuPreference,
 }
 
 impl Default for Settings {
@@ -46,6 +54,8 @@ impl Default for Settings {
             fps: 30.0,
             output_format: PixelFormat::Yuyv,
             camera_format: None,
+            filter: None,
+            gpu: GpuPreference::Auto,
         }
     }
 }
@@ -117,6 +127,12 @@ impl Settings {
         }
         if let Some(f) = &file.camera_format {
             self.camera_format = Some(f.parse().map_err(|e| bad("camera_format", e))?);
+        }
+        if let Some(f) = &file.filter {
+            self.filter = Some(f.parse().map_err(|e| bad("filter", e))?);
+        }
+        if let Some(g) = &file.gpu {
+            self.gpu = g.parse().map_err(|e| bad("gpu", e))?;
         }
         Ok(self)
     }

@@ -4,7 +4,9 @@
 
 pub mod config;
 pub mod convert;
+pub mod effects;
 pub mod frame;
+pub mod gpu;
 pub mod pipeline;
 pub mod placeholder;
 pub mod queue;
@@ -13,4 +15,3 @@ pub mod sink;
 pub mod source;
 pub mod stats;
 pub mod v4l2;
-pub mod gpu;

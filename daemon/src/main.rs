@@ -10,6 +10,8 @@ use clap::Parser;
 
 use bytemeetd::config::{self, Settings};
 use bytemeetd::frame::{PixelFormat, Size};
+use bytemeetd::gpu::filters::{FilterSpec, FILTERS};
+use bytemeetd::gpu::GpuPreference;
 use bytemeetd::pipeline::{self, PipelineConfig};
 use bytemeetd::sink::{self, OutputSpec};
 use bytemeetd::source::{CameraFormat, SourceRequest, SourceSpec};
@@ -44,9 +46,18 @@ struct Args {
     /// Config file (default: $XDG_CONFIG_HOME/bytemeet/config.toml).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Filter: NAME or NAME:key=value,... (e.g. toon, posterize:levels=4, lut:/path/look.cube).
+    #[arg(long, value_name = "SPEC")]
+    filter: Option<FilterSpec>,
+    /// GPU for effects: auto, hardware, software, vulkan or gl.
+    #[arg(long, value_name = "CHOICE")]
+    gpu: Option<GpuPreference>,
     /// List video devices (cameras and virtual cameras) and exit.
     #[arg(long)]
     list_devices: bool,
+    /// List the filters with their parameters and exit.
+    #[arg(long)]
+    list_filters: bool,
 }
 
 fn settings(args: &Args) -> anyhow::Result<Settings> {
@@ -89,6 +100,12 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     if args.camera_format.is_some() {
         s.camera_format = args.camera_format;
     }
+    if args.filter.is_some() {
+        s.filter = args.filter.clone();
+    }
+    if let Some(g) = args.gpu {
+        s.gpu = g;
+    }
     Ok(s)
 }
 
@@ -112,6 +129,26 @@ fn list_devices() {
 fn run(args: Args) -> anyhow::Result<()> {
     if args.list_devices {
         list_devices();
+        return Ok(());
+    }
+    if args.list_filters {
+        for f in FILTERS {
+            let params: Vec<String> = f
+                .params
+                .iter()
+                .map(|p| format!("{}={} ({}..{})", p.name, p.default, p.min, p.max))
+                .collect();
+            println!(
+                "{:<10} {}{}",
+                f.name,
+                f.description,
+                if params.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", params.join(", "))
+                }
+            );
+        }
         return Ok(());
     }
     let mut s = settings(&args)?;
@@ -149,6 +186,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             format: s.camera_format,
         },
         frames: args.frames,
+        filter: s.filter.clone(),
+        gpu: s.gpu,
     };
     tracing::info!(source = %s.source, size = %s.size, fps = s.fps, "bytemeetd running");
     let summary = pipeline::run(cfg, sinks, shutdown, stats.clone())?;

@@ -14,7 +14,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::convert::FrameVariants;
+use crate::effects::Effects;
 use crate::frame::{Frame, SharedFrame, Size};
+use crate::gpu::filters::FilterSpec;
+use crate::gpu::GpuPreference;
 use crate::placeholder;
 use crate::queue::{FrameQueue, Overflow, Pop};
 use crate::scheduler::{Action, Picture, Scheduler, SchedulerConfig};
@@ -35,6 +38,10 @@ pub struct PipelineConfig {
     /// recordings (their queues block instead of dropping), no repeats, files
     /// and the demo unpaced.
     pub frames: Option<u64>,
+    /// The starting filter, if any.
+    pub filter: Option<FilterSpec>,
+    /// Which GPU runs the effects.
+    pub gpu: GpuPreference,
 }
 
 impl PipelineConfig {
@@ -245,6 +252,11 @@ pub fn run(
     }
 
     let mut sched = Scheduler::new(SchedulerConfig::for_fps(cfg.request.fps));
+    let mut effects = Effects::new(cfg.filter.clone(), cfg.gpu);
+    // The GPU packs straight into what the first output reads; others convert on the CPU.
+    let effects_out = outputs
+        .first()
+        .map_or(crate::frame::PixelFormat::Rgba, |o| o.format);
     let (ev_tx, ev_rx) = mpsc::channel();
     let mut worker: Option<SourceWorker> = None;
     // Pictures that get repeated keep their converted variants, so a repeat
@@ -336,6 +348,14 @@ pub fn run(
                     now.saturating_duration_since(frame.captured_at),
                 );
                 sched.frame();
+                let frame = if effects.active() {
+                    let t = Instant::now();
+                    let f = effects.apply(frame, effects_out);
+                    stats.stage("effects", t.elapsed());
+                    f
+                } else {
+                    frame
+                };
                 let mut variants = FrameVariants::new(Arc::new(frame));
                 emit(&mut variants, false, &outputs);
                 last_frame = Some(variants);

@@ -23,16 +23,18 @@ const FRAME_NO: u32 = 42;
 fn engine() -> Option<&'static Mutex<GpuEngine>> {
     static ENGINE: OnceLock<Option<Mutex<GpuEngine>>> = OnceLock::new();
     ENGINE
-        .get_or_init(|| match GpuContext::new(GpuPreference::Auto).and_then(GpuEngine::new) {
-            Ok(e) => {
-                eprintln!("GPU tests on {}", e.adapter());
-                Some(Mutex::new(e))
-            }
-            Err(e) => {
-                eprintln!("SKIPPED: no GPU adapter here ({e})");
-                None
-            }
-        })
+        .get_or_init(
+            || match GpuContext::new(GpuPreference::Auto).and_then(GpuEngine::new) {
+                Ok(e) => {
+                    eprintln!("GPU tests on {}", e.adapter());
+                    Some(Mutex::new(e))
+                }
+                Err(e) => {
+                    eprintln!("SKIPPED: no GPU adapter here ({e})");
+                    None
+                }
+            },
+        )
         .as_ref()
 }
 
@@ -89,7 +91,14 @@ fn diff(a: &[u8], b: &[u8]) -> Diff {
 }
 
 fn save_png(path: &Path, rgba: &[u8]) {
-    image::save_buffer(path, rgba, SIZE.width, SIZE.height, image::ExtendedColorType::Rgba8).expect("save png");
+    image::save_buffer(
+        path,
+        rgba,
+        SIZE.width,
+        SIZE.height,
+        image::ExtendedColorType::Rgba8,
+    )
+    .expect("save png");
 }
 
 /// Each filter on the GPU matches its CPU twin, and the CPU twin matches the
@@ -121,29 +130,58 @@ fn every_filter_matches_its_cpu_twin_and_golden() {
         if info.name == "lut" {
             p[1] = lut.size as f32;
         }
-        let cpu = reference::apply(info.id, p, FRAME_NO, &src.data, SIZE.width, SIZE.height, Some(&lut));
+        let cpu = reference::apply(
+            info.id,
+            p,
+            FRAME_NO,
+            &src.data,
+            SIZE.width,
+            SIZE.height,
+            Some(&lut),
+        );
         let golden_path = golden_dir().join(format!("filter-{}.png", info.name));
         if update {
             save_png(&golden_path, &cpu);
         }
         let golden = image::open(&golden_path)
-            .unwrap_or_else(|e| panic!("{}: {e} (BYTEMEET_UPDATE_GOLDEN=1 creates it)", golden_path.display()))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (BYTEMEET_UPDATE_GOLDEN=1 creates it)",
+                    golden_path.display()
+                )
+            })
             .to_rgba8()
             .into_raw();
         let g = diff(&gpu.data, &cpu);
         let c = diff(&cpu, &golden);
-        eprintln!("{:<10} gpu-vs-cpu mean {:.3} outliers {:.4}; cpu-vs-golden mean {:.3}", info.name, g.mean, g.outliers, c.mean);
+        eprintln!(
+            "{:<10} gpu-vs-cpu mean {:.3} outliers {:.4}; cpu-vs-golden mean {:.3}",
+            info.name, g.mean, g.outliers, c.mean
+        );
         if g.mean > 0.6 || g.outliers > 0.01 {
-            save_png(&dir.path().join(format!("gpu-{}.png", info.name)), &gpu.data);
-            failures.push(format!("{}: GPU differs from CPU (mean {:.3}, outliers {:.4})", info.name, g.mean, g.outliers));
+            save_png(
+                &dir.path().join(format!("gpu-{}.png", info.name)),
+                &gpu.data,
+            );
+            failures.push(format!(
+                "{}: GPU differs from CPU (mean {:.3}, outliers {:.4})",
+                info.name, g.mean, g.outliers
+            ));
         }
         if c.mean > 0.01 || c.outliers > 0.0 {
-            failures.push(format!("{}: CPU reference differs from golden (mean {:.3})", info.name, c.mean));
+            failures.push(format!(
+                "{}: CPU reference differs from golden (mean {:.3})",
+                info.name, c.mean
+            ));
         }
     }
     if !failures.is_empty() {
         let kept = dir.keep();
-        panic!("{}\n(GPU outputs kept in {})", failures.join("\n"), kept.display());
+        panic!(
+            "{}\n(GPU outputs kept in {})",
+            failures.join("\n"),
+            kept.display()
+        );
     }
 }
 
@@ -154,16 +192,39 @@ fn filters_do_what_they_say_on_the_gpu() {
     let Some(engine) = engine() else { return };
     let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
     let src = input();
-    let run = |e: &mut GpuEngine, name: &str| e.process(&src, Some(&name.parse().expect("spec")), 0, PixelFormat::Rgba).expect("gpu").data;
+    let run = |e: &mut GpuEngine, name: &str| {
+        e.process(
+            &src,
+            Some(&name.parse().expect("spec")),
+            0,
+            PixelFormat::Rgba,
+        )
+        .expect("gpu")
+        .data
+    };
     let gray = run(&mut engine, "grayscale");
-    assert!(gray.chunks(4).all(|p| p[0].abs_diff(p[1]) <= 1 && p[1].abs_diff(p[2]) <= 1));
+    assert!(gray
+        .chunks(4)
+        .all(|p| p[0].abs_diff(p[1]) <= 1 && p[1].abs_diff(p[2]) <= 1));
     let inv = run(&mut engine, "invert");
-    assert!(inv.chunks(4).zip(src.data.chunks(4)).all(|(a, b)| a[0].abs_diff(255 - b[0]) <= 1));
+    assert!(inv
+        .chunks(4)
+        .zip(src.data.chunks(4))
+        .all(|(a, b)| a[0].abs_diff(255 - b[0]) <= 1));
     let post = run(&mut engine, "posterize:levels=2");
-    assert!(post.chunks(4).all(|p| p[..3].iter().all(|&v| v == 0 || v == 255)));
-    let brightness = |d: &[u8]| d.chunks(4).map(|p| p[0] as u64 + p[1] as u64 + p[2] as u64).sum::<u64>();
+    assert!(post
+        .chunks(4)
+        .all(|p| p[..3].iter().all(|&v| v == 0 || v == 255)));
+    let brightness = |d: &[u8]| {
+        d.chunks(4)
+            .map(|p| p[0] as u64 + p[1] as u64 + p[2] as u64)
+            .sum::<u64>()
+    };
     let neon = run(&mut engine, "neon");
-    assert!(brightness(&neon) * 2 < brightness(&src.data), "neon is glowing lines on black");
+    assert!(
+        brightness(&neon) * 2 < brightness(&src.data),
+        "neon is glowing lines on black"
+    );
 }
 
 /// Camera formats in, output formats out, without a filter: the GPU paths
@@ -173,13 +234,29 @@ fn gpu_format_paths_agree_with_cpu_conversion() {
     let Some(engine) = engine() else { return };
     let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
     let rgba = input();
-    for inf in [PixelFormat::Rgba, PixelFormat::Yuyv, PixelFormat::Nv12, PixelFormat::I420] {
+    for inf in [
+        PixelFormat::Rgba,
+        PixelFormat::Yuyv,
+        PixelFormat::Nv12,
+        PixelFormat::I420,
+    ] {
         let frame = convert::convert(&rgba, inf).expect("to input format");
-        for outf in [PixelFormat::Rgba, PixelFormat::Yuyv, PixelFormat::Nv12, PixelFormat::I420] {
+        for outf in [
+            PixelFormat::Rgba,
+            PixelFormat::Yuyv,
+            PixelFormat::Nv12,
+            PixelFormat::I420,
+        ] {
             let gpu = engine.process(&frame, None, 0, outf).expect("gpu");
             assert_eq!(gpu.format, outf);
             let cpu = convert::convert(&frame, outf).expect("cpu");
-            let mean = gpu.data.iter().zip(&cpu.data).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>() / cpu.data.len() as f64;
+            let mean = gpu
+                .data
+                .iter()
+                .zip(&cpu.data)
+                .map(|(a, b)| a.abs_diff(*b) as f64)
+                .sum::<f64>()
+                / cpu.data.len() as f64;
             // Two conversions with different rounding (and for 4:2:0 out of
             // YUYV, different chroma averaging): within a level or two on average.
             assert!(mean < 2.0, "{inf} -> {outf}: mean abs diff {mean:.3}");
@@ -195,9 +272,16 @@ fn a_bad_lut_file_is_a_clear_error_and_the_engine_goes_on() {
     let bad = dir.path().join("bad.cube");
     std::fs::write(&bad, "LUT_3D_SIZE 4\n0 0 0\n").expect("write");
     let spec: FilterSpec = format!("lut:{}", bad.display()).parse().expect("spec");
-    let err = engine.process(&input(), Some(&spec), 0, PixelFormat::Rgba).expect_err("bad lut");
+    let err = engine
+        .process(&input(), Some(&spec), 0, PixelFormat::Rgba)
+        .expect_err("bad lut");
     assert!(err.to_string().contains("bad.cube"), "{err}");
-    let ok = engine.process(&input(), Some(&"sepia".parse().expect("spec")), 0, PixelFormat::Rgba);
+    let ok = engine.process(
+        &input(),
+        Some(&"sepia".parse().expect("spec")),
+        0,
+        PixelFormat::Rgba,
+    );
     assert!(ok.is_ok());
     assert!(filters::find("sepia").is_some());
 }

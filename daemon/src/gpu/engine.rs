@@ -55,20 +55,26 @@ pub struct GpuEngine {
     sized: Option<Sized>,
 }
 
-fn pipeline(device: &wgpu::Device, file: &str, entry: &str) -> Result<wgpu::ComputePipeline, GpuError> {
+fn pipeline(
+    device: &wgpu::Device,
+    file: &str,
+    entry: &str,
+) -> Result<wgpu::ComputePipeline, GpuError> {
     let src = shaders::source(file).map_err(|e| GpuError::Failed(e.to_string()))?;
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(file),
         source: wgpu::ShaderSource::Wgsl(src.into()),
     });
-    Ok(device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(entry),
-        layout: None,
-        module: &module,
-        entry_point: Some(entry),
-        compilation_options: Default::default(),
-        cache: None,
-    }))
+    Ok(
+        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        }),
+    )
 }
 
 fn uniform(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
@@ -185,7 +191,8 @@ impl GpuEngine {
             return;
         }
         let d = &self.ctx.device;
-        let in_len = (PixelFormat::Rgba.frame_len(size.width, size.height) as u64).next_multiple_of(4);
+        let in_len =
+            (PixelFormat::Rgba.frame_len(size.width, size.height) as u64).next_multiple_of(4);
         let out_len = in_len;
         let buf = |label: &str, len: u64, usage: wgpu::BufferUsages| {
             d.create_buffer(&wgpu::BufferDescriptor {
@@ -253,7 +260,8 @@ impl GpuEngine {
                 ],
             })
         };
-        let pack_bgs = [&self.pack_rgba, &self.pack_yuyv, &self.pack_nv12].map(|p| [pack_bg(p, &va), pack_bg(p, &vb)]);
+        let pack_bgs = [&self.pack_rgba, &self.pack_yuyv, &self.pack_nv12]
+            .map(|p| [pack_bg(p, &va), pack_bg(p, &vb)]);
         self.sized = Some(Sized {
             size,
             in_buf,
@@ -287,10 +295,17 @@ impl GpuEngine {
 
     /// Applies `filter` (none: unpack and pack only) to `frame` and returns it in `out`.
     /// `frame_no` drives time-based effects.
-    pub fn process(&mut self, frame: &Frame, filter: Option<&FilterSpec>, frame_no: u32, out: PixelFormat) -> Result<Frame, GpuError> {
+    pub fn process(
+        &mut self,
+        frame: &Frame,
+        filter: Option<&FilterSpec>,
+        frame_no: u32,
+        out: PixelFormat,
+    ) -> Result<Frame, GpuError> {
         let info = match filter {
             Some(spec) => {
-                let info = filters::find(&spec.name).ok_or_else(|| GpuError::Failed(format!("unknown filter {}", spec.name)))?;
+                let info = filters::find(&spec.name)
+                    .ok_or_else(|| GpuError::Failed(format!("unknown filter {}", spec.name)))?;
                 self.ensure_lut(spec)?;
                 Some((info, spec.values(info)))
             }
@@ -312,17 +327,29 @@ impl GpuEngine {
             tail[..len - aligned].copy_from_slice(&frame.data[aligned..len]);
             q.write_buffer(&sz.in_buf, aligned as u64, &tail);
         }
-        q.write_buffer(&self.unpack_params, 0, &words(&[w, h, unpack_code(frame.format), 0]));
+        q.write_buffer(
+            &self.unpack_params,
+            0,
+            &words(&[w, h, unpack_code(frame.format), 0]),
+        );
         q.write_buffer(&self.pack_params, 0, &words(&[w, h, 0, 0]));
         if let Some((info, v)) = info {
             let mut bytes = words(&[w, h, info.id, frame_no]);
-            let p1 = if info.name == "lut" { self.lut.size as f32 } else { v[1] };
+            let p1 = if info.name == "lut" {
+                self.lut.size as f32
+            } else {
+                v[1]
+            };
             for f in [v[0], p1, v[2], v[3]] {
                 bytes.extend_from_slice(&f.to_le_bytes());
             }
             q.write_buffer(&self.filter_params, 0, &bytes);
         }
-        let pack_format = if packs_on_gpu(out, size) { out } else { PixelFormat::Rgba };
+        let pack_format = if packs_on_gpu(out, size) {
+            out
+        } else {
+            PixelFormat::Rgba
+        };
         let out_len = pack_format.frame_len(w, h) as u64;
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         {
@@ -337,7 +364,12 @@ impl GpuEngine {
             }
             let (pipe, k, gx, gy) = match pack_format {
                 PixelFormat::Yuyv => (&self.pack_yuyv, 1, (w / 2).div_ceil(WG), h.div_ceil(WG)),
-                PixelFormat::Nv12 => (&self.pack_nv12, 2, (w / 4).div_ceil(WG), (h + h / 2).div_ceil(WG)),
+                PixelFormat::Nv12 => (
+                    &self.pack_nv12,
+                    2,
+                    (w / 4).div_ceil(WG),
+                    (h + h / 2).div_ceil(WG),
+                ),
                 _ => (&self.pack_rgba, 0, w.div_ceil(WG), h.div_ceil(WG)),
             };
             pass.set_pipeline(pipe);

@@ -24,7 +24,12 @@ pub struct FilterInfo {
 }
 
 const fn param(name: &'static str, default: f32, min: f32, max: f32) -> ParamInfo {
-    ParamInfo { name, default, min, max }
+    ParamInfo {
+        name,
+        default,
+        min,
+        max,
+    }
 }
 
 const AMOUNT: &[ParamInfo] = &[param("amount", 1.0, 0.0, 1.0)];
@@ -32,9 +37,24 @@ const STRENGTH: &[ParamInfo] = &[param("strength", 1.0, 0.0, 1.0)];
 
 /// Every filter, in the order `--list-filters` prints them.
 pub const FILTERS: &[FilterInfo] = &[
-    FilterInfo { name: "grayscale", id: 1, description: "black and white", params: AMOUNT },
-    FilterInfo { name: "sepia", id: 2, description: "warm old-photograph brown", params: AMOUNT },
-    FilterInfo { name: "invert", id: 3, description: "photographic negative", params: &[] },
+    FilterInfo {
+        name: "grayscale",
+        id: 1,
+        description: "black and white",
+        params: AMOUNT,
+    },
+    FilterInfo {
+        name: "sepia",
+        id: 2,
+        description: "warm old-photograph brown",
+        params: AMOUNT,
+    },
+    FilterInfo {
+        name: "invert",
+        id: 3,
+        description: "photographic negative",
+        params: &[],
+    },
     FilterInfo {
         name: "posterize",
         id: 4,
@@ -51,7 +71,10 @@ pub const FILTERS: &[FilterInfo] = &[
         name: "toon",
         id: 6,
         description: "cel shading with dark outlines, like a comic",
-        params: &[param("levels", 6.0, 2.0, 16.0), param("edge", 0.35, 0.05, 2.0)],
+        params: &[
+            param("levels", 6.0, 2.0, 16.0),
+            param("edge", 0.35, 0.05, 2.0),
+        ],
     },
     FilterInfo {
         name: "neon",
@@ -59,7 +82,12 @@ pub const FILTERS: &[FilterInfo] = &[
         description: "glowing rainbow edges on black",
         params: &[param("gain", 3.0, 0.5, 10.0)],
     },
-    FilterInfo { name: "thermal", id: 8, description: "infrared camera false colours", params: &[] },
+    FilterInfo {
+        name: "thermal",
+        id: 8,
+        description: "infrared camera false colours",
+        params: &[],
+    },
     FilterInfo {
         name: "hologram",
         id: 9,
@@ -125,20 +153,33 @@ impl std::str::FromStr for FilterSpec {
         for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part.split_once('=') {
                 Some((k, v)) => {
-                    let p = info.params.iter().find(|p| p.name == k.trim()).ok_or_else(|| {
-                        let names: Vec<&str> = info.params.iter().map(|p| p.name).collect();
-                        format!("filter {} has no parameter {k:?} (it has: {})", info.name, names.join(", "))
-                    })?;
+                    let p = info
+                        .params
+                        .iter()
+                        .find(|p| p.name == k.trim())
+                        .ok_or_else(|| {
+                            let names: Vec<&str> = info.params.iter().map(|p| p.name).collect();
+                            format!(
+                                "filter {} has no parameter {k:?} (it has: {})",
+                                info.name,
+                                names.join(", ")
+                            )
+                        })?;
                     let value: f32 = v
                         .trim()
                         .parse()
                         .map_err(|_| format!("{}={v:?} is not a number", p.name))?;
                     if !(p.min..=p.max).contains(&value) {
-                        return Err(format!("{}={value} is outside {}..={}", p.name, p.min, p.max));
+                        return Err(format!(
+                            "{}={value} is outside {}..={}",
+                            p.name, p.min, p.max
+                        ));
                     }
                     spec.params.insert(p.name.to_string(), value);
                 }
-                None if info.name == "lut" && spec.lut.is_none() => spec.lut = Some(PathBuf::from(part)),
+                None if info.name == "lut" && spec.lut.is_none() => {
+                    spec.lut = Some(PathBuf::from(part))
+                }
                 None => return Err(format!("{part:?} in {s:?} is not key=value")),
             }
         }
@@ -162,7 +203,12 @@ mod tests {
         for f in FILTERS {
             assert!(!f.description.is_empty() && f.params.len() <= 4);
             for p in f.params {
-                assert!(p.min <= p.default && p.default <= p.max, "{}.{}", f.name, p.name);
+                assert!(
+                    p.min <= p.default && p.default <= p.max,
+                    "{}.{}",
+                    f.name,
+                    p.name
+                );
             }
         }
     }
@@ -170,14 +216,29 @@ mod tests {
     #[test]
     fn specs_parse_with_defaults_and_checks() {
         let s: FilterSpec = "posterize:levels=4".parse().expect("parse");
-        assert_eq!(s.values(find("posterize").expect("known")), [4.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            s.values(find("posterize").expect("known")),
+            [4.0, 0.0, 0.0, 0.0]
+        );
         let s: FilterSpec = "TOON".parse().expect("parse");
-        assert_eq!(s.values(find("toon").expect("known")), [6.0, 0.35, 0.0, 0.0]);
+        assert_eq!(
+            s.values(find("toon").expect("known")),
+            [6.0, 0.35, 0.0, 0.0]
+        );
         let s: FilterSpec = "lut:/x/look.cube,strength=0.5".parse().expect("parse");
         assert_eq!(s.lut, Some(PathBuf::from("/x/look.cube")));
-        assert!("sepai".parse::<FilterSpec>().expect_err("typo").contains("sepia"));
+        assert!("sepai"
+            .parse::<FilterSpec>()
+            .expect_err("typo")
+            .contains("sepia"));
         assert!("posterize:levels=99".parse::<FilterSpec>().is_err());
-        assert!("posterize:depth=3".parse::<FilterSpec>().expect_err("key").contains("levels"));
-        assert!("lut".parse::<FilterSpec>().expect_err("no file").contains(".cube"));
+        assert!("posterize:depth=3"
+            .parse::<FilterSpec>()
+            .expect_err("key")
+            .contains("levels"));
+        assert!("lut"
+            .parse::<FilterSpec>()
+            .expect_err("no file")
+            .contains(".cube"));
     }
 }

@@ -68,9 +68,17 @@ impl Lut3d {
                     entries.reserve(s * s * s);
                     size = Some(s);
                 }
-                "LUT_1D_SIZE" => return Err(err(n, "1D LUTs are not supported; export a 3D LUT".into())),
-                "DOMAIN_MIN" => min = floats3(&words[1..]).ok_or_else(|| err(n, "DOMAIN_MIN needs 3 numbers".into()))?,
-                "DOMAIN_MAX" => max = floats3(&words[1..]).ok_or_else(|| err(n, "DOMAIN_MAX needs 3 numbers".into()))?,
+                "LUT_1D_SIZE" => {
+                    return Err(err(n, "1D LUTs are not supported; export a 3D LUT".into()))
+                }
+                "DOMAIN_MIN" => {
+                    min = floats3(&words[1..])
+                        .ok_or_else(|| err(n, "DOMAIN_MIN needs 3 numbers".into()))?
+                }
+                "DOMAIN_MAX" => {
+                    max = floats3(&words[1..])
+                        .ok_or_else(|| err(n, "DOMAIN_MAX needs 3 numbers".into()))?
+                }
                 "LUT_3D_INPUT_RANGE" | "LUT_1D_INPUT_RANGE" => {}
                 w if w.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.') => {
                     let Some(s) = size else {
@@ -79,7 +87,8 @@ impl Lut3d {
                     if entries.len() == s * s * s {
                         return Err(err(n, format!("more than {} entries", s * s * s)));
                     }
-                    let v = floats3(&words).ok_or_else(|| err(n, format!("expected 3 numbers, got {line:?}")))?;
+                    let v = floats3(&words)
+                        .ok_or_else(|| err(n, format!("expected 3 numbers, got {line:?}")))?;
                     entries.push(v);
                 }
                 other => return Err(err(n, format!("unknown keyword {other:?}"))),
@@ -89,16 +98,28 @@ impl Lut3d {
         if entries.len() != size * size * size {
             return Err(err(
                 text.lines().count(),
-                format!("{} entries, LUT_3D_SIZE {size} needs {}", entries.len(), size * size * size),
+                format!(
+                    "{} entries, LUT_3D_SIZE {size} needs {}",
+                    entries.len(),
+                    size * size * size
+                ),
             ));
         }
         for e in &mut entries {
             for c in 0..3 {
                 let span = max[c] - min[c];
-                e[c] = if span > 0.0 { ((e[c] - min[c]) / span).clamp(0.0, 1.0) } else { 0.0 };
+                e[c] = if span > 0.0 {
+                    ((e[c] - min[c]) / span).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
             }
         }
-        Ok(Lut3d { size, title, entries })
+        Ok(Lut3d {
+            size,
+            title,
+            entries,
+        })
     }
 
     pub fn load(path: &Path) -> Result<Self, LutError> {
@@ -121,7 +142,11 @@ impl Lut3d {
                 }
             }
         }
-        Lut3d { size, title: None, entries }
+        Lut3d {
+            size,
+            title: None,
+            entries,
+        }
     }
 
     /// RGBA8 texels as the GPU gets them (red fastest).
@@ -143,7 +168,8 @@ mod tests {
 
     #[test]
     fn parses_a_small_table_with_domain_and_comments() {
-        let text = "# made by hand\nTITLE \"swap\"\nLUT_3D_SIZE 2\nDOMAIN_MIN 0 0 0\nDOMAIN_MAX 2 2 2\n\
+        let text =
+            "# made by hand\nTITLE \"swap\"\nLUT_3D_SIZE 2\nDOMAIN_MIN 0 0 0\nDOMAIN_MAX 2 2 2\n\
                     0 0 0\n0 2 0\n2 0 0\n2 2 0\n0 0 2\n0 2 2\n2 0 2\n2 2 2\n";
         let l = Lut3d::parse(text, "swap.cube").expect("parse");
         assert_eq!(l.size, 2);
@@ -161,7 +187,10 @@ mod tests {
         let e = Lut3d::parse("LUT_1D_SIZE 16\n", "a.cube").expect_err("1d");
         assert!(e.reason.contains("1D"));
         assert!(Lut3d::parse("LUT_3D_SIZE 999\n", "a.cube").is_err());
-        assert!(Lut3d::parse("0 0 0\n", "a.cube").expect_err("order").reason.contains("before"));
+        assert!(Lut3d::parse("0 0 0\n", "a.cube")
+            .expect_err("order")
+            .reason
+            .contains("before"));
         assert!(Lut3d::parse("", "a.cube").is_err());
     }
 

@@ -34,7 +34,9 @@ impl FromStr for GpuPreference {
             "software" | "sw" | "cpu" => Ok(Self::Software),
             "vulkan" => Ok(Self::Vulkan),
             "gl" | "gles" | "opengl" => Ok(Self::Gl),
-            other => Err(format!("unknown GPU choice {other:?}: use auto, hardware, software, vulkan or gl")),
+            other => Err(format!(
+                "unknown GPU choice {other:?}: use auto, hardware, software, vulkan or gl"
+            )),
         }
     }
 }
@@ -43,7 +45,10 @@ impl FromStr for GpuPreference {
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
     #[error("no GPU adapter matches {wanted:?} (found: {found}). Without a GPU driver install Mesa's software one: `sudo apt-get install mesa-vulkan-drivers`")]
-    NoAdapter { wanted: GpuPreference, found: String },
+    NoAdapter {
+        wanted: GpuPreference,
+        found: String,
+    },
     #[error("the GPU device could not be created on {adapter}: {reason}")]
     Device { adapter: String, reason: String },
     #[error("GPU work failed: {0}")]
@@ -66,7 +71,11 @@ fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
         wgpu::DeviceType::Cpu => 3,
         wgpu::DeviceType::Other => 4,
     };
-    let backend = if info.backend == wgpu::Backend::Vulkan { 0 } else { 1 };
+    let backend = if info.backend == wgpu::Backend::Vulkan {
+        0
+    } else {
+        1
+    };
     (kind, backend)
 }
 
@@ -75,7 +84,9 @@ fn accepts(pref: GpuPreference, info: &wgpu::AdapterInfo) -> bool {
         GpuPreference::Auto => true,
         GpuPreference::Hardware => matches!(
             info.device_type,
-            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+            wgpu::DeviceType::DiscreteGpu
+                | wgpu::DeviceType::IntegratedGpu
+                | wgpu::DeviceType::VirtualGpu
         ),
         GpuPreference::Software => info.device_type == wgpu::DeviceType::Cpu,
         GpuPreference::Vulkan => info.backend == wgpu::Backend::Vulkan,
@@ -94,7 +105,9 @@ impl GpuContext {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = wgpu::Backends::VULKAN | wgpu::Backends::GL;
         let instance = wgpu::Instance::new(desc);
-        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN | wgpu::Backends::GL));
+        let adapters = pollster::block_on(
+            instance.enumerate_adapters(wgpu::Backends::VULKAN | wgpu::Backends::GL),
+        );
         let found: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
         let adapter = adapters
             .into_iter()
@@ -102,7 +115,11 @@ impl GpuContext {
             .min_by_key(|a| rank(&a.get_info()))
             .ok_or_else(|| GpuError::NoAdapter {
                 wanted: pref,
-                found: if found.is_empty() { "none".into() } else { found.join("; ") },
+                found: if found.is_empty() {
+                    "none".into()
+                } else {
+                    found.join("; ")
+                },
             })?;
         let info = adapter.get_info();
         // Everything the adapter offers: frame buffers at 4K need more than the
@@ -121,7 +138,11 @@ impl GpuContext {
         device.on_uncaptured_error(std::sync::Arc::new(|e: wgpu::Error| {
             tracing::error!("GPU error: {e}");
         }));
-        Ok(GpuContext { device, queue, info })
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+        })
     }
 }
 
@@ -130,19 +151,7 @@ mod tests {
     use super::*;
 
     fn info(device_type: wgpu::DeviceType, backend: wgpu::Backend) -> wgpu::AdapterInfo {
-        wgpu::AdapterInfo {
-            name: "x".into(),
-            vendor: 0,
-            device: 0,
-            device_type,
-            device_pci_bus_id: String::new(),
-            driver: String::new(),
-            driver_info: String::new(),
-            backend,
-            subgroup_min_size: 0,
-            subgroup_max_size: 0,
-            transient_saves_memory: None,
-        }
+        wgpu::AdapterInfo::new(device_type, backend)
     }
 
     #[test]
@@ -154,12 +163,15 @@ mod tests {
         let dgpu_gl = info(DeviceType::DiscreteGpu, Backend::Gl);
         let mut all = [&sw_gl, &igpu, &sw_vk, &dgpu_gl];
         all.sort_by_key(|i| rank(i));
-        assert_eq!(all.map(|i| (i.device_type, i.backend)), [
-            (DeviceType::DiscreteGpu, Backend::Gl),
-            (DeviceType::IntegratedGpu, Backend::Vulkan),
-            (DeviceType::Cpu, Backend::Vulkan),
-            (DeviceType::Cpu, Backend::Gl),
-        ]);
+        assert_eq!(
+            all.map(|i| (i.device_type, i.backend)),
+            [
+                (DeviceType::DiscreteGpu, Backend::Gl),
+                (DeviceType::IntegratedGpu, Backend::Vulkan),
+                (DeviceType::Cpu, Backend::Vulkan),
+                (DeviceType::Cpu, Backend::Gl),
+            ]
+        );
         assert!(!accepts(GpuPreference::Hardware, &sw_vk));
         assert!(accepts(GpuPreference::Software, &sw_gl));
         assert!(accepts(GpuPreference::Gl, &dgpu_gl) && !accepts(GpuPreference::Vulkan, &dgpu_gl));

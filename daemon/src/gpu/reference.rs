@@ -11,7 +11,11 @@ fn luma(c: Rgb) -> f32 {
 }
 
 fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
-    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
+    [
+        a[0] + (b[0] - a[0]) * t,
+        a[1] + (b[1] - a[1]) * t,
+        a[2] + (b[2] - a[2]) * t,
+    ]
 }
 
 fn scale(a: Rgb, k: f32) -> Rgb {
@@ -87,7 +91,11 @@ fn lut_sample(lut: &Lut3d, c: Rgb) -> Rgb {
     let at = |r: usize, g: usize, b: usize| q(lut.entries[(b * n + g) * n + r]);
     let pos = c.map(|v| v.clamp(0.0, 1.0) * (n - 1) as f32);
     let i0 = pos.map(|p| (p.floor() as usize).min(n - 2));
-    let f = [pos[0] - i0[0] as f32, pos[1] - i0[1] as f32, pos[2] - i0[2] as f32];
+    let f = [
+        pos[0] - i0[0] as f32,
+        pos[1] - i0[1] as f32,
+        pos[2] - i0[2] as f32,
+    ];
     let mut out = [0.0; 3];
     for (db, wb) in [(0, 1.0 - f[2]), (1, f[2])] {
         for (dg, wg) in [(0, 1.0 - f[1]), (1, f[1])] {
@@ -102,8 +110,20 @@ fn lut_sample(lut: &Lut3d, c: Rgb) -> Rgb {
 
 /// Applies filter `id` (as in shaders/filter.wgsl) with parameters `p` to an
 /// RGBA8 image of `w` x `h`; `frame` drives the time-based effects.
-pub fn apply(id: u32, p: [f32; 4], frame: u32, data: &[u8], w: u32, h: u32, lut: Option<&Lut3d>) -> Vec<u8> {
-    let img = Img { data, w: w as i32, h: h as i32 };
+pub fn apply(
+    id: u32,
+    p: [f32; 4],
+    frame: u32,
+    data: &[u8],
+    w: u32,
+    h: u32,
+    lut: Option<&Lut3d>,
+) -> Vec<u8> {
+    let img = Img {
+        data,
+        w: w as i32,
+        h: h as i32,
+    };
     let mut out = Vec::with_capacity(data.len());
     for y in 0..h as i32 {
         for x in 0..w as i32 {
@@ -133,7 +153,8 @@ pub fn apply(id: u32, p: [f32; 4], frame: u32, data: &[u8], w: u32, h: u32, lut:
                 }
                 7 => {
                     let e = (img.sobel(x, y) * p[0]).clamp(0.0, 1.0);
-                    let phase = ((x + y) as f32 / (w + h) as f32 + frame as f32 * 0.01) * std::f32::consts::TAU;
+                    let phase = ((x + y) as f32 / (w + h) as f32 + frame as f32 * 0.01)
+                        * std::f32::consts::TAU;
                     let hue = [
                         0.5 + 0.5 * phase.cos(),
                         0.5 + 0.5 * (phase - 2.094_395_1).cos(),
@@ -153,7 +174,11 @@ pub fn apply(id: u32, p: [f32; 4], frame: u32, data: &[u8], w: u32, h: u32, lut:
                 }
                 10 => {
                     let row = hash_u32((y as u32 / 2).wrapping_add(frame.wrapping_mul(9973)));
-                    let jitter = if row & 0xf0 == 0 { (row % 9) as i32 - 4 } else { 0 };
+                    let jitter = if row & 0xf0 == 0 {
+                        (row % 9) as i32 - 4
+                    } else {
+                        0
+                    };
                     let sx = x + (jitter as f32 * p[0]).round_ties_even() as i32;
                     let base = img.load(sx, y);
                     let bleed = img.load(sx + 3, y)[0];
@@ -205,7 +230,10 @@ mod tests {
         let lut = Lut3d::identity(17);
         let same = apply(11, [1.0, 17.0, 0.0, 0.0], 0, &px, 1, 1, Some(&lut));
         for c in 0..3 {
-            assert!(same[c].abs_diff(px[c]) <= 1, "identity LUT keeps colours: {same:?}");
+            assert!(
+                same[c].abs_diff(px[c]) <= 1,
+                "identity LUT keeps colours: {same:?}"
+            );
         }
     }
 }
