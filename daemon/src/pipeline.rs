@@ -72,50 +72,71 @@ enum SourceEvent {
     Failed(SourceError),
 }
 
-/// The source thread and the means to stop it.
+/// The source thread and the means to stop it. Its frames go into the
+/// pipeline's long-lived raw queue, which outlives camera restarts.
 struct SourceWorker {
     stop: Arc<AtomicBool>,
-    queue: Arc<FrameQueue<Frame>>,
     handle: Option<JoinHandle<()>>,
 }
 
 impl SourceWorker {
-    fn start(cfg: &PipelineConfig, events: mpsc::Sender<SourceEvent>) -> Self {
-        let overflow = if cfg.batch() {
-            Overflow::Block
-        } else {
-            Overflow::DropOldest
-        };
-        let queue = Arc::new(FrameQueue::new(QUEUE_DEPTH, overflow));
+    fn start(
+        cfg: &PipelineConfig,
+        raw: Arc<FrameQueue<Frame>>,
+        events: mpsc::Sender<SourceEvent>,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let (spec, req, paced) = (cfg.source.clone(), cfg.request, !cfg.batch());
         let handle = {
-            let (queue, stop) = (queue.clone(), stop.clone());
+            let stop = stop.clone();
             std::thread::Builder::new()
                 .name("source".into())
-                .spawn(move || source_thread(spec, req, paced, queue, stop, events))
+                .spawn(move || source_thread(spec, req, paced, raw, stop, events))
                 .ok()
         };
-        SourceWorker {
-            stop,
-            queue,
-            handle,
-        }
+        SourceWorker { stop, handle }
     }
 
-    /// Stops the thread and returns how many frames its queue dropped. A camera
-    /// read wakes within its timeout; the thread is not waited for, so the loop
-    /// never stalls on a hung device.
-    fn stop(mut self) -> u64 {
+    /// Stops the thread. A camera read wakes within its timeout; the thread is
+    /// not waited for, so the loop never stalls on a hung device.
+    fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.queue.close();
         if let Some(h) = self.handle.take() {
             if h.is_finished() {
                 let _ = h.join();
             }
         }
-        self.queue.dropped()
     }
+}
+
+/// The effect stage on its own thread: raw frames in, processed frames out.
+/// A slow GPU thus delays only the effect itself; the loop keeps every output
+/// fed at the frame rate with the latest processed picture.
+fn start_effects(
+    mut effects: Effects,
+    out: crate::frame::PixelFormat,
+    raw: Arc<FrameQueue<Frame>>,
+    ready: Arc<FrameQueue<Frame>>,
+    stats: Arc<Stats>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("effects".into())
+        .spawn(move || {
+            while let Pop::Item(frame) = raw.pop(None) {
+                let frame = if effects.active() {
+                    let t = Instant::now();
+                    let f = effects.apply(frame, out);
+                    stats.stage("effects", t.elapsed());
+                    f
+                } else {
+                    frame
+                };
+                if !ready.push(frame) {
+                    break;
+                }
+            }
+            ready.close();
+        })
 }
 
 fn source_thread(
@@ -252,11 +273,25 @@ pub fn run(
     }
 
     let mut sched = Scheduler::new(SchedulerConfig::for_fps(cfg.request.fps));
-    let mut effects = Effects::new(cfg.filter.clone(), cfg.gpu);
+    let overflow = if batch {
+        Overflow::Block
+    } else {
+        Overflow::DropOldest
+    };
+    let raw = Arc::new(FrameQueue::new(QUEUE_DEPTH, overflow));
+    let ready = Arc::new(FrameQueue::new(QUEUE_DEPTH, overflow));
     // The GPU packs straight into what the first output reads; others convert on the CPU.
     let effects_out = outputs
         .first()
         .map_or(crate::frame::PixelFormat::Rgba, |o| o.format);
+    let effects_thread = start_effects(
+        Effects::new(cfg.filter.clone(), cfg.gpu),
+        effects_out,
+        raw.clone(),
+        ready.clone(),
+        stats.clone(),
+    )
+    .ok();
     let (ev_tx, ev_rx) = mpsc::channel();
     let mut worker: Option<SourceWorker> = None;
     // Pictures that get repeated keep their converted variants, so a repeat
@@ -288,12 +323,12 @@ pub fn run(
         match sched.update(now, demand) {
             Some(Action::Open) => {
                 tracing::debug!(source = %cfg.source, "opening source");
-                worker = Some(SourceWorker::start(&cfg, ev_tx.clone()));
+                worker = Some(SourceWorker::start(&cfg, raw.clone(), ev_tx.clone()));
             }
             Some(Action::Close) => {
                 tracing::info!("nobody is watching: camera closed");
                 if let Some(w) = worker.take() {
-                    stats.add_dropped(w.stop());
+                    w.stop();
                 }
             }
             None => {}
@@ -306,7 +341,7 @@ pub fn run(
                 }
                 SourceEvent::Failed(e) => {
                     if let Some(w) = worker.take() {
-                        stats.add_dropped(w.stop());
+                        w.stop();
                     }
                     if batch || !e.is_retryable() {
                         result = Err(PipelineError::Source(e));
@@ -332,13 +367,7 @@ pub fn run(
         } else {
             wait.clamp(Duration::from_millis(1), Duration::from_millis(100))
         };
-        let popped = match worker.as_ref() {
-            Some(w) => w.queue.pop(Some(wait)),
-            None => {
-                std::thread::sleep(wait);
-                Pop::Timeout
-            }
-        };
+        let popped = ready.pop(Some(wait));
         match popped {
             Pop::Item(frame) => {
                 let now = Instant::now();
@@ -348,14 +377,6 @@ pub fn run(
                     now.saturating_duration_since(frame.captured_at),
                 );
                 sched.frame();
-                let frame = if effects.active() {
-                    let t = Instant::now();
-                    let f = effects.apply(frame, effects_out);
-                    stats.stage("effects", t.elapsed());
-                    f
-                } else {
-                    frame
-                };
                 let mut variants = FrameVariants::new(Arc::new(frame));
                 emit(&mut variants, false, &outputs);
                 last_frame = Some(variants);
@@ -390,8 +411,15 @@ pub fn run(
     }
 
     if let Some(w) = worker.take() {
-        stats.add_dropped(w.stop());
+        w.stop();
     }
+    // Closing both ends releases the effect thread wherever it waits.
+    raw.close();
+    ready.close();
+    if let Some(h) = effects_thread {
+        let _ = h.join();
+    }
+    stats.add_dropped(raw.dropped() + ready.dropped());
     for o in outputs {
         o.queue.close();
         stats.add_dropped(o.queue.dropped());

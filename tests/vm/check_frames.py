@@ -2,9 +2,11 @@
 """Host-side checks of what the VM test read back from the virtual camera.
 
 vivid's default pattern is 75% colour bars (white, yellow, cyan, green,
-magenta, red, blue, black), so along a row luma falls bar by bar. A frame that
-shows them came from the camera through bytemeetd; the idle and "camera
-unavailable" cards do not. Prints CHECK lines; writes PNGs for a person to look
+magenta, red, blue, black), so along a row luma falls bar by bar. The first
+daemon run applies the invert filter, so its frames must show luma rising bar
+by bar: proof they came from the camera through the GPU effect. The NV12 run
+has no filter and must show the bars as they are. The idle and "camera
+unavailable" cards show neither. Prints CHECK lines; writes PNGs for a person to look
 at when ffmpeg is there. Usage: check_frames.py OUT_DIR
 """
 import base64
@@ -35,8 +37,15 @@ def bar_lumas(luma_row):
 
 
 def is_bars(luma_row):
+    """vivid's bars as the camera sends them: luma falls left to right."""
     v = bar_lumas(luma_row)
     return all(a > b + 5 for a, b in zip(v, v[1:]))
+
+
+def is_inverted_bars(luma_row):
+    """The bars after the invert filter: luma rises left to right."""
+    v = bar_lumas(luma_row)
+    return all(a + 5 < b for a, b in zip(v, v[1:]))
 
 
 def check(name, ok, detail=""):
@@ -65,8 +74,8 @@ def main():
     if good:
         row = yuyv[(H // 2) * W * 2:(H // 2 + 1) * W * 2][0::2]
         print("INFO yuyv bar luma " + " ".join(f"{v:.0f}" for v in bar_lumas(row)))
-        good = is_bars(row)
-    ok &= check("yuyv-frame-shows-camera-colour-bars", good, f"{len(yuyv)} bytes")
+        good = is_inverted_bars(row)
+    ok &= check("yuyv-frame-shows-inverted-camera-bars", good, f"{len(yuyv)} bytes")
 
     nv12 = read_b64(os.path.join(d, "frame-nv12.b64"))
     to_png(nv12, "nv12", os.path.join(d, "frame-nv12.png"))
@@ -79,8 +88,8 @@ def main():
 
     rows = read_b64(os.path.join(d, "unplug-rows.b64"))
     n = len(rows) // (W * 2)
-    seq = [is_bars(rows[i * W * 2:(i + 1) * W * 2][0::2]) for i in range(n)]
-    print("INFO unplug timeline (B = camera bars, . = card): " + "".join("B" if s else "." for s in seq))
+    seq = [is_inverted_bars(rows[i * W * 2:(i + 1) * W * 2][0::2]) for i in range(n)]
+    print("INFO unplug timeline (B = inverted camera bars, . = card): " + "".join("B" if s else "." for s in seq))
     first_bars = seq.index(True) if True in seq else None
     gap = first_bars is not None and False in seq[first_bars:]
     if gap:

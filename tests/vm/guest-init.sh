@@ -25,7 +25,10 @@ insmod /modules/v4l2loopback.ko devices=1 video_nr=10 exclusive_caps=1 'card_lab
 # A steady picture: vivid's OSD text would otherwise change every frame.
 v4l2-ctl -d /dev/video0 -c osd_text_mode=2 >/dev/null 2>&1
 
-/bytemeetd --source v4l2:/dev/video0 --output v4l2:/dev/video10 --size 640x480 --fps 15 > /tmp/daemon.log 2>&1 &
+# The same binary and flags users run, with a visible effect: invert turns
+# vivid's bars (bright to dark) into dark to bright.
+export HOME=/tmp XDG_RUNTIME_DIR=/tmp
+/bytemeetd --source v4l2:/dev/video0 --output v4l2:/dev/video10 --size 640x480 --fps 15 --filter invert > /tmp/daemon.log 2>&1 &
 daemon=$!
 
 # With exclusive_caps=1 the node turns into a capture device once a producer streams.
@@ -47,6 +50,8 @@ size=$(wc -c < /tmp/frames.yuv 2>/dev/null || echo 0)
 check reader-got-45-frames "$([ "$size" = $((45 * 640 * 480 * 2)) ] && echo ok)" "$size bytes"
 grep -q "camera opened" /tmp/daemon.log
 check camera-opened-for-reader "$([ $? = 0 ] && echo ok)"
+grep -q "GPU effects ready" /tmp/daemon.log
+check effects-on-gpu "$([ $? = 0 ] && echo ok)" "$(grep -i gpu /tmp/daemon.log | tail -n 2)"
 tail -c $((640 * 480 * 2)) /tmp/frames.yuv | base64 > /dev/ttyS1
 
 # The camera closes a few seconds (linger) after the last reader leaves.

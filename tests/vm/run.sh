@@ -55,6 +55,21 @@ copy_with_libs() {
 copy_with_libs "$bin" bytemeetd
 strip --strip-debug "$rootfs/bytemeetd"   # smaller initrd, faster boot
 copy_with_libs "$(command -v v4l2-ctl)" usr/bin/v4l2-ctl
+# Mesa's software Vulkan (lavapipe): the guest's "GPU" for the effects, found by
+# the Vulkan loader through its ICD file as on any Debian system.
+icd=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
+[ -f "$icd" ] || { echo "lavapipe missing: apt-get install mesa-vulkan-drivers libvulkan1" >&2; exit 1; }
+for lib in "$(readlink -f /usr/lib/x86_64-linux-gnu/libvulkan.so.1)" /usr/lib/x86_64-linux-gnu/libvulkan_lvp.so; do
+  mkdir -p "$rootfs$(dirname "$lib")"
+  cp -L "$lib" "$rootfs$lib"
+  ldd "$lib" | grep -o '/[^ ]*' | while read -r dep; do
+    mkdir -p "$rootfs$(dirname "$dep")"
+    [ -e "$rootfs$dep" ] || cp -L "$dep" "$rootfs$dep"
+  done
+done
+ln -sf "$(basename "$(readlink -f /usr/lib/x86_64-linux-gnu/libvulkan.so.1)")" "$rootfs/usr/lib/x86_64-linux-gnu/libvulkan.so.1"
+mkdir -p "$rootfs/usr/share/vulkan/icd.d"
+cp "$icd" "$rootfs/usr/share/vulkan/icd.d/"
 : > "$rootfs/modules/order"
 for m in vivid; do
   modprobe -d "$kdir/root" -S "$kver" --show-depends "$m" | awk '/^insmod/ {print $2}' | while read -r ko; do
@@ -73,7 +88,7 @@ chmod +x "$rootfs/init"
 echo "booting $kver (TCG)"
 # ttyS0: the guest's console; ttyS1: the last frame of the first read;
 # ttyS2: the middle row of every frame read across the unplug; ttyS3: an NV12 frame.
-timeout 420 qemu-system-x86_64 -machine q35 -cpu max -m 1024 -smp 2 -no-reboot \
+timeout 420 qemu-system-x86_64 -machine q35 -cpu max -m 2048 -smp 2 -no-reboot \
   -display none -monitor none \
   -serial file:"$out/console.log" -serial file:"$out/frame.b64" \
   -serial file:"$out/unplug-rows.b64" -serial file:"$out/frame-nv12.b64" \
