@@ -369,6 +369,11 @@ pub fn run(
         };
         let popped = ready.pop(Some(wait));
         match popped {
+            Pop::Item(_) if !sched.camera_active() => {
+                // Still in flight when the camera failed or closed: the outputs
+                // already show the card; an old picture must not flash through.
+                stats.add_dropped(1);
+            }
             Pop::Item(frame) => {
                 let now = Instant::now();
                 stats.frame_in(now);
