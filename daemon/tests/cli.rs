@@ -18,6 +18,20 @@ fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("run bytemeetd")
 }
 
+/// A batch run from a file source at `size` into one output.
+fn run_file(src: &Path, size: &str, output: &str, frames: u32) -> Output {
+    run(&[
+        "--source",
+        &format!("file:{}", src.display()),
+        "--size",
+        size,
+        "--output",
+        output,
+        "--frames",
+        &frames.to_string(),
+    ])
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -93,16 +107,7 @@ fn a_clip_source_loops_frame_exact() {
     let src = dir.path().join("in.y4m");
     let out = dir.path().join("out.y4m");
     write_clip(&src, 64, 32, 5);
-    let o = run(&[
-        "--source",
-        &format!("file:{}", src.display()),
-        "--size",
-        "64x32",
-        "--output",
-        &format!("y4m:{}", out.display()),
-        "--frames",
-        "12",
-    ]);
+    let o = run_file(&src, "64x32", &format!("y4m:{}", out.display()), 12);
     assert!(o.status.success(), "{}", stderr(&o));
     let (_, _, frames) = read_y4m(&out);
     let lumas: Vec<u8> = frames.iter().map(|f| f[0]).collect();
@@ -124,16 +129,7 @@ fn a_truncated_clip_is_reported_and_still_plays() {
         .open(&src)
         .expect("open");
     f.set_len(len - 1000).expect("truncate");
-    let o = run(&[
-        "--source",
-        &format!("file:{}", src.display()),
-        "--size",
-        "64x32",
-        "--output",
-        &format!("y4m:{}", out.display()),
-        "--frames",
-        "4",
-    ]);
+    let o = run_file(&src, "64x32", &format!("y4m:{}", out.display()), 4);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
     let (_, _, frames) = read_y4m(&out);
@@ -160,16 +156,7 @@ fn a_still_image_is_scaled_to_cover() {
         };
     }
     im.save(&img).expect("save");
-    let o = run(&[
-        "--source",
-        &format!("file:{}", img.display()),
-        "--size",
-        "100x100",
-        "--output",
-        &format!("png:{}", out.display()),
-        "--frames",
-        "3",
-    ]);
+    let o = run_file(&img, "100x100", &format!("png:{}", out.display()), 3);
     assert!(o.status.success(), "{}", stderr(&o));
     let got = image::open(&out).expect("png").to_rgba8();
     assert_eq!(got.dimensions(), (100, 100));
