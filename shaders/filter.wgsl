@@ -1,13 +1,17 @@
-// The colour/stylise filters, one invocation per pixel. `kind` picks one
-// (ids in daemon/src/gpu/filters.rs); p0..p3 are its parameters; `frame`
+// The colour/stylise filters, one invocation per pixel. The pipeline-
+// overridable constant `kind` picks one (ids in daemon/src/gpu/filters.rs), so
+// each filter's pipeline compiles to its own branch only; p0..p3 are its
+// parameters; `frame`
 // drives time-based effects deterministically. Each branch has a CPU twin in
 // daemon/src/gpu/reference.rs that the golden tests compare against.
 //#include common.wgsl
 
+override kind: u32 = 0u;
+
 struct Params {
     width: u32,
     height: u32,
-    kind: u32,
+    _pad: u32,
     frame: u32,
     p0: f32,
     p1: f32,
@@ -72,7 +76,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let y = i32(id.y);
     let c = load(x, y);
     var out = c;
-    switch p.kind {
+    switch kind {
         // grayscale: p0 amount
         case 1u: {
             out = mix(c, vec3<f32>(luma(c)), p.p0);

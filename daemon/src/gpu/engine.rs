@@ -3,6 +3,7 @@
 //! (pack.wgsl), read back. Pipelines are built once; per-size resources are
 //! kept until the size changes, so switching effects rebuilds nothing.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::filters::{self, FilterSpec};
@@ -43,7 +44,12 @@ struct LoadedLut {
 pub struct GpuEngine {
     ctx: GpuContext,
     unpack: wgpu::ComputePipeline,
-    filter: wgpu::ComputePipeline,
+    /// One pipeline per filter (specialised through the `kind` override),
+    /// built on first use and kept.
+    filters: HashMap<u32, wgpu::ComputePipeline>,
+    filter_module: wgpu::ShaderModule,
+    filter_layout: wgpu::BindGroupLayout,
+    filter_pipeline_layout: wgpu::PipelineLayout,
     pack_rgba: wgpu::ComputePipeline,
     pack_yuyv: wgpu::ComputePipeline,
     pack_nv12: wgpu::ComputePipeline,
@@ -151,7 +157,61 @@ impl GpuEngine {
     pub fn new(ctx: GpuContext) -> Result<Self, GpuError> {
         let d = &ctx.device;
         let unpack = pipeline(d, "unpack.wgsl", "main")?;
-        let filter = pipeline(d, "filter.wgsl", "main")?;
+        let filter_src = shaders::source("filter.wgsl").map_err(|e| GpuError::Failed(e.to_string()))?;
+        let filter_module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("filter.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(filter_src.into()),
+        });
+        let compute = wgpu::ShaderStages::COMPUTE;
+        let layout_entry = |binding: u32, ty: wgpu::BindingType| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: compute,
+            ty,
+            count: None,
+        };
+        let filter_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("filter"),
+            entries: &[
+                layout_entry(
+                    0,
+                    wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                ),
+                layout_entry(
+                    1,
+                    wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                ),
+                layout_entry(
+                    2,
+                    wgpu::BindingType::StorageTexture {
+                        access: wgpu::StorageTextureAccess::WriteOnly,
+                        format: wgpu::TextureFormat::Rgba8Unorm,
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                    },
+                ),
+                layout_entry(
+                    3,
+                    wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D3,
+                        multisampled: false,
+                    },
+                ),
+                layout_entry(4, wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering)),
+            ],
+        });
+        let filter_pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("filter"),
+            bind_group_layouts: &[Some(&filter_layout)],
+            immediate_size: 0,
+        });
         let pack_rgba = pipeline(d, "pack.wgsl", "pack_rgba")?;
         let pack_yuyv = pipeline(d, "pack.wgsl", "pack_yuyv")?;
         let pack_nv12 = pipeline(d, "pack.wgsl", "pack_nv12")?;
@@ -172,7 +232,10 @@ impl GpuEngine {
             pack_params: uniform(d, "pack params", 16),
             ctx,
             unpack,
-            filter,
+            filters: HashMap::new(),
+            filter_module,
+            filter_layout,
+            filter_pipeline_layout,
             pack_rgba,
             pack_yuyv,
             pack_nv12,
@@ -240,7 +303,7 @@ impl GpuEngine {
         });
         let filter_bg = d.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("filter"),
-            layout: &self.filter.get_bind_group_layout(0),
+            layout: &self.filter_layout,
             entries: &[
                 entry(0, self.filter_params.as_entire_binding()),
                 entry(1, wgpu::BindingResource::TextureView(&va)),
@@ -277,6 +340,25 @@ impl GpuEngine {
         });
     }
 
+    /// The pipeline of filter `id`, compiled on first use.
+    fn filter_pipeline(&mut self, id: u32) {
+        if self.filters.contains_key(&id) {
+            return;
+        }
+        let p = self.ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("filter"),
+            layout: Some(&self.filter_pipeline_layout),
+            module: &self.filter_module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &[("kind", id as f64)],
+                ..Default::default()
+            },
+            cache: None,
+        });
+        self.filters.insert(id, p);
+    }
+
     /// Loads the LUT file a spec names, once per file.
     fn ensure_lut(&mut self, spec: &FilterSpec) -> Result<(), GpuError> {
         let Some(path) = &spec.lut else { return Ok(()) };
@@ -311,6 +393,9 @@ impl GpuEngine {
             }
             None => None,
         };
+        if let Some((info, _)) = info {
+            self.filter_pipeline(info.id);
+        }
         let size = frame.size;
         self.ensure_size(size);
         let Some(sz) = self.sized.as_ref() else {
@@ -334,7 +419,7 @@ impl GpuEngine {
         );
         q.write_buffer(&self.pack_params, 0, &words(&[w, h, 0, 0]));
         if let Some((info, v)) = info {
-            let mut bytes = words(&[w, h, info.id, frame_no]);
+            let mut bytes = words(&[w, h, 0, frame_no]);
             let p1 = if info.name == "lut" {
                 self.lut.size as f32
             } else {
@@ -357,8 +442,8 @@ impl GpuEngine {
             pass.set_pipeline(&self.unpack);
             pass.set_bind_group(0, &sz.unpack_bg, &[]);
             pass.dispatch_workgroups(w.div_ceil(WG), h.div_ceil(WG), 1);
-            if info.is_some() {
-                pass.set_pipeline(&self.filter);
+            if let Some(pipe) = info.and_then(|(i, _)| self.filters.get(&i.id)) {
+                pass.set_pipeline(pipe);
                 pass.set_bind_group(0, &sz.filter_bg, &[]);
                 pass.dispatch_workgroups(w.div_ceil(WG), h.div_ceil(WG), 1);
             }
