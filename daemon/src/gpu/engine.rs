@@ -18,12 +18,10 @@ const WG: u32 = 8;
 struct Sized {
     size: Size,
     in_buf: wgpu::Buffer,
-    in_len: u64,
-    tex_a: wgpu::Texture,
-    tex_b: wgpu::Texture,
+    /// Bytes of each frame buffer: an RGBA frame, the largest any format needs.
+    buf_len: u64,
     out_buf: wgpu::Buffer,
     readback: wgpu::Buffer,
-    out_len: u64,
     unpack_bg: wgpu::BindGroup,
     filter_bg: wgpu::BindGroup,
     /// Pack bind groups by [RGBA, YUYV, NV12] entry point, for sources A and B
@@ -157,7 +155,8 @@ impl GpuEngine {
     pub fn new(ctx: GpuContext) -> Result<Self, GpuError> {
         let d = &ctx.device;
         let unpack = pipeline(d, "unpack.wgsl", "main")?;
-        let filter_src = shaders::source("filter.wgsl").map_err(|e| GpuError::Failed(e.to_string()))?;
+        let filter_src =
+            shaders::source("filter.wgsl").map_err(|e| GpuError::Failed(e.to_string()))?;
         let filter_module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("filter.wgsl"),
             source: wgpu::ShaderSource::Wgsl(filter_src.into()),
@@ -204,7 +203,10 @@ impl GpuEngine {
                         multisampled: false,
                     },
                 ),
-                layout_entry(4, wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering)),
+                layout_entry(
+                    4,
+                    wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                ),
             ],
         });
         let filter_pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -254,9 +256,8 @@ impl GpuEngine {
             return;
         }
         let d = &self.ctx.device;
-        let in_len =
+        let buf_len =
             (PixelFormat::Rgba.frame_len(size.width, size.height) as u64).next_multiple_of(4);
-        let out_len = in_len;
         let buf = |label: &str, len: u64, usage: wgpu::BufferUsages| {
             d.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -266,9 +267,9 @@ impl GpuEngine {
             })
         };
         use wgpu::BufferUsages as U;
-        let in_buf = buf("frame in", in_len, U::STORAGE | U::COPY_DST);
-        let out_buf = buf("frame out", out_len, U::STORAGE | U::COPY_SRC);
-        let readback = buf("readback", out_len, U::MAP_READ | U::COPY_DST);
+        let in_buf = buf("frame in", buf_len, U::STORAGE | U::COPY_DST);
+        let out_buf = buf("frame out", buf_len, U::STORAGE | U::COPY_SRC);
+        let readback = buf("readback", buf_len, U::MAP_READ | U::COPY_DST);
         let tex = |label: &str| {
             d.create_texture(&wgpu::TextureDescriptor {
                 label: Some(label),
@@ -328,12 +329,9 @@ impl GpuEngine {
         self.sized = Some(Sized {
             size,
             in_buf,
-            in_len,
-            tex_a,
-            tex_b,
+            buf_len,
             out_buf,
             readback,
-            out_len,
             unpack_bg,
             filter_bg,
             pack_bgs,
@@ -345,17 +343,20 @@ impl GpuEngine {
         if self.filters.contains_key(&id) {
             return;
         }
-        let p = self.ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("filter"),
-            layout: Some(&self.filter_pipeline_layout),
-            module: &self.filter_module,
-            entry_point: Some("main"),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &[("kind", id as f64)],
-                ..Default::default()
-            },
-            cache: None,
-        });
+        let p = self
+            .ctx
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("filter"),
+                layout: Some(&self.filter_pipeline_layout),
+                module: &self.filter_module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &[("kind", id as f64)],
+                    ..Default::default()
+                },
+                cache: None,
+            });
         self.filters.insert(id, p);
     }
 
@@ -404,7 +405,7 @@ impl GpuEngine {
         let (w, h) = (size.width, size.height);
         let q = &self.ctx.queue;
         // Upload the bytes as they came (YUV stays YUV: fewer bytes to move).
-        let len = frame.data.len().min(sz.in_len as usize);
+        let len = frame.data.len().min(sz.buf_len as usize);
         let aligned = len / 4 * 4;
         q.write_buffer(&sz.in_buf, 0, &frame.data[..aligned]);
         if aligned < len {
@@ -461,7 +462,7 @@ impl GpuEngine {
             pass.set_bind_group(0, &sz.pack_bgs[k][usize::from(info.is_some())], &[]);
             pass.dispatch_workgroups(gx, gy, 1);
         }
-        enc.copy_buffer_to_buffer(&sz.out_buf, 0, &sz.readback, 0, out_len.min(sz.out_len));
+        enc.copy_buffer_to_buffer(&sz.out_buf, 0, &sz.readback, 0, out_len.min(sz.buf_len));
         q.submit([enc.finish()]);
         let slice = sz.readback.slice(..out_len);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -480,7 +481,6 @@ impl GpuEngine {
             .map_err(|e| GpuError::Failed(e.to_string()))?
             .to_vec();
         sz.readback.unmap();
-        let _ = (&sz.tex_a, &sz.tex_b);
         let packed = Frame {
             size,
             format: pack_format,
