@@ -3,14 +3,16 @@
 #
 # With a v4l2loopback virtual camera loaded, it feeds "ByteMeet Camera" (from the
 # webcam, or the built-in demo portrait when there is none) until Ctrl-C.
-# Without one, it writes 10 s of the demo to bytemeet-demo.y4m and says how to
+# Without one, it writes 10 s of the demo to ./bytemeet-demo.y4m and says how to
 # get the virtual camera. Extra arguments go to bytemeetd as they are.
 set -euo pipefail
+here=$PWD
 cd "$(dirname "$0")/.."
 bash tests/setup.sh --build-only
 cargo build --release --bin bytemeetd
-bin=target/release/bytemeetd
+bin=$PWD/target/release/bytemeetd
 [ -n "${CARGO_TARGET_DIR:-}" ] && bin=$CARGO_TARGET_DIR/release/bytemeetd
+cd "$here"
 if [ "$#" -gt 0 ]; then
   exec "$bin" "$@"
 fi
