@@ -16,7 +16,7 @@ cd "$here"
 if [ "$#" -gt 0 ]; then
   exec "$bin" "$@"
 fi
-if grep -qs "v4l2 loopback" /sys/class/video4linux/*/name 2>/dev/null || [ -d /sys/module/v4l2loopback ]; then
+if [ -d /sys/module/v4l2loopback ]; then
   echo "feeding the virtual camera; open it in any app. Ctrl-C stops."
   exec "$bin" --output auto
 fi
