@@ -44,9 +44,9 @@ impl Effects {
 
     /// Starts the GPU on first use (about 0.2 s on lavapipe), not at start-up,
     /// so a daemon without effects never touches the GPU.
-    fn engine(&mut self) -> Option<&mut GpuEngine> {
-        if let Engine::NotStarted = self.engine {
-            self.engine = match GpuContext::new(self.preference).and_then(GpuEngine::new) {
+    fn engine(engine: &mut Engine, preference: GpuPreference) -> Option<&mut GpuEngine> {
+        if let Engine::NotStarted = engine {
+            *engine = match GpuContext::new(preference).and_then(GpuEngine::new) {
                 Ok(e) => {
                     tracing::info!(adapter = %e.adapter(), "GPU effects ready");
                     Engine::Ready(Box::new(e))
@@ -57,7 +57,7 @@ impl Effects {
                 }
             };
         }
-        match &mut self.engine {
+        match engine {
             Engine::Ready(e) => Some(e),
             _ => None,
         }
@@ -66,14 +66,14 @@ impl Effects {
     /// Applies the current effects; returns the frame in `out` when it went
     /// through the GPU, or unchanged when there is nothing to do or it failed.
     pub fn apply(&mut self, frame: Frame, out: PixelFormat) -> Frame {
-        let Some(filter) = self.filter.clone() else {
+        let Some(filter) = self.filter.as_ref() else {
             return frame;
         };
         let seq = frame.seq as u32;
-        let Some(engine) = self.engine() else {
+        let Some(engine) = Self::engine(&mut self.engine, self.preference) else {
             return frame;
         };
-        match engine.process(&frame, Some(&filter), seq, out) {
+        match engine.process(&frame, Some(filter), seq, out) {
             Ok(f) => {
                 if self.last_error.take().is_some() {
                     tracing::info!("effects work again");
