@@ -106,7 +106,8 @@ check daemon-clean-exit "$([ $? = 0 ] && echo ok)"
 echo "=== daemon log"; cat /tmp/daemon.log; echo "=== end daemon log"
 
 # NV12 on the virtual camera: a second daemon run; the reader checks the Y plane.
-/bytemeetd --source v4l2:/dev/video0 --output v4l2:/dev/video10 --output-format nv12 --size 640x480 --fps 15 > /tmp/daemon-nv12.log 2>&1 &
+# This run also lets `auto` find the virtual camera and the webcam by itself.
+/bytemeetd --source auto --output auto --output-format nv12 --size 640x480 --fps 15 > /tmp/daemon-nv12.log 2>&1 &
 daemon=$!
 n=0
 until v4l2-ctl -d /dev/video10 --info 2>/dev/null | grep -q "Video Capture"; do
@@ -120,6 +121,10 @@ check nv12-reader-got-30-frames "$([ "$size" = $((30 * 640 * 480 * 3 / 2)) ] && 
 tail -c $((640 * 480 * 3 / 2)) /tmp/nv12.yuv | base64 > /dev/ttyS3
 kill -TERM $daemon; wait $daemon
 check nv12-daemon-clean-exit "$([ $? = 0 ] && echo ok)"
+grep -q "auto picked this virtual camera.*path=/dev/video10" /tmp/daemon-nv12.log
+check auto-output-picks-bytemeet-camera "$([ $? = 0 ] && echo ok)"
+grep -q "camera opened.*path=/dev/video0" /tmp/daemon-nv12.log
+check auto-source-picks-the-webcam-not-the-loopback "$([ $? = 0 ] && echo ok)"
 echo "=== daemon nv12 log"; cat /tmp/daemon-nv12.log; echo "=== end daemon nv12 log"
 echo "=== kernel log"; dmesg | tail -n 60; echo "=== end kernel log"
 echo "VM-TEST-DONE"
