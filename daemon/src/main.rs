@@ -152,10 +152,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let mut s = settings(&args)?;
+    let s = settings(&args)?;
     if s.source == SourceSpec::Auto && discover::first_camera().is_none() {
-        tracing::warn!("no webcam found: showing the built-in demo portrait. Plug in a camera and restart, or set `source` in the config");
-        s.source = SourceSpec::Demo;
+        tracing::warn!("no webcam found: showing the built-in demo portrait until one is plugged in (or set `source` in the config)");
     }
     let mut sinks = Vec::new();
     for spec in &s.outputs {

@@ -339,6 +339,15 @@ pub fn run(
                     tracing::info!(source = %desc, "source started");
                     sched.opened();
                 }
+                SourceEvent::Failed(SourceError::CameraAppeared { path }) => {
+                    // The demo stood in for `auto`; the real camera takes over
+                    // at once, and the last picture repeats until it delivers.
+                    tracing::info!(path = %path, "a webcam appeared: switching to it");
+                    if let Some(w) = worker.take() {
+                        w.stop();
+                    }
+                    worker = Some(SourceWorker::start(&cfg, raw.clone(), ev_tx.clone()));
+                }
                 SourceEvent::Failed(e) => {
                     if let Some(w) = worker.take() {
                         w.stop();

@@ -106,13 +106,26 @@ check daemon-clean-exit "$([ $? = 0 ] && echo ok)"
 echo "=== daemon log"; cat /tmp/daemon.log; echo "=== end daemon log"
 
 # NV12 on the virtual camera: a second daemon run; the reader checks the Y plane.
-# This run also lets `auto` find the virtual camera and the webcam by itself.
+# This run also lets `auto` find the virtual camera and the webcam by itself,
+# and starts with the webcam unplugged: the demo stands in until it is back.
+dev=$(ls /sys/bus/platform/drivers/vivid/ | grep '^vivid' | head -n1)
+echo "$dev" > /sys/bus/platform/drivers/vivid/unbind
 /bytemeetd --source auto --output auto --output-format nv12 --size 640x480 --fps 15 > /tmp/daemon-nv12.log 2>&1 &
 daemon=$!
 n=0
 until v4l2-ctl -d /dev/video10 --info 2>/dev/null | grep -q "Video Capture"; do
   n=$((n + 1)); [ $n -gt 120 ] && break; sleep 0.5
 done
+# A reader while the webcam is away gets the demo; plugging the webcam in
+# switches the stream to it.
+timeout 90 v4l2-ctl -d /dev/video10 --stream-mmap=3 --stream-count=120 --stream-to=/dev/null >/dev/null 2>&1 &
+reader=$!
+n=0; until grep -q "source started.*demo" /tmp/daemon-nv12.log; do n=$((n + 1)); [ $n -gt 40 ] && break; sleep 0.5; done
+check auto-shows-the-demo-without-a-webcam "$([ $n -le 40 ] && echo ok)"
+echo "$dev" > /sys/bus/platform/drivers/vivid/bind
+n=0; until grep -q "a webcam appeared" /tmp/daemon-nv12.log; do n=$((n + 1)); [ $n -gt 40 ] && break; sleep 0.5; done
+check auto-switches-to-a-webcam-plugged-in-later "$([ $n -le 40 ] && echo ok)"
+wait $reader
 v4l2-ctl -d /dev/video10 --get-fmt-video 2>/dev/null | grep -q NV12
 check vcam-nv12-format "$([ $? = 0 ] && echo ok)" "$(v4l2-ctl -d /dev/video10 --get-fmt-video 2>&1 | tr '\n' ' ')"
 timeout 120 v4l2-ctl -d /dev/video10 --stream-mmap=3 --stream-count=30 --stream-to=/tmp/nv12.yuv >/dev/null 2>&1

@@ -3,6 +3,7 @@
 //! on machines without a webcam.
 
 use std::f64::consts::TAU;
+use std::time::{Duration, Instant};
 
 use fast_image_resize as fir;
 
@@ -24,7 +25,12 @@ pub struct DemoSource {
     fps: f64,
     index: u64,
     resizer: fir::Resizer,
+    /// When set, the last time it looked for a webcam (the `auto` fallback).
+    camera_watch: Option<Instant>,
 }
+
+/// How often the `auto` fallback looks for a newly plugged webcam.
+const CAMERA_WATCH_EVERY: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for DemoSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -51,7 +57,15 @@ impl DemoSource {
             fps: if fps > 0.0 { fps } else { 30.0 },
             index: 0,
             resizer: fir::Resizer::new(),
+            camera_watch: None,
         })
+    }
+
+    /// Makes this demo the stand-in of `--source auto`: it ends with
+    /// `SourceError::CameraAppeared` as soon as a webcam is plugged in.
+    pub fn watching_for_camera(mut self) -> Self {
+        self.camera_watch = Some(Instant::now());
+        self
     }
 
     /// The crop window (left, top, width, height) in portrait pixels for frame `index`.
@@ -77,7 +91,12 @@ impl DemoSource {
 
 impl FrameSource for DemoSource {
     fn describe(&self) -> String {
-        format!("demo portrait {} @ {} fps", self.size, self.fps)
+        let until = if self.camera_watch.is_some() {
+            ", until a webcam is plugged in"
+        } else {
+            ""
+        };
+        format!("demo portrait {} @ {} fps{until}", self.size, self.fps)
     }
 
     fn is_live(&self) -> bool {
@@ -85,6 +104,16 @@ impl FrameSource for DemoSource {
     }
 
     fn next_frame(&mut self) -> Result<Frame, SourceError> {
+        if let Some(last) = self.camera_watch {
+            if last.elapsed() >= CAMERA_WATCH_EVERY {
+                self.camera_watch = Some(Instant::now());
+                if let Some(path) = crate::v4l2::discover::first_camera() {
+                    return Err(SourceError::CameraAppeared {
+                        path: path.display().to_string(),
+                    });
+                }
+            }
+        }
         let crop = self.crop_at(self.index);
         let data = resize_rgba(
             &self.portrait,

@@ -145,10 +145,8 @@ pub enum SourceError {
     Lost { path: String, reason: String },
     #[error("{path} delivered no frame for {waited_ms} ms. Retrying")]
     Stalled { path: String, waited_ms: u64 },
-    #[error(
-        "no webcam found (only virtual cameras or none at all). Plug one in, or use --source demo"
-    )]
-    NoCamera,
+    #[error("a webcam appeared at {path}: switching to it")]
+    CameraAppeared { path: String },
     #[error("{path}: {reason}")]
     BadFile { path: String, reason: String },
     #[error("{path}: {source}")]
@@ -183,15 +181,19 @@ pub trait FrameSource: Send {
     fn next_frame(&mut self) -> Result<Frame, SourceError>;
 }
 
-/// Opens the source a spec names. `Auto` falls back to the demo when no camera exists.
+/// Opens the source a spec names. `Auto` falls back to the demo when no camera
+/// exists; that demo ends with `CameraAppeared` once one is plugged in.
 pub fn open(spec: &SourceSpec, req: &SourceRequest) -> Result<Box<dyn FrameSource>, SourceError> {
     match spec {
         SourceSpec::Demo => Ok(Box::new(demo::DemoSource::new(req.size, req.fps)?)),
         SourceSpec::File(path) => file::open(path, req.size),
         SourceSpec::V4l2(path) => Ok(Box::new(v4l2::V4l2Source::open(path, req)?)),
+        // No webcam: the demo, until one is plugged in.
         SourceSpec::Auto => match crate::v4l2::discover::first_camera() {
             Some(path) => Ok(Box::new(v4l2::V4l2Source::open(&path, req)?)),
-            None => Err(SourceError::NoCamera),
+            None => Ok(Box::new(
+                demo::DemoSource::new(req.size, req.fps)?.watching_for_camera(),
+            )),
         },
     }
 }
