@@ -59,26 +59,28 @@ pub struct GpuEngine {
     sized: Option<Sized>,
 }
 
-fn pipeline(
-    device: &wgpu::Device,
-    file: &str,
-    entry: &str,
-) -> Result<wgpu::ComputePipeline, GpuError> {
+/// One shader file, includes resolved, compiled once however many entry points use it.
+fn module(device: &wgpu::Device, file: &str) -> Result<wgpu::ShaderModule, GpuError> {
     let src = shaders::source(file).map_err(|e| GpuError::Failed(e.to_string()))?;
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+    Ok(device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(file),
         source: wgpu::ShaderSource::Wgsl(src.into()),
-    });
-    Ok(
-        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry),
-            layout: None,
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        }),
-    )
+    }))
+}
+
+fn pipeline(
+    device: &wgpu::Device,
+    module: &wgpu::ShaderModule,
+    entry: &str,
+) -> wgpu::ComputePipeline {
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: None,
+        module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
 }
 
 fn uniform(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
@@ -154,13 +156,8 @@ fn packs_on_gpu(f: PixelFormat, size: Size) -> bool {
 impl GpuEngine {
     pub fn new(ctx: GpuContext) -> Result<Self, GpuError> {
         let d = &ctx.device;
-        let unpack = pipeline(d, "unpack.wgsl", "main")?;
-        let filter_src =
-            shaders::source("filter.wgsl").map_err(|e| GpuError::Failed(e.to_string()))?;
-        let filter_module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("filter.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(filter_src.into()),
-        });
+        let unpack = pipeline(d, &module(d, "unpack.wgsl")?, "main");
+        let filter_module = module(d, "filter.wgsl")?;
         let compute = wgpu::ShaderStages::COMPUTE;
         let layout_entry = |binding: u32, ty: wgpu::BindingType| wgpu::BindGroupLayoutEntry {
             binding,
@@ -214,9 +211,10 @@ impl GpuEngine {
             bind_group_layouts: &[Some(&filter_layout)],
             immediate_size: 0,
         });
-        let pack_rgba = pipeline(d, "pack.wgsl", "pack_rgba")?;
-        let pack_yuyv = pipeline(d, "pack.wgsl", "pack_yuyv")?;
-        let pack_nv12 = pipeline(d, "pack.wgsl", "pack_nv12")?;
+        let pack = module(d, "pack.wgsl")?;
+        let pack_rgba = pipeline(d, &pack, "pack_rgba");
+        let pack_yuyv = pipeline(d, &pack, "pack_yuyv");
+        let pack_nv12 = pipeline(d, &pack, "pack_nv12");
         let sampler = d.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("lut"),
             mag_filter: wgpu::FilterMode::Linear,
