@@ -36,3 +36,9 @@ fn hash_u32(v: u32) -> u32 {
 fn hash01(v: u32) -> f32 {
     return f32(hash_u32(v) & 0xffffu) / 65535.0;
 }
+
+// The person weight from a smoothed mask value: a smooth ramp of half-width
+// `feather` around 0.5 (wider = softer edge).
+fn feathered(m: f32, feather: f32) -> f32 {
+    return smoothstep(0.5 - feather, 0.5 + feather, m);
+}

@@ -67,7 +67,7 @@ fn thermal(t: f32) -> vec3<f32> {
     return mix(stops[i], stops[i + 1u], f);
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(16, 16)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= p.width || id.y >= p.height) {
         return;

@@ -2,7 +2,14 @@
 // pack_rgba: a pixel per word. pack_yuyv: two pixels per word (Y0 U Y1 V).
 // pack_nv12: the Y plane (4 pixels per word) for rows < height, then the UV
 // plane (2 chroma pairs per word, each averaged over its 2x2 block).
+// Packing is also where the background is composited (fused: one pass less
+// at full size): with `backdrop` 1 the blurred room (premultiplied, low res,
+// from background.wgsl), with 2 the picture, goes behind the person through
+// the feathered mask. CPU twins: blur_background and composite_picture in
+// daemon/src/gpu/reference.rs.
 //#include common.wgsl
+
+override backdrop: u32 = 0u;
 
 struct Params {
     width: u32,
@@ -11,28 +18,57 @@ struct Params {
     _pad1: u32,
 }
 
+struct Composite {
+    feather: f32,
+    _pad0: f32,
+    _pad1: f32,
+    _pad2: f32,
+}
+
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var src: texture_2d<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(3) var<uniform> comp: Composite;
+@group(0) @binding(4) var mask: texture_2d<f32>;
+@group(0) @binding(5) var low: texture_2d<f32>;
+@group(0) @binding(6) var picture: texture_2d<f32>;
+@group(0) @binding(7) var lin: sampler;
 
 fn px(x: u32, y: u32) -> vec3<f32> {
-    return textureLoad(src, vec2<i32>(i32(x), i32(y)), 0).rgb;
+    let xy = vec2<i32>(i32(x), i32(y));
+    let fg = textureLoad(src, xy, 0).rgb;
+    if (backdrop == 0u) {
+        return fg;
+    }
+    let uv = (vec2<f32>(f32(x), f32(y)) + 0.5) / vec2<f32>(f32(p.width), f32(p.height));
+    let m = feathered(textureSampleLevel(mask, lin, uv, 0.0).r, comp.feather);
+    var bg = fg;
+    if (backdrop == 1u) {
+        let b = textureSampleLevel(low, lin, uv, 0.0);
+        // Where no background is near (deep inside the person) keep the
+        // person's own colour; the mask hides it there anyway.
+        if (b.a > 0.002) {
+            bg = b.rgb / b.a;
+        }
+    } else {
+        bg = textureLoad(picture, xy, 0).rgb;
+    }
+    return mix(bg, fg, m);
 }
 
 fn b(v: f32) -> u32 {
     return u32(clamp(round(v), 0.0, 255.0));
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(16, 16)
 fn pack_rgba(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= p.width || id.y >= p.height) {
         return;
     }
-    let c = textureLoad(src, vec2<i32>(i32(id.x), i32(id.y)), 0);
-    dst[id.y * p.width + id.x] = pack4x8unorm(vec4<f32>(c.rgb, 1.0));
+    dst[id.y * p.width + id.x] = pack4x8unorm(vec4<f32>(px(id.x, id.y), 1.0));
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(16, 16)
 fn pack_yuyv(@builtin(global_invocation_id) id: vec3<u32>) {
     let half = p.width / 2u;
     if (id.x >= half || id.y >= p.height) {
@@ -44,7 +80,7 @@ fn pack_yuyv(@builtin(global_invocation_id) id: vec3<u32>) {
     dst[id.y * half + id.x] = b(rgb_to_y(a)) | (b(rgb_to_u(m)) << 8u) | (b(rgb_to_y(c)) << 16u) | (b(rgb_to_v(m)) << 24u);
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(16, 16)
 fn pack_nv12(@builtin(global_invocation_id) id: vec3<u32>) {
     let words = p.width / 4u;
     if (id.x >= words || id.y >= p.height + p.height / 2u) {

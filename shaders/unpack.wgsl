@@ -17,7 +17,7 @@ fn byte_at(i: u32) -> f32 {
     return f32((src[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu);
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(16, 16)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (id.x >= p.width || id.y >= p.height) {
         return;

@@ -1,23 +1,161 @@
-//! The GPU effect chain at 1280x720 on whatever adapter `auto` picks (Mesa
-//! lavapipe on a machine without a GPU), per frame: upload YUYV -> unpack ->
-//! filter -> pack YUYV -> readback. Baselines in the same run: a memcpy of the
-//! frame, the same chain with no filter, and the CPU twin of each filter.
-//! Prints a skip line and measures nothing where no adapter exists.
+//! The GPU effect chain on whatever adapter `auto` picks (Mesa lavapipe on a
+//! machine without a GPU), at 1280x720 (and 1920x1080 with `--full-hd`):
+//!
+//! - each stage, as the cost of a chain with it minus the chain without it:
+//!   upload YUYV -> unpack -> [filter] -> [mask smoothing] -> [feathered
+//!   background blur] -> [composite] -> pack YUYV -> readback;
+//! - the full chain's median and p90 per frame, each frame waited for;
+//! - the full chain's sustained rate with the readback ring (frames submitted
+//!   while earlier ones are read back, as the daemon runs it);
+//! - baselines in the same run: a memcpy of the frame, and Debian's ffmpeg
+//!   `gblur` at the same sigma and size on one thread (yuv420p, as ffmpeg
+//!   blurs it), timed over the same number of frames minus a `null` filter run.
+//!
+//! Run: `cargo bench -p bytemeetd --bench gpu [-- --full-hd]`. Prints a skip
+//! line and measures nothing where no adapter exists.
 
 use std::hint::black_box;
-
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use bytemeetd::convert;
 use bytemeetd::frame::{Frame, PixelFormat, Size};
-use bytemeetd::gpu::engine::GpuEngine;
-use bytemeetd::gpu::filters::{self, FilterSpec};
-use bytemeetd::gpu::{reference, GpuContext, GpuPreference};
+use bytemeetd::gpu::engine::{Backdrop, GpuEngine, Look, RING};
+use bytemeetd::gpu::filters::FilterSpec;
+use bytemeetd::gpu::{GpuContext, GpuPreference};
+use bytemeetd::perception::mask_size;
 use bytemeetd::source::{demo::DemoSource, FrameSource};
 
-const SIZE: Size = Size::new(1280, 720);
+const WARMUP: usize = 8;
+const FRAMES: usize = 60;
+/// Blur strength of the benchmark: sigma 12 px at 720p, ffmpeg's gblur=sigma=12.
+const STRENGTH: f32 = 12.0;
 
-fn bench_chain(c: &mut Criterion) {
+fn median_p90(mut v: Vec<Duration>) -> (f64, f64) {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    (ms(v[v.len() / 2]), ms(v[v.len() * 9 / 10]))
+}
+
+fn ellipse_mask(size: Size) -> Vec<u8> {
+    let (w, h) = (size.width, size.height);
+    let mut m = Vec::with_capacity((w * h) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let nx = (x as f32 - w as f32 / 2.0) / (w as f32 * 0.23);
+            let ny = (y as f32 - h as f32 * 0.7) / (h as f32 * 0.55);
+            m.push(if nx * nx + ny * ny < 1.0 { 255 } else { 0 });
+        }
+    }
+    m
+}
+
+/// Per-frame times of `look`, each frame waited for; `new_mask` sends a fresh
+/// mask before every frame, as perception does.
+fn timed(
+    engine: &mut GpuEngine,
+    frame: &Frame,
+    look: Look<'_>,
+    mask: Option<&[u8]>,
+) -> Vec<Duration> {
+    let ms = mask_size(frame.size);
+    (0..WARMUP + FRAMES)
+        .map(|i| {
+            let t = Instant::now();
+            if let Some(m) = mask {
+                engine.set_mask(m, ms.width, ms.height).expect("mask");
+            }
+            black_box(
+                engine
+                    .process(frame, look, i as u32, PixelFormat::Yuyv)
+                    .expect("gpu"),
+            );
+            t.elapsed()
+        })
+        .skip(WARMUP)
+        .collect()
+}
+
+/// Frames per second through the ring: submit, then collect whatever is done,
+/// waiting only when the ring is full.
+fn sustained(engine: &mut GpuEngine, frame: &Frame, look: Look<'_>, mask: &[u8]) -> f64 {
+    let ms = mask_size(frame.size);
+    let n = FRAMES * 2;
+    let mut got = 0;
+    let t = Instant::now();
+    for i in 0..n {
+        engine.set_mask(mask, ms.width, ms.height).expect("mask");
+        while engine.in_flight() >= RING - 1 {
+            if engine.collect(true).is_some() {
+                got += 1;
+            }
+        }
+        engine
+            .submit(frame, look, i as u32, PixelFormat::Yuyv)
+            .expect("submit");
+        while let Some(r) = engine.collect(false) {
+            black_box(r.expect("frame"));
+            got += 1;
+        }
+    }
+    while let Some(r) = engine.collect(true) {
+        black_box(r.expect("frame"));
+        got += 1;
+    }
+    assert_eq!(got, n);
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+/// ffmpeg's per-frame cost of `filter` on `frames` yuv420p frames, one thread,
+/// minus the same run through `null` (best of three each); None when ffmpeg
+/// is missing.
+fn ffmpeg_ms(yuv420: &[u8], size: Size, frames: usize, filter: &str) -> Option<f64> {
+    let run = |vf: &str| -> Option<Duration> {
+        let mut child = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-threads", "1"])
+            .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s"])
+            .arg(format!("{}x{}", size.width, size.height))
+            .args([
+                "-i",
+                "-",
+                "-filter_threads",
+                "1",
+                "-vf",
+                vf,
+                "-f",
+                "null",
+                "-",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .ok()?;
+        let t = Instant::now();
+        let mut stdin = child.stdin.take()?;
+        for _ in 0..frames {
+            stdin.write_all(yuv420).ok()?;
+        }
+        drop(stdin);
+        child.wait().ok()?.success().then(|| t.elapsed())
+    };
+    let best = |vf: &str| (0..3).filter_map(|_| run(vf)).min();
+    let base = best("null")?;
+    let with = best(filter)?;
+    Some(with.saturating_sub(base).as_secs_f64() * 1e3 / frames as f64)
+}
+
+fn look(filter: Option<&FilterSpec>, backdrop: Backdrop) -> Look<'_> {
+    Look { filter, backdrop }
+}
+
+fn main() {
+    let full_hd = std::env::args().any(|a| a == "--full-hd");
+    let size = if full_hd {
+        Size::new(1920, 1080)
+    } else {
+        Size::new(1280, 720)
+    };
     let mut engine = match GpuContext::new(GpuPreference::Auto).and_then(GpuEngine::new) {
         Ok(e) => e,
         Err(e) => {
@@ -25,53 +163,96 @@ fn bench_chain(c: &mut Criterion) {
             return;
         }
     };
-    eprintln!("adapter: {}", engine.adapter());
-    let rgba = DemoSource::new(SIZE, 30.0)
+    println!(
+        "adapter: {}; {size}; {FRAMES} frames after {WARMUP} warm-up",
+        engine.adapter()
+    );
+    let rgba = DemoSource::new(size, 30.0)
         .expect("demo")
         .next_frame()
         .expect("frame");
     let yuyv = convert::convert(&rgba, PixelFormat::Yuyv).expect("yuyv");
-    let mut g = c.benchmark_group("gpu-720p");
-    g.sample_size(20);
-    let mut dst = vec![0u8; yuyv.data.len()];
-    g.bench_function("memcpy-baseline", |b| {
-        b.iter(|| dst.copy_from_slice(black_box(&yuyv.data)))
-    });
-    g.bench_function("chain-no-filter", |b| {
-        b.iter(|| {
-            engine
-                .process(black_box(&yuyv), None, 0, PixelFormat::Yuyv)
-                .expect("gpu")
-        })
-    });
-    for name in ["grayscale", "toon", "vhs"] {
-        let spec: FilterSpec = name.parse().expect("spec");
-        g.bench_function(BenchmarkId::new("chain", name), |b| {
-            b.iter(|| {
-                engine
-                    .process(black_box(&yuyv), Some(&spec), 0, PixelFormat::Yuyv)
-                    .expect("gpu")
-            })
-        });
-        let info = filters::find(name).expect("known");
-        let p = spec.values(info);
-        g.bench_function(BenchmarkId::new("cpu-twin", name), |b| {
-            b.iter(|| {
-                let out = reference::apply(
-                    info.id,
-                    p,
-                    0,
-                    black_box(&rgba.data),
-                    SIZE.width,
-                    SIZE.height,
-                    None,
-                );
-                black_box(Frame::new(SIZE, PixelFormat::Rgba, out, 0))
-            })
-        });
-    }
-    g.finish();
-}
+    let mask = ellipse_mask(mask_size(size));
+    let blur = Backdrop::Blur { strength: STRENGTH };
 
-criterion_group!(benches, bench_chain);
-criterion_main!(benches);
+    let mut dst = vec![0u8; yuyv.data.len()];
+    let memcpy: Vec<Duration> = (0..WARMUP + FRAMES)
+        .map(|_| {
+            let t = Instant::now();
+            dst.copy_from_slice(black_box(&yuyv.data));
+            t.elapsed()
+        })
+        .skip(WARMUP)
+        .collect();
+    let (memcpy_ms, _) = median_p90(memcpy);
+
+    let mut summary = Vec::new();
+    for filter_name in ["sepia", "toon"] {
+        let filter: FilterSpec = filter_name.parse().expect("filter");
+        let f = Some(&filter);
+        let rows: Vec<(String, (f64, f64))> = vec![
+            (
+                "plain (upload, unpack, pack, readback)".into(),
+                median_p90(timed(&mut engine, &yuyv, look(None, Backdrop::None), None)),
+            ),
+            (
+                format!("+ {filter_name} filter"),
+                median_p90(timed(&mut engine, &yuyv, look(f, Backdrop::None), None)),
+            ),
+            (
+                "+ new mask each frame (smoothing)".into(),
+                median_p90(timed(
+                    &mut engine,
+                    &yuyv,
+                    look(f, Backdrop::None),
+                    Some(&mask),
+                )),
+            ),
+            (
+                "+ composite over a picture (in the pack)".into(),
+                median_p90(timed(
+                    &mut engine,
+                    &yuyv,
+                    look(f, Backdrop::Picture),
+                    Some(&mask),
+                )),
+            ),
+            (
+                "+ feathered blur instead (full chain)".into(),
+                median_p90(timed(&mut engine, &yuyv, look(f, blur), Some(&mask))),
+            ),
+        ];
+        println!(
+            "{:<44} {:>9} {:>9} {:>9}",
+            "chain", "median", "p90", "stage"
+        );
+        let mut before = 0.0;
+        for (name, (median, p90)) in &rows {
+            println!(
+                "{name:<44} {median:>7.2}ms {p90:>7.2}ms {:>+7.2}ms",
+                median - before
+            );
+            before = *median;
+        }
+        let fps = sustained(&mut engine, &yuyv, look(f, blur), &mask);
+        println!(
+            "full chain with {filter_name} through the readback ring: {fps:.1} fps sustained\n"
+        );
+        // The blur itself: the full chain minus compositing over a picture.
+        summary.push((filter_name, rows[4].1 .0, rows[4].1 .0 - rows[3].1 .0, fps));
+    }
+    let (_, full, blur_stage, _) = summary[0];
+    println!(
+        "memcpy of one YUYV frame: {memcpy_ms:.3} ms (full chain with sepia = {:.0}x memcpy)",
+        full / memcpy_ms
+    );
+    let sigma = STRENGTH * size.height as f32 / 720.0;
+    let yuv420 = convert::convert(&rgba, PixelFormat::I420).expect("i420");
+    match ffmpeg_ms(&yuv420.data, size, FRAMES, &format!("gblur=sigma={sigma}")) {
+        Some(ff) => println!(
+            "blur (downsample + Gaussian) {blur_stage:.2} ms vs ffmpeg gblur=sigma={sigma} (1 thread) {ff:.2} ms: ffmpeg/ours = {:.2}",
+            ff / blur_stage.max(1e-3)
+        ),
+        None => println!("ffmpeg not found: no gblur baseline"),
+    }
+}

@@ -165,6 +165,8 @@ fn bench_run(c: &mut Criterion) {
                     },
                     frames: Some(frames),
                     filter: None,
+                    background: Default::default(),
+                    segmenter: Default::default(),
                     gpu: Default::default(),
                 };
                 let t = Instant::now();

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::frame::{PixelFormat, Size};
+use crate::gpu::background::BackgroundSpec;
 use crate::gpu::filters::FilterSpec;
 use crate::gpu::GpuPreference;
+use crate::perception::SegmenterSpec;
 use crate::sink::OutputSpec;
 use crate::source::{CameraFormat, SourceSpec};
 
@@ -28,6 +30,10 @@ pub struct ConfigFile {
     pub camera_format: Option<String>,
     /// Starting filter, as `--filter` takes it.
     pub filter: Option<String>,
+    /// Starting background, as `--background` takes it.
+    pub background: Option<String>,
+    /// How the person is found, as `--segmenter` takes it.
+    pub segmenter: Option<String>,
     /// GPU choice: `auto`, `hardware`, `software`, `vulkan`, `gl`.
     pub gpu: Option<String>,
 }
@@ -42,6 +48,8 @@ pub struct Settings {
     pub output_format: PixelFormat,
     pub camera_format: Option<CameraFormat>,
     pub filter: Option<FilterSpec>,
+    pub background: BackgroundSpec,
+    pub segmenter: SegmenterSpec,
     pub gpu: GpuPreference,
 }
 
@@ -55,6 +63,8 @@ impl Default for Settings {
             output_format: PixelFormat::Yuyv,
             camera_format: None,
             filter: None,
+            background: BackgroundSpec::None,
+            segmenter: SegmenterSpec::default(),
             gpu: GpuPreference::Auto,
         }
     }
@@ -127,6 +137,12 @@ impl Settings {
         }
         if let Some(f) = &file.camera_format {
             self.camera_format = Some(f.parse().map_err(|e| bad("camera_format", e))?);
+        }
+        if let Some(b) = &file.background {
+            self.background = b.parse().map_err(|e| bad("background", e))?;
+        }
+        if let Some(seg) = &file.segmenter {
+            self.segmenter = seg.parse().map_err(|e| bad("segmenter", e))?;
         }
         if let Some(f) = &file.filter {
             self.filter = Some(f.parse().map_err(|e| bad("filter", e))?);

@@ -1,11 +1,18 @@
-//! The effect stage of the frame loop: turns the effect settings into GPU work
-//! and never lets a GPU problem stop the picture (the frame then passes through
-//! unfiltered, and the problem is said once, with its fix).
+//! The effect stage of the frame loop: turns the effect settings (plain data:
+//! filter, background, segmenter) into GPU work, feeds perception and the
+//! background picture, and never lets a problem stop the picture (the frame
+//! then passes through unfiltered, and the problem is said once, with its fix).
 
-use crate::frame::{Frame, PixelFormat};
-use crate::gpu::engine::GpuEngine;
+use std::fmt;
+
+use crate::convert;
+use crate::frame::{Frame, PixelFormat, Size};
+use crate::gpu::background::{self, BackgroundSpec};
+use crate::gpu::engine::{Backdrop, GpuEngine, Look, RING};
 use crate::gpu::filters::FilterSpec;
 use crate::gpu::{GpuContext, GpuPreference};
+use crate::perception::{Perception, SegmenterSpec};
+use crate::source::{self, FrameSource};
 
 #[derive(Debug)]
 enum Engine {
@@ -14,32 +21,131 @@ enum Engine {
     Unavailable,
 }
 
+/// The picture behind the person: drawn or loaded once per (choice, size);
+/// a clip gives a new frame each time.
+#[derive(Default)]
+struct PictureFeed {
+    key: Option<(BackgroundSpec, Size)>,
+    clip: Option<Box<dyn FrameSource>>,
+    /// A picture for `key` is on the GPU.
+    ready: bool,
+}
+
+impl fmt::Debug for PictureFeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PictureFeed")
+            .field("key", &self.key)
+            .field("clip", &self.clip.as_ref().map(|c| c.describe()))
+            .field("ready", &self.ready)
+            .finish()
+    }
+}
+
+fn rgba(frame: Frame) -> Result<Vec<u8>, String> {
+    if frame.format == PixelFormat::Rgba {
+        Ok(frame.data)
+    } else {
+        convert::convert(&frame, PixelFormat::Rgba)
+            .map(|f| f.data)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl PictureFeed {
+    /// The RGBA picture to upload now, if there is a new one.
+    fn next(&mut self, spec: &BackgroundSpec, size: Size) -> Result<Option<Vec<u8>>, String> {
+        if self
+            .key
+            .as_ref()
+            .is_none_or(|(s, z)| s != spec || *z != size)
+        {
+            self.key = Some((spec.clone(), size));
+            self.clip = None;
+            self.ready = false;
+            match spec {
+                BackgroundSpec::Scene { name } => {
+                    let scene = background::find_scene(name)
+                        .ok_or_else(|| format!("unknown scene {name}"))?;
+                    return background::render_scene(scene, size)
+                        .map(Some)
+                        .map_err(|e| e.to_string());
+                }
+                BackgroundSpec::Image { path } => {
+                    let mut still = source::file::open(path, size).map_err(|e| e.to_string())?;
+                    return rgba(still.next_frame().map_err(|e| e.to_string())?).map(Some);
+                }
+                BackgroundSpec::Video { path } => {
+                    self.clip = Some(source::file::open(path, size).map_err(|e| e.to_string())?);
+                }
+                BackgroundSpec::None | BackgroundSpec::Blur { .. } => return Ok(None),
+            }
+        }
+        match self.clip.as_mut() {
+            // One clip frame per camera frame: the clip plays at the camera's rate.
+            Some(clip) => rgba(clip.next_frame().map_err(|e| e.to_string())?).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Effect settings plus the engine that applies them.
 #[derive(Debug)]
 pub struct Effects {
     filter: Option<FilterSpec>,
+    background: BackgroundSpec,
+    segmenter: SegmenterSpec,
     preference: GpuPreference,
     engine: Engine,
+    perception: Option<Perception>,
+    /// Generation of the last mask handed to the GPU.
+    mask_seen: u64,
+    picture: PictureFeed,
+    /// Wait for each frame's own mask (recordings) instead of using the newest.
+    lockstep: bool,
     last_error: Option<String>,
 }
 
+/// How long a recording waits for one frame's mask before going on without it.
+const LOCKSTEP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Effects {
-    pub fn new(filter: Option<FilterSpec>, preference: GpuPreference) -> Self {
+    pub fn new(
+        filter: Option<FilterSpec>,
+        background: BackgroundSpec,
+        segmenter: SegmenterSpec,
+        preference: GpuPreference,
+    ) -> Self {
         Effects {
             filter,
+            background,
+            segmenter,
             preference,
             engine: Engine::NotStarted,
+            perception: None,
+            mask_seen: 0,
+            picture: PictureFeed::default(),
+            lockstep: false,
             last_error: None,
         }
     }
 
     /// True when frames go through the GPU at all.
     pub fn active(&self) -> bool {
-        self.filter.is_some()
+        self.filter.is_some() || !self.background.is_none()
     }
 
     pub fn set_filter(&mut self, filter: Option<FilterSpec>) {
         self.filter = filter;
+    }
+
+    /// In lockstep every frame waits for its own person mask: for recordings,
+    /// where every frame is kept and none may show a stale mask.
+    pub fn set_lockstep(&mut self, on: bool) {
+        self.lockstep = on;
+    }
+
+    pub fn set_background(&mut self, background: BackgroundSpec) {
+        self.background = background;
     }
 
     /// Starts the GPU on first use (about 0.2 s on lavapipe), not at start-up,
@@ -63,31 +169,152 @@ impl Effects {
         }
     }
 
-    /// Applies the current effects; returns the frame in `out` when it went
-    /// through the GPU, or unchanged when there is nothing to do or it failed.
-    pub fn apply(&mut self, frame: Frame, out: PixelFormat) -> Frame {
-        let Some(filter) = self.filter.as_ref() else {
-            return frame;
-        };
-        let seq = frame.seq as u32;
+    fn report(last_error: &mut Option<String>, msg: String) {
+        if last_error.as_deref() != Some(msg.as_str()) {
+            tracing::error!("{msg}");
+            *last_error = Some(msg);
+        }
+    }
+
+    /// Frames handed to the GPU whose results have not been returned yet.
+    pub fn pending(&self) -> usize {
+        match &self.engine {
+            Engine::Ready(e) => e.in_flight(),
+            _ => 0,
+        }
+    }
+
+    /// Starts `frame` on its way through the effects and returns every frame
+    /// that is done: usually this one (when the GPU is quick) or the one
+    /// before. A frame the GPU cannot take is returned unchanged. Frames come
+    /// back in `out`, in order.
+    pub fn push(&mut self, frame: Frame, out: PixelFormat) -> Vec<Frame> {
+        if !self.active() {
+            let mut done = self.flush();
+            done.push(frame);
+            return done;
+        }
+        let wants_mask = !self.background.is_none();
+        if wants_mask && self.perception.is_none() {
+            match Perception::start(&self.segmenter) {
+                Ok(p) => self.perception = Some(p),
+                Err(e) => Self::report(
+                    &mut self.last_error,
+                    format!("perception could not start: {e}"),
+                ),
+            }
+        } else if !wants_mask && self.perception.is_some() {
+            self.perception = None;
+        }
         let Some(engine) = Self::engine(&mut self.engine, self.preference) else {
-            return frame;
+            return vec![frame];
         };
-        match engine.process(&frame, Some(filter), seq, out) {
-            Ok(f) => {
+        if let Some(p) = &self.perception {
+            p.offer(frame.clone());
+            let mut newest = p.latest().newer_than(self.mask_seen);
+            if self.lockstep {
+                // Recordings: every frame gets its own mask.
+                let deadline = std::time::Instant::now() + LOCKSTEP_WAIT;
+                while newest.as_ref().is_none_or(|(_, m)| m.seq != frame.seq)
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    newest = p.latest().newer_than(self.mask_seen);
+                }
+            }
+            if let Some((generation, mask)) = newest {
+                self.mask_seen = generation;
+                if let Err(e) = engine.set_mask(&mask.data, mask.width, mask.height) {
+                    Self::report(&mut self.last_error, format!("person mask rejected: {e}"));
+                }
+            }
+        }
+        let backdrop = match &self.background {
+            BackgroundSpec::None => Backdrop::None,
+            BackgroundSpec::Blur { strength } => Backdrop::Blur {
+                strength: *strength,
+            },
+            spec => match self.picture.next(spec, frame.size) {
+                Ok(Some(pic)) => match engine.set_picture(&pic, frame.size) {
+                    Ok(()) => {
+                        self.picture.ready = true;
+                        Backdrop::Picture
+                    }
+                    Err(e) => {
+                        Self::report(&mut self.last_error, format!("background {spec}: {e}"));
+                        Backdrop::None
+                    }
+                },
+                Ok(None) if self.picture.ready => Backdrop::Picture,
+                Ok(None) => Backdrop::None,
+                Err(e) => {
+                    Self::report(
+                        &mut self.last_error,
+                        format!("background {spec}: {e}; showing the camera's own background"),
+                    );
+                    Backdrop::None
+                }
+            },
+        };
+        let look = Look {
+            filter: self.filter.as_ref(),
+            backdrop,
+        };
+        let mut done = Vec::new();
+        // A full ring: wait for the oldest frame rather than lose it.
+        while engine.in_flight() >= RING - 1 {
+            match engine.collect(true) {
+                Some(Ok(f)) => done.push(f),
+                Some(Err(e)) => Self::report(
+                    &mut self.last_error,
+                    format!("effect failed: {e}; a frame was lost"),
+                ),
+                None => break,
+            }
+        }
+        match engine.submit(&frame, look, frame.seq as u32, out) {
+            Ok(()) => {
                 if self.last_error.take().is_some() {
                     tracing::info!("effects work again");
                 }
-                f
             }
             Err(e) => {
-                let msg = e.to_string();
-                if self.last_error.as_deref() != Some(msg.as_str()) {
-                    tracing::error!("effect failed: {msg}; showing the unfiltered picture");
-                    self.last_error = Some(msg);
-                }
-                frame
+                Self::report(
+                    &mut self.last_error,
+                    format!("effect failed: {e}; showing the unfiltered picture"),
+                );
+                done.extend(self.flush());
+                done.push(frame);
+                return done;
             }
         }
+        done.extend(self.collect(false));
+        done
+    }
+
+    fn collect(&mut self, wait: bool) -> Vec<Frame> {
+        let mut done = Vec::new();
+        if let Engine::Ready(engine) = &mut self.engine {
+            while let Some(r) = engine.collect(wait) {
+                match r {
+                    Ok(f) => done.push(f),
+                    Err(e) => Self::report(
+                        &mut self.last_error,
+                        format!("effect failed: {e}; a frame was lost"),
+                    ),
+                }
+            }
+        }
+        done
+    }
+
+    /// Every frame still on the GPU, waiting for it.
+    pub fn flush(&mut self) -> Vec<Frame> {
+        self.collect(true)
+    }
+
+    /// Frames the GPU has finished since the last call, without waiting.
+    pub fn ready(&mut self) -> Vec<Frame> {
+        self.collect(false)
     }
 }

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod effects;
 pub mod frame;
 pub mod gpu;
+pub mod perception;
 pub mod pipeline;
 pub mod placeholder;
 pub mod queue;

@@ -11,8 +11,10 @@ use clap::Parser;
 
 use bytemeetd::config::{self, Settings};
 use bytemeetd::frame::{PixelFormat, Size};
+use bytemeetd::gpu::background::{BackgroundSpec, SCENES};
 use bytemeetd::gpu::filters::{FilterSpec, FILTERS};
 use bytemeetd::gpu::GpuPreference;
+use bytemeetd::perception::SegmenterSpec;
 use bytemeetd::pipeline::{self, PipelineConfig};
 use bytemeetd::sink::{self, OutputSpec};
 use bytemeetd::source::{CameraFormat, SourceRequest, SourceSpec};
@@ -50,6 +52,12 @@ struct Args {
     /// Filter: NAME or NAME:key=value,... (e.g. toon, posterize:levels=4, lut:/path/look.cube).
     #[arg(long, value_name = "SPEC")]
     filter: Option<FilterSpec>,
+    /// Background: none, blur, blur:STRENGTH (1-64), scene:NAME, image:PATH or video:PATH.y4m.
+    #[arg(long, value_name = "SPEC")]
+    background: Option<BackgroundSpec>,
+    /// How the person is found for backgrounds: chroma[:green|blue|#RRGGBB].
+    #[arg(long, value_name = "SPEC")]
+    segmenter: Option<SegmenterSpec>,
     /// GPU for effects: auto, hardware, software, vulkan or gl.
     #[arg(long, value_name = "CHOICE")]
     gpu: Option<GpuPreference>,
@@ -59,6 +67,9 @@ struct Args {
     /// List the filters with their parameters and exit.
     #[arg(long)]
     list_filters: bool,
+    /// List the built-in background scenes and exit.
+    #[arg(long)]
+    list_scenes: bool,
 }
 
 fn settings(args: &Args) -> anyhow::Result<Settings> {
@@ -103,6 +114,12 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     }
     if args.filter.is_some() {
         s.filter = args.filter.clone();
+    }
+    if let Some(b) = &args.background {
+        s.background = b.clone();
+    }
+    if let Some(seg) = &args.segmenter {
+        s.segmenter = seg.clone();
     }
     if let Some(g) = args.gpu {
         s.gpu = g;
@@ -152,7 +169,21 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if args.list_scenes {
+        for scene in SCENES {
+            println!("{:<16} {}", scene.name, scene.description);
+        }
+        return Ok(());
+    }
     let s = settings(&args)?;
+    if let BackgroundSpec::Image { path } | BackgroundSpec::Video { path } = &s.background {
+        if !path.is_file() {
+            anyhow::bail!(
+                "background {}: no such file (give an image or a .y4m clip that exists)",
+                path.display()
+            );
+        }
+    }
     if s.source == SourceSpec::Auto && discover::first_camera().is_none() {
         tracing::warn!("no webcam found: showing the built-in demo portrait until one is plugged in (or set `source` in the config)");
     }
@@ -187,6 +218,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         },
         frames: args.frames,
         filter: s.filter.clone(),
+        background: s.background.clone(),
+        segmenter: s.segmenter.clone(),
         gpu: s.gpu,
     };
     tracing::info!(source = %s.source, size = %s.size, fps = s.fps, "bytemeetd running");

@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 use crate::convert::FrameVariants;
 use crate::effects::Effects;
 use crate::frame::{Frame, SharedFrame, Size};
+use crate::gpu::background::BackgroundSpec;
 use crate::gpu::filters::FilterSpec;
 use crate::gpu::GpuPreference;
+use crate::perception::SegmenterSpec;
 use crate::placeholder;
 use crate::queue::{FrameQueue, Overflow, Pop};
 use crate::scheduler::{Action, Picture, Scheduler, SchedulerConfig};
@@ -40,6 +42,10 @@ pub struct PipelineConfig {
     pub frames: Option<u64>,
     /// The starting filter, if any.
     pub filter: Option<FilterSpec>,
+    /// The starting background.
+    pub background: BackgroundSpec,
+    /// How the person is found for backgrounds.
+    pub segmenter: SegmenterSpec,
     /// Which GPU runs the effects.
     pub gpu: GpuPreference,
 }
@@ -122,16 +128,28 @@ fn start_effects(
     std::thread::Builder::new()
         .name("effects".into())
         .spawn(move || {
-            while let Pop::Item(frame) = raw.pop(None) {
-                let frame = if effects.active() {
-                    let t = Instant::now();
-                    let f = effects.apply(frame, out);
-                    stats.stage("effects", t.elapsed());
-                    f
-                } else {
-                    frame
+            // Frames still on the GPU are picked up within a few ms even when
+            // no new frame comes to push them out.
+            let poll = Duration::from_millis(4);
+            loop {
+                let wait = (effects.pending() > 0).then_some(poll);
+                let done = match raw.pop(wait) {
+                    Pop::Item(frame) if effects.active() || effects.pending() > 0 => {
+                        let t = Instant::now();
+                        let done = effects.push(frame, out);
+                        stats.stage("effects", t.elapsed());
+                        done
+                    }
+                    Pop::Item(frame) => vec![frame],
+                    Pop::Timeout => effects.ready(),
+                    Pop::Closed => {
+                        for f in effects.flush() {
+                            ready.push(f);
+                        }
+                        break;
+                    }
                 };
-                if !ready.push(frame) {
+                if !done.into_iter().all(|f| ready.push(f)) {
                     break;
                 }
             }
@@ -285,7 +303,16 @@ pub fn run(
         .first()
         .map_or(crate::frame::PixelFormat::Rgba, |o| o.format);
     let effects_thread = start_effects(
-        Effects::new(cfg.filter.clone(), cfg.gpu),
+        {
+            let mut e = Effects::new(
+                cfg.filter.clone(),
+                cfg.background.clone(),
+                cfg.segmenter.clone(),
+                cfg.gpu,
+            );
+            e.set_lockstep(cfg.batch());
+            e
+        },
         effects_out,
         raw.clone(),
         ready.clone(),

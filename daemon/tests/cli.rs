@@ -342,3 +342,130 @@ fn list_devices_runs_without_hardware() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!o.stdout.is_empty());
 }
+
+/// A 160x90 green-screen shot: a grey "person" block on chroma green.
+fn green_screen(path: &Path) {
+    let mut im = image::RgbaImage::new(160, 90);
+    for (x, y, p) in im.enumerate_pixels_mut() {
+        let person = (50..110).contains(&x) && y >= 20;
+        *p = if person {
+            image::Rgba([128, 120, 112, 255])
+        } else {
+            image::Rgba([0, 177, 64, 255])
+        };
+    }
+    im.save(path).expect("save");
+}
+
+fn run_background(src: &Path, background: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--source".to_string(),
+        format!("file:{}", src.display()),
+        "--size".into(),
+        "160x90".into(),
+        "--background".into(),
+        background.into(),
+        "--output".into(),
+        format!("png:{}", out.display()),
+        "--frames".into(),
+        "4".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    bin().args(&args).output().expect("run bytemeetd")
+}
+
+/// Backgrounds from the command line on a real GPU (lavapipe in CI), with the
+/// chroma-key segmenter finding the person: an image scaled to cover, a
+/// scene, a looping clip; the person stays in front of each.
+#[test]
+fn backgrounds_replace_the_green_screen_behind_the_person() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = dir.path().join("green.png");
+    green_screen(&src);
+    let out = dir.path().join("out.png");
+    let person = |img: &image::RgbaImage| {
+        let p = img.get_pixel(80, 60).0;
+        p[0].abs_diff(128) < 12 && p[1].abs_diff(120) < 12
+    };
+
+    // A 300x100 image, left half red, right half blue: covering 160x90 scales
+    // it to 270x90 and keeps the middle, so red ends at x = 80.
+    let wide = dir.path().join("wide.png");
+    let mut im = image::RgbaImage::new(300, 100);
+    for (x, _, p) in im.enumerate_pixels_mut() {
+        *p = if x < 150 {
+            image::Rgba([220, 20, 20, 255])
+        } else {
+            image::Rgba([20, 20, 220, 255])
+        };
+    }
+    im.save(&wide).expect("save");
+    let o = run_background(&src, &format!("image:{}", wide.display()), &out, &[]);
+    if stderr(&o).contains("frames pass through without effects") {
+        eprintln!("SKIPPED: no GPU adapter here");
+        return;
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = image::open(&out).expect("png").to_rgba8();
+    assert!(
+        got.get_pixel(5, 5).0[0] > 180,
+        "left is the red half: {:?}",
+        got.get_pixel(5, 5)
+    );
+    assert!(
+        got.get_pixel(154, 5).0[2] > 180,
+        "right is the blue half: {:?}",
+        got.get_pixel(154, 5)
+    );
+    assert!(
+        person(&got),
+        "the person stays: {:?}",
+        got.get_pixel(80, 60)
+    );
+
+    let o = run_background(&src, "scene:moon", &out, &["--filter", "grayscale"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = image::open(&out).expect("png").to_rgba8();
+    let sky = got.get_pixel(5, 5).0;
+    assert!(sky[0] < 60 && sky[1] < 60, "night sky, not green: {sky:?}");
+    let p = got.get_pixel(80, 60).0;
+    assert!(p[0].abs_diff(p[1]) <= 2, "the person is grayscale: {p:?}");
+
+    // A clip whose frames get brighter: the background follows it frame by frame.
+    let clip = dir.path().join("bg.y4m");
+    write_clip(&clip, 64, 36, 4);
+    let rec = dir.path().join("rec.y4m");
+    let o = bin()
+        .args(["--source", &format!("file:{}", src.display())])
+        .args(["--size", "160x90", "--frames", "4"])
+        .args(["--background", &format!("video:{}", clip.display())])
+        .args(["--output", &format!("y4m:{}", rec.display())])
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (w, _, frames) = read_y4m(&rec);
+    let corner: Vec<u8> = frames.iter().map(|f| f[5 * w + 5]).collect();
+    assert!(
+        corner.windows(2).all(|p| p[1] > p[0] + 10),
+        "the clip plays behind the person: corner luma {corner:?}"
+    );
+}
+
+#[test]
+fn scenes_are_listed_and_bad_backgrounds_are_clear_errors() {
+    let o = run(&["--list-scenes"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    for name in ["moon", "starship-bridge", "dragons-lair", "deep-space"] {
+        assert!(text.contains(name), "{text}");
+    }
+    let o = run(&["--background", "scene:mars", "--frames", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("moon"), "{}", stderr(&o));
+    let o = run(&["--background", "image:/no/such/bg.png", "--frames", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no such file"), "{}", stderr(&o));
+    let o = run(&["--background", "blur:500", "--frames", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("1..=64"), "{}", stderr(&o));
+}

@@ -10,7 +10,8 @@ use std::sync::{Mutex, OnceLock};
 
 use bytemeetd::convert;
 use bytemeetd::frame::{Frame, PixelFormat, Size};
-use bytemeetd::gpu::engine::GpuEngine;
+use bytemeetd::gpu::background::{self, blur_plan, BlurPlan, FEATHER, MASK_KEEP_NEW};
+use bytemeetd::gpu::engine::{Backdrop, GpuEngine, Look};
 use bytemeetd::gpu::filters::{self, FilterSpec, FILTERS};
 use bytemeetd::gpu::lut::Lut3d;
 use bytemeetd::gpu::{reference, GpuContext, GpuPreference};
@@ -36,6 +37,13 @@ fn engine() -> Option<&'static Mutex<GpuEngine>> {
             },
         )
         .as_ref()
+}
+
+fn filtered(spec: &FilterSpec) -> Look<'_> {
+    Look {
+        filter: Some(spec),
+        backdrop: Backdrop::None,
+    }
 }
 
 fn input() -> Frame {
@@ -124,7 +132,7 @@ fn every_filter_matches_its_cpu_twin_and_golden() {
             info.name.parse().expect("spec")
         };
         let gpu = engine
-            .process(&src, Some(&spec), FRAME_NO, PixelFormat::Rgba)
+            .process(&src, filtered(&spec), FRAME_NO, PixelFormat::Rgba)
             .expect("gpu filter");
         let mut p = spec.values(info);
         if info.name == "lut" {
@@ -195,7 +203,7 @@ fn filters_do_what_they_say_on_the_gpu() {
     let run = |e: &mut GpuEngine, name: &str| {
         e.process(
             &src,
-            Some(&name.parse().expect("spec")),
+            filtered(&name.parse().expect("spec")),
             0,
             PixelFormat::Rgba,
         )
@@ -247,7 +255,7 @@ fn gpu_format_paths_agree_with_cpu_conversion() {
             PixelFormat::Nv12,
             PixelFormat::I420,
         ] {
-            let gpu = engine.process(&frame, None, 0, outf).expect("gpu");
+            let gpu = engine.process(&frame, Look::PLAIN, 0, outf).expect("gpu");
             assert_eq!(gpu.format, outf);
             let cpu = convert::convert(&frame, outf).expect("cpu");
             let mean = gpu
@@ -273,15 +281,258 @@ fn a_bad_lut_file_is_a_clear_error_and_the_engine_goes_on() {
     std::fs::write(&bad, "LUT_3D_SIZE 4\n0 0 0\n").expect("write");
     let spec: FilterSpec = format!("lut:{}", bad.display()).parse().expect("spec");
     let err = engine
-        .process(&input(), Some(&spec), 0, PixelFormat::Rgba)
+        .process(&input(), filtered(&spec), 0, PixelFormat::Rgba)
         .expect_err("bad lut");
     assert!(err.to_string().contains("bad.cube"), "{err}");
     let ok = engine.process(
         &input(),
-        Some(&"sepia".parse().expect("spec")),
+        filtered(&"sepia".parse().expect("spec")),
         0,
         PixelFormat::Rgba,
     );
     assert!(ok.is_ok());
     assert!(filters::find("sepia").is_some());
+}
+
+/// A person-shaped mask (an upright ellipse, soft at its rim) at perception's
+/// size for SIZE, shifted by `dx` mask pixels.
+fn ellipse_mask(dx: f32) -> (Vec<u8>, u32, u32) {
+    let (w, h) = (256u32, 144u32);
+    let mut m = Vec::with_capacity((w * h) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let nx = (x as f32 + 0.5 - 128.0 - dx) / 60.0;
+            let ny = (y as f32 + 0.5 - 100.0) / 80.0;
+            let r = (nx * nx + ny * ny).sqrt();
+            m.push(((1.15 - r) / 0.3 * 255.0).clamp(0.0, 255.0) as u8);
+        }
+    }
+    (m, w, h)
+}
+
+/// Compares GPU output with the CPU twin and the golden image.
+/// Tolerances: the blur's intermediate textures are half floats on the GPU
+/// and f32 on the CPU, and the GPU's bilinear sampler uses 8-bit fractions
+/// (lavapipe) where the CPU uses exact ones, so values near a steep mask edge
+/// can differ by a few levels: a mean below 0.6 levels and at most 1.5 % of
+/// values more than 2 levels apart.
+fn check_background(name: &str, gpu: &[u8], cpu: &[u8]) -> Result<(), String> {
+    let golden_path = golden_dir().join(format!("background-{name}.png"));
+    if std::env::var_os("BYTEMEET_UPDATE_GOLDEN").is_some() {
+        save_png(&golden_path, cpu);
+    }
+    let golden = image::open(&golden_path)
+        .map_err(|e| {
+            format!(
+                "{}: {e} (BYTEMEET_UPDATE_GOLDEN=1 creates it)",
+                golden_path.display()
+            )
+        })?
+        .to_rgba8()
+        .into_raw();
+    let g = diff(gpu, cpu);
+    let c = diff(cpu, &golden);
+    eprintln!(
+        "background {name:<8} gpu-vs-cpu mean {:.3} outliers {:.4}; cpu-vs-golden mean {:.3}",
+        g.mean, g.outliers, c.mean
+    );
+    if g.mean > 0.6 || g.outliers > 0.015 {
+        let kept = std::env::temp_dir().join(format!("bytemeet-gpu-background-{name}.png"));
+        save_png(&kept, gpu);
+        return Err(format!(
+            "{name}: GPU differs from CPU (mean {:.3}, outliers {:.4}); GPU output in {}",
+            g.mean,
+            g.outliers,
+            kept.display()
+        ));
+    }
+    if c.mean > 0.01 || c.outliers > 0.0 {
+        return Err(format!(
+            "{name}: CPU reference differs from golden (mean {:.3})",
+            c.mean
+        ));
+    }
+    Ok(())
+}
+
+/// Background blur, a scene behind the person, and the mask smoothed over
+/// two frames: each on the GPU against its CPU twin and a reviewed golden.
+#[test]
+fn backgrounds_match_their_cpu_twins_and_goldens() {
+    let Some(engine) = engine() else { return };
+    let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+    let src = input();
+    let (mask, mw, mh) = ellipse_mask(0.0);
+    let smoothed = reference::smooth_mask(&mask, mw, mh, None, 1.0);
+    let mut failures = Vec::new();
+
+    // Blur, strength 24 (sigma 6 px at this 180-line size).
+    engine.clear_mask();
+    engine.set_mask(&mask, mw, mh).expect("mask");
+    let look = Look {
+        filter: None,
+        backdrop: Backdrop::Blur { strength: 24.0 },
+    };
+    let gpu = engine
+        .process(&src, look, 0, PixelFormat::Rgba)
+        .expect("blur");
+    let plan = blur_plan(24.0, SIZE);
+    let cpu = reference::blur_background(
+        &src.data,
+        SIZE.width,
+        SIZE.height,
+        &smoothed,
+        &plan,
+        FEATHER,
+    );
+    failures.extend(check_background("blur", &gpu.data, &cpu).err());
+
+    // The moon scene behind the person, after a toon filter.
+    let moon = background::find_scene("moon").expect("moon");
+    let picture = background::render_scene(moon, SIZE).expect("render");
+    engine.set_picture(&picture, SIZE).expect("picture");
+    let toon: FilterSpec = "toon".parse().expect("toon");
+    let look = Look {
+        filter: Some(&toon),
+        backdrop: Backdrop::Picture,
+    };
+    let gpu = engine
+        .process(&src, look, 0, PixelFormat::Rgba)
+        .expect("scene");
+    let info = filters::find("toon").expect("toon");
+    let person = reference::apply(
+        info.id,
+        toon.values(info),
+        0,
+        &src.data,
+        SIZE.width,
+        SIZE.height,
+        None,
+    );
+    let cpu = reference::composite_picture(
+        &person,
+        &picture,
+        SIZE.width,
+        SIZE.height,
+        &smoothed,
+        FEATHER,
+    );
+    failures.extend(check_background("moon", &gpu.data, &cpu).err());
+
+    // The person moved: the new mask is averaged with the old one.
+    let (moved, _, _) = ellipse_mask(24.0);
+    engine.set_mask(&moved, mw, mh).expect("mask");
+    let look = Look {
+        filter: None,
+        backdrop: Backdrop::Picture,
+    };
+    let gpu = engine
+        .process(&src, look, 0, PixelFormat::Rgba)
+        .expect("moved");
+    let twice = reference::smooth_mask(&moved, mw, mh, Some(&smoothed), MASK_KEEP_NEW);
+    let cpu = reference::composite_picture(
+        &src.data,
+        &picture,
+        SIZE.width,
+        SIZE.height,
+        &twice,
+        FEATHER,
+    );
+    failures.extend(check_background("smoothed", &gpu.data, &cpu).err());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// With nobody in the picture (an all-background mask) the blur stage is the
+/// whole-frame blur, and it is a real Gaussian: downsampling, a low-res
+/// Gaussian and bilinear upsampling land within a level of an exact
+/// full-size Gaussian of the same sigma, at 720p where it runs.
+#[test]
+fn the_background_blur_is_a_gaussian_of_the_asked_sigma() {
+    let Some(engine) = engine() else { return };
+    let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+    let hd = Size::new(1280, 720);
+    let src = DemoSource::new(hd, 30.0)
+        .expect("demo")
+        .next_frame()
+        .expect("frame");
+    engine.clear_mask();
+    engine
+        .set_mask(&vec![0u8; 256 * 144], 256, 144)
+        .expect("mask");
+    // Strength 12 at 720p = sigma 12 px: the same as ffmpeg's gblur=sigma=12.
+    let plan: BlurPlan = blur_plan(12.0, hd);
+    assert!(plan.factor > 1, "runs at reduced size: {plan:?}");
+    let look = Look {
+        filter: None,
+        backdrop: Backdrop::Blur { strength: 12.0 },
+    };
+    let gpu = engine
+        .process(&src, look, 0, PixelFormat::Rgba)
+        .expect("blur");
+    let exact = exact_gaussian(&src.data, 1280, 720, 12.0);
+    let d = diff(&gpu.data, &exact);
+    eprintln!(
+        "blur vs exact Gaussian (sigma 12, {plan:?}): mean {:.3} levels, outliers {:.4}",
+        d.mean, d.outliers
+    );
+    assert!(
+        d.mean < 1.0 && d.outliers < 0.05,
+        "mean {:.3}, outliers {:.4}",
+        d.mean,
+        d.outliers
+    );
+    // And it is not a no-op: the exact blur differs a lot from the input.
+    assert!(diff(&exact, &src.data).mean > 3.0);
+}
+
+/// A separable Gaussian at full size in f64, edges clamped.
+fn exact_gaussian(rgba: &[u8], w: usize, h: usize, sigma: f64) -> Vec<u8> {
+    let r = (sigma * 4.0).ceil() as i64;
+    let k: Vec<f64> = (-r..=r)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f64 = k.iter().sum();
+    let mut tmp = vec![0f64; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let mut acc = 0.0;
+                for (i, kv) in (-r..=r).zip(&k) {
+                    let sx = (x as i64 + i).clamp(0, w as i64 - 1) as usize;
+                    acc += rgba[(y * w + sx) * 4 + c] as f64 * kv;
+                }
+                tmp[(y * w + x) * 3 + c] = acc / total;
+            }
+        }
+    }
+    let mut out = vec![255u8; w * h * 4];
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let mut acc = 0.0;
+                for (i, kv) in (-r..=r).zip(&k) {
+                    let sy = (y as i64 + i).clamp(0, h as i64 - 1) as usize;
+                    acc += tmp[(sy * w + x) * 3 + c] * kv;
+                }
+                out[(y * w + x) * 4 + c] = (acc / total).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    out
+}
+
+/// A mask of the wrong length is refused with a clear error, and nothing breaks.
+#[test]
+fn a_bad_mask_is_refused_and_the_engine_goes_on() {
+    let Some(engine) = engine() else { return };
+    let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+    let err = engine
+        .set_mask(&[0u8; 10], 256, 144)
+        .expect_err("short mask");
+    assert!(err.to_string().contains("256x144"), "{err}");
+    let look = Look {
+        filter: None,
+        backdrop: Backdrop::Blur { strength: 12.0 },
+    };
+    assert!(engine.process(&input(), look, 0, PixelFormat::Yuyv).is_ok());
 }

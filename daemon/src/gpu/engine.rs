@@ -1,17 +1,63 @@
 //! Runs one frame through the GPU: upload the camera bytes as they are, unpack
-//! to RGBA (unpack.wgsl), filter (filter.wgsl), pack to the output format
-//! (pack.wgsl), read back. Pipelines are built once; per-size resources are
-//! kept until the size changes, so switching effects rebuilds nothing.
+//! to RGBA (unpack.wgsl), filter (filter.wgsl), put a background behind the
+//! person (background.wgsl), pack to the output format (pack.wgsl), read back
+//! through a ring of mapped buffers. Pipelines are built once; per-size
+//! resources are kept until the size changes, so switching effects rebuilds
+//! nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Instant;
 
+use super::background::{blur_plan, BlurPlan, FEATHER, MASK_KEEP_NEW};
 use super::filters::{self, FilterSpec};
 use super::lut::Lut3d;
 use super::{shaders, GpuContext, GpuError};
 use crate::frame::{Frame, PixelFormat, Size};
 
-const WG: u32 = 8;
+const WG: u32 = 16;
+/// Readback buffers in the ring: one being written by the GPU, one being read
+/// by the CPU, one spare.
+pub const RING: usize = 3;
+
+/// What goes behind the person this frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Backdrop {
+    /// No background effect: the camera picture as it is.
+    None,
+    /// The room blurred, `strength` as in `BackgroundSpec::Blur`.
+    Blur { strength: f32 },
+    /// The picture last given to `set_picture` (a scene, image or clip frame).
+    Picture,
+}
+
+/// One frame's effects, as the engine applies them.
+#[derive(Debug, Clone, Copy)]
+pub struct Look<'a> {
+    pub filter: Option<&'a FilterSpec>,
+    pub backdrop: Backdrop,
+}
+
+impl Look<'_> {
+    pub const PLAIN: Look<'static> = Look {
+        filter: None,
+        backdrop: Backdrop::None,
+    };
+}
+
+/// A frame on its way back from the GPU.
+#[derive(Debug)]
+struct InFlight {
+    slot: usize,
+    len: u64,
+    size: Size,
+    packed: PixelFormat,
+    out: PixelFormat,
+    seq: u64,
+    captured_at: Instant,
+    mapped: mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+}
 
 /// Resources that depend on the frame size.
 #[derive(Debug)]
@@ -21,12 +67,55 @@ struct Sized {
     /// Bytes of each frame buffer: an RGBA frame, the largest any format needs.
     buf_len: u64,
     out_buf: wgpu::Buffer,
-    readback: wgpu::Buffer,
+    /// The readback ring.
+    readback: [wgpu::Buffer; RING],
     unpack_bg: wgpu::BindGroup,
     filter_bg: wgpu::BindGroup,
-    /// Pack bind groups by [RGBA, YUYV, NV12] entry point, for sources A and B
-    /// (auto-derived layouts are per pipeline, so each needs its own).
-    pack_bgs: [[wgpu::BindGroup; 2]; 3],
+    /// A: the camera picture, B: filtered.
+    views: [wgpu::TextureView; 2],
+    picture: wgpu::Texture,
+    picture_view: wgpu::TextureView,
+}
+
+/// The person mask on the GPU: the newest mask as sent, and two smoothed
+/// masks used in turn (one is read as the previous while the other is written).
+#[derive(Debug)]
+struct MaskTextures {
+    width: u32,
+    height: u32,
+    fresh: wgpu::Texture,
+    fresh_view: wgpu::TextureView,
+    smoothed: [wgpu::TextureView; 2],
+}
+
+/// Bind groups of the background passes and of packing for one (frame size,
+/// mask size, blur factor); rebuilt when any of them changes.
+#[derive(Debug)]
+struct Binds {
+    key: (Size, (u32, u32), u32),
+    low: Size,
+    /// [source A or B][smoothed mask i] (a blank stand-in without a mask).
+    pack: [[wgpu::BindGroup; 2]; 2],
+    background: Option<BackgroundPasses>,
+}
+
+#[derive(Debug)]
+struct BackgroundPasses {
+    /// Writes smoothed[i] from the fresh mask and smoothed[1 - i].
+    smooth: [wgpu::BindGroup; 2],
+    /// [source A or B][smoothed mask i]
+    down: [[wgpu::BindGroup; 2]; 2],
+    blur_h: wgpu::BindGroup,
+    blur_v: wgpu::BindGroup,
+}
+
+#[derive(Debug)]
+struct BackgroundPipelines {
+    layout: wgpu::BindGroupLayout,
+    smooth: wgpu::ComputePipeline,
+    down: wgpu::ComputePipeline,
+    blur_h: wgpu::ComputePipeline,
+    blur_v: wgpu::ComputePipeline,
 }
 
 /// The loaded LUT texture and which file it came from.
@@ -48,15 +137,32 @@ pub struct GpuEngine {
     filter_module: wgpu::ShaderModule,
     filter_layout: wgpu::BindGroupLayout,
     filter_pipeline_layout: wgpu::PipelineLayout,
-    pack_rgba: wgpu::ComputePipeline,
-    pack_yuyv: wgpu::ComputePipeline,
-    pack_nv12: wgpu::ComputePipeline,
+    pack_module: wgpu::ShaderModule,
+    pack_layout: wgpu::BindGroupLayout,
+    pack_pipeline_layout: wgpu::PipelineLayout,
+    /// Pack pipelines by (output format code, backdrop code), built on first use.
+    packs: HashMap<(u32, u32), wgpu::ComputePipeline>,
+    comp_params: wgpu::Buffer,
+    /// A 1x1 stand-in bound where no mask or blur texture exists yet.
+    blank: wgpu::TextureView,
     unpack_params: wgpu::Buffer,
     filter_params: wgpu::Buffer,
     pack_params: wgpu::Buffer,
     sampler: wgpu::Sampler,
     lut: LoadedLut,
     sized: Option<Sized>,
+    bg: BackgroundPipelines,
+    bg_params: wgpu::Buffer,
+    mask: Option<MaskTextures>,
+    /// Which smoothed mask is current; None until the first mask arrives.
+    mask_current: Option<usize>,
+    /// A fresh mask was uploaded and is smoothed on the next frame.
+    mask_pending: bool,
+    binds: Option<Binds>,
+    /// Low-res textures of the blur, for (size, factor).
+    low: Option<(Size, u32, [wgpu::TextureView; 2])>,
+    in_flight: VecDeque<InFlight>,
+    next_slot: usize,
 }
 
 /// One shader file, includes resolved, compiled once however many entry points use it.
@@ -153,53 +259,133 @@ fn packs_on_gpu(f: PixelFormat, size: Size) -> bool {
     }
 }
 
+fn layout_entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty,
+        count: None,
+    }
+}
+
+fn sampled(dim: wgpu::TextureViewDimension) -> wgpu::BindingType {
+    wgpu::BindingType::Texture {
+        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+        view_dimension: dim,
+        multisampled: false,
+    }
+}
+
+fn storage(format: wgpu::TextureFormat) -> wgpu::BindingType {
+    wgpu::BindingType::StorageTexture {
+        access: wgpu::StorageTextureAccess::WriteOnly,
+        format,
+        view_dimension: wgpu::TextureViewDimension::D2,
+    }
+}
+
+const UNIFORM: wgpu::BindingType = wgpu::BindingType::Buffer {
+    ty: wgpu::BufferBindingType::Uniform,
+    has_dynamic_offset: false,
+    min_binding_size: None,
+};
+
+fn entry(binding: u32, resource: wgpu::BindingResource<'_>) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry { binding, resource }
+}
+
+fn texture(
+    device: &wgpu::Device,
+    label: &str,
+    width: u32,
+    height: u32,
+    format: wgpu::TextureFormat,
+    usage: wgpu::TextureUsages,
+) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage,
+        view_formats: &[],
+    })
+}
+
+fn explicit_pipeline(
+    device: &wgpu::Device,
+    layout: &wgpu::PipelineLayout,
+    module: &wgpu::ShaderModule,
+    entry: &str,
+    constants: &[(&str, f64)],
+) -> wgpu::ComputePipeline {
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: Some(layout),
+        module,
+        entry_point: Some(entry),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants,
+            ..Default::default()
+        },
+        cache: None,
+    })
+}
+
+impl BackgroundPipelines {
+    fn new(d: &wgpu::Device) -> Result<Self, GpuError> {
+        use wgpu::TextureFormat as F;
+        use wgpu::TextureViewDimension::D2;
+        let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("background"),
+            entries: &[
+                layout_entry(0, UNIFORM),
+                layout_entry(1, sampled(D2)),
+                layout_entry(2, sampled(D2)),
+                layout_entry(3, sampled(D2)),
+                layout_entry(4, sampled(D2)),
+                layout_entry(
+                    6,
+                    wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                ),
+                layout_entry(7, storage(F::Rgba16Float)),
+            ],
+        });
+        let pl = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("background"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let m = module(d, "background.wgsl")?;
+        Ok(BackgroundPipelines {
+            smooth: explicit_pipeline(d, &pl, &m, "mask_smooth", &[]),
+            down: explicit_pipeline(d, &pl, &m, "bg_down", &[]),
+            blur_h: explicit_pipeline(d, &pl, &m, "blur_h", &[]),
+            blur_v: explicit_pipeline(d, &pl, &m, "blur_v", &[]),
+            layout,
+        })
+    }
+}
+
 impl GpuEngine {
     pub fn new(ctx: GpuContext) -> Result<Self, GpuError> {
         let d = &ctx.device;
         let unpack = pipeline(d, &module(d, "unpack.wgsl")?, "main");
         let filter_module = module(d, "filter.wgsl")?;
-        let compute = wgpu::ShaderStages::COMPUTE;
-        let layout_entry = |binding: u32, ty: wgpu::BindingType| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: compute,
-            ty,
-            count: None,
-        };
+        use wgpu::TextureViewDimension as Dim;
         let filter_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("filter"),
             entries: &[
-                layout_entry(
-                    0,
-                    wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                ),
-                layout_entry(
-                    1,
-                    wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                ),
-                layout_entry(
-                    2,
-                    wgpu::BindingType::StorageTexture {
-                        access: wgpu::StorageTextureAccess::WriteOnly,
-                        format: wgpu::TextureFormat::Rgba8Unorm,
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                    },
-                ),
-                layout_entry(
-                    3,
-                    wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D3,
-                        multisampled: false,
-                    },
-                ),
+                layout_entry(0, UNIFORM),
+                layout_entry(1, sampled(Dim::D2)),
+                layout_entry(2, storage(wgpu::TextureFormat::Rgba8Unorm)),
+                layout_entry(3, sampled(Dim::D3)),
                 layout_entry(
                     4,
                     wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
@@ -211,12 +397,47 @@ impl GpuEngine {
             bind_group_layouts: &[Some(&filter_layout)],
             immediate_size: 0,
         });
-        let pack = module(d, "pack.wgsl")?;
-        let pack_rgba = pipeline(d, &pack, "pack_rgba");
-        let pack_yuyv = pipeline(d, &pack, "pack_yuyv");
-        let pack_nv12 = pipeline(d, &pack, "pack_nv12");
+        let pack_module = module(d, "pack.wgsl")?;
+        let pack_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("pack"),
+            entries: &[
+                layout_entry(0, UNIFORM),
+                layout_entry(1, sampled(Dim::D2)),
+                layout_entry(
+                    2,
+                    wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: false },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                ),
+                layout_entry(3, UNIFORM),
+                layout_entry(4, sampled(Dim::D2)),
+                layout_entry(5, sampled(Dim::D2)),
+                layout_entry(6, sampled(Dim::D2)),
+                layout_entry(
+                    7,
+                    wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                ),
+            ],
+        });
+        let pack_pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("pack"),
+            bind_group_layouts: &[Some(&pack_layout)],
+            immediate_size: 0,
+        });
+        let blank = texture(
+            d,
+            "blank",
+            1,
+            1,
+            wgpu::TextureFormat::Rgba16Float,
+            wgpu::TextureUsages::TEXTURE_BINDING,
+        )
+        .create_view(&Default::default());
+        let bg = BackgroundPipelines::new(d)?;
         let sampler = d.create_sampler(&wgpu::SamplerDescriptor {
-            label: Some("lut"),
+            label: Some("linear"),
             mag_filter: wgpu::FilterMode::Linear,
             min_filter: wgpu::FilterMode::Linear,
             ..Default::default()
@@ -230,18 +451,30 @@ impl GpuEngine {
             unpack_params: uniform(d, "unpack params", 16),
             filter_params: uniform(d, "filter params", 32),
             pack_params: uniform(d, "pack params", 16),
+            bg_params: uniform(d, "background params", 208),
+            comp_params: uniform(d, "composite params", 16),
             ctx,
             unpack,
             filters: HashMap::new(),
             filter_module,
             filter_layout,
             filter_pipeline_layout,
-            pack_rgba,
-            pack_yuyv,
-            pack_nv12,
+            pack_module,
+            pack_layout,
+            pack_pipeline_layout,
+            packs: HashMap::new(),
+            blank,
             sampler,
             lut,
             sized: None,
+            bg,
+            mask: None,
+            mask_current: None,
+            mask_pending: false,
+            binds: None,
+            low: None,
+            in_flight: VecDeque::new(),
+            next_slot: 0,
         })
     }
 
@@ -253,6 +486,8 @@ impl GpuEngine {
         if self.sized.as_ref().is_some_and(|s| s.size == size) {
             return;
         }
+        // Frames still in flight were read from the old buffers: let them land first.
+        self.drain();
         let d = &self.ctx.device;
         let buf_len =
             (PixelFormat::Rgba.frame_len(size.width, size.height) as u64).next_multiple_of(4);
@@ -265,39 +500,32 @@ impl GpuEngine {
             })
         };
         use wgpu::BufferUsages as U;
+        use wgpu::TextureUsages as T;
         let in_buf = buf("frame in", buf_len, U::STORAGE | U::COPY_DST);
         let out_buf = buf("frame out", buf_len, U::STORAGE | U::COPY_SRC);
-        let readback = buf("readback", buf_len, U::MAP_READ | U::COPY_DST);
-        let tex = |label: &str| {
-            d.create_texture(&wgpu::TextureDescriptor {
-                label: Some(label),
-                size: wgpu::Extent3d {
-                    width: size.width,
-                    height: size.height,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba8Unorm,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
-                view_formats: &[],
-            })
-        };
-        let tex_a = tex("a");
-        let tex_b = tex("b");
-        let va = tex_a.create_view(&Default::default());
-        let vb = tex_b.create_view(&Default::default());
-        fn entry(binding: u32, resource: wgpu::BindingResource<'_>) -> wgpu::BindGroupEntry<'_> {
-            wgpu::BindGroupEntry { binding, resource }
-        }
+        let readback = [0, 1, 2].map(|_| buf("readback", buf_len, U::MAP_READ | U::COPY_DST));
+        let (w, h) = (size.width, size.height);
+        let rgba = wgpu::TextureFormat::Rgba8Unorm;
+        let views = ["a", "b"].map(|label| {
+            texture(
+                d,
+                label,
+                w,
+                h,
+                rgba,
+                T::TEXTURE_BINDING | T::STORAGE_BINDING,
+            )
+            .create_view(&Default::default())
+        });
+        let picture = texture(d, "picture", w, h, rgba, T::TEXTURE_BINDING | T::COPY_DST);
+        let picture_view = picture.create_view(&Default::default());
         let unpack_bg = d.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("unpack"),
             layout: &self.unpack.get_bind_group_layout(0),
             entries: &[
                 entry(0, self.unpack_params.as_entire_binding()),
                 entry(1, in_buf.as_entire_binding()),
-                entry(2, wgpu::BindingResource::TextureView(&va)),
+                entry(2, wgpu::BindingResource::TextureView(&views[0])),
             ],
         });
         let filter_bg = d.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -305,25 +533,13 @@ impl GpuEngine {
             layout: &self.filter_layout,
             entries: &[
                 entry(0, self.filter_params.as_entire_binding()),
-                entry(1, wgpu::BindingResource::TextureView(&va)),
-                entry(2, wgpu::BindingResource::TextureView(&vb)),
+                entry(1, wgpu::BindingResource::TextureView(&views[0])),
+                entry(2, wgpu::BindingResource::TextureView(&views[1])),
                 entry(3, wgpu::BindingResource::TextureView(&self.lut.view)),
                 entry(4, wgpu::BindingResource::Sampler(&self.sampler)),
             ],
         });
-        let pack_bg = |pipe: &wgpu::ComputePipeline, view: &wgpu::TextureView| {
-            d.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("pack"),
-                layout: &pipe.get_bind_group_layout(0),
-                entries: &[
-                    entry(0, self.pack_params.as_entire_binding()),
-                    entry(1, wgpu::BindingResource::TextureView(view)),
-                    entry(2, out_buf.as_entire_binding()),
-                ],
-            })
-        };
-        let pack_bgs = [&self.pack_rgba, &self.pack_yuyv, &self.pack_nv12]
-            .map(|p| [pack_bg(p, &va), pack_bg(p, &vb)]);
+        self.binds = None;
         self.sized = Some(Sized {
             size,
             in_buf,
@@ -332,7 +548,9 @@ impl GpuEngine {
             readback,
             unpack_bg,
             filter_bg,
-            pack_bgs,
+            views,
+            picture,
+            picture_view,
         });
     }
 
@@ -341,20 +559,13 @@ impl GpuEngine {
         if self.filters.contains_key(&id) {
             return;
         }
-        let p = self
-            .ctx
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("filter"),
-                layout: Some(&self.filter_pipeline_layout),
-                module: &self.filter_module,
-                entry_point: Some("main"),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &[("kind", id as f64)],
-                    ..Default::default()
-                },
-                cache: None,
-            });
+        let p = explicit_pipeline(
+            &self.ctx.device,
+            &self.filter_pipeline_layout,
+            &self.filter_module,
+            "main",
+            &[("kind", id as f64)],
+        );
         self.filters.insert(id, p);
     }
 
@@ -370,20 +581,279 @@ impl GpuEngine {
             size: lut.size,
             view: lut_texture(&self.ctx, &lut),
         };
+        self.drain();
         self.sized = None; // the filter bind group holds the LUT view
         Ok(())
     }
 
-    /// Applies `filter` (none: unpack and pack only) to `frame` and returns it in `out`.
+    /// Hands the GPU a new person mask (8-bit, 0 = background, 255 = person),
+    /// of any size; it is smoothed into the running mask with the next frame.
+    pub fn set_mask(&mut self, mask: &[u8], width: u32, height: u32) -> Result<(), GpuError> {
+        if width == 0 || height == 0 || mask.len() != (width * height) as usize {
+            return Err(GpuError::Failed(format!(
+                "a {width}x{height} mask needs {} bytes, got {}",
+                width as u64 * height as u64,
+                mask.len()
+            )));
+        }
+        if self
+            .mask
+            .as_ref()
+            .is_none_or(|m| (m.width, m.height) != (width, height))
+        {
+            use wgpu::TextureUsages as T;
+            let d = &self.ctx.device;
+            let fresh = texture(
+                d,
+                "mask",
+                width,
+                height,
+                wgpu::TextureFormat::R8Unorm,
+                T::TEXTURE_BINDING | T::COPY_DST,
+            );
+            let smoothed = [0, 1].map(|_| {
+                texture(
+                    d,
+                    "smoothed mask",
+                    width,
+                    height,
+                    wgpu::TextureFormat::Rgba16Float,
+                    T::TEXTURE_BINDING | T::STORAGE_BINDING,
+                )
+                .create_view(&Default::default())
+            });
+            self.mask = Some(MaskTextures {
+                width,
+                height,
+                fresh_view: fresh.create_view(&Default::default()),
+                fresh,
+                smoothed,
+            });
+            self.mask_current = None;
+            self.binds = None;
+        }
+        let Some(m) = self.mask.as_ref() else {
+            return Ok(());
+        };
+        self.ctx.queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &m.fresh,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            mask,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(width),
+                rows_per_image: Some(height),
+            },
+            wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+        );
+        self.mask_pending = true;
+        Ok(())
+    }
+
+    /// Forgets the person mask (the source changed): backgrounds wait for a new one.
+    pub fn clear_mask(&mut self) {
+        self.mask_current = None;
+        self.mask_pending = false;
+    }
+
+    /// True once a mask has arrived, i.e. when a background can be applied.
+    pub fn has_mask(&self) -> bool {
+        self.mask_current.is_some() || self.mask_pending
+    }
+
+    /// Sets the picture behind the person: RGBA8 at exactly the frame size
+    /// (scenes, images and clip frames are fitted on the CPU first).
+    pub fn set_picture(&mut self, rgba: &[u8], size: Size) -> Result<(), GpuError> {
+        if rgba.len() != size.pixels() * 4 {
+            return Err(GpuError::Failed(format!(
+                "a {size} picture needs {} bytes, got {}",
+                size.pixels() * 4,
+                rgba.len()
+            )));
+        }
+        self.ensure_size(size);
+        let Some(sz) = self.sized.as_ref() else {
+            return Err(GpuError::Failed("frame resources missing".into()));
+        };
+        self.ctx.queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &sz.picture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            rgba,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(size.width * 4),
+                rows_per_image: Some(size.height),
+            },
+            wgpu::Extent3d {
+                width: size.width,
+                height: size.height,
+                depth_or_array_layers: 1,
+            },
+        );
+        Ok(())
+    }
+
+    /// The pack pipeline for an output format and backdrop, built on first use.
+    fn pack_pipeline(&mut self, format: u32, backdrop: u32) {
+        if self.packs.contains_key(&(format, backdrop)) {
+            return;
+        }
+        let entry = ["pack_rgba", "pack_yuyv", "pack_nv12"][format as usize];
+        let p = explicit_pipeline(
+            &self.ctx.device,
+            &self.pack_pipeline_layout,
+            &self.pack_module,
+            entry,
+            &[("backdrop", backdrop as f64)],
+        );
+        self.packs.insert((format, backdrop), p);
+    }
+
+    /// Builds the bind groups for the current frame size, mask and blur plan.
+    fn ensure_binds(&mut self, plan: &BlurPlan) {
+        let Some(sz) = self.sized.as_ref() else {
+            return;
+        };
+        let mask = self.mask.as_ref();
+        let key = (
+            sz.size,
+            mask.map_or((0, 0), |m| (m.width, m.height)),
+            plan.factor,
+        );
+        if self.binds.as_ref().is_some_and(|b| b.key == key) {
+            return;
+        }
+        let d = &self.ctx.device;
+        if self
+            .low
+            .as_ref()
+            .is_none_or(|(s, f, _)| (*s, *f) != (sz.size, plan.factor))
+        {
+            use wgpu::TextureUsages as T;
+            let low = [0, 1].map(|_| {
+                texture(
+                    d,
+                    "blur",
+                    plan.low.width,
+                    plan.low.height,
+                    wgpu::TextureFormat::Rgba16Float,
+                    T::TEXTURE_BINDING | T::STORAGE_BINDING,
+                )
+                .create_view(&Default::default())
+            });
+            self.low = Some((sz.size, plan.factor, low));
+        }
+        let Some((_, _, low)) = self.low.as_ref() else {
+            return;
+        };
+        use wgpu::BindingResource::TextureView as V;
+        let src = [&sz.views[0], &sz.views[1]];
+        let smoothed = mask.map(|m| [&m.smoothed[0], &m.smoothed[1]]);
+        let sm = smoothed.unwrap_or([&self.blank, &self.blank]);
+        let pack_group = |person: &wgpu::TextureView, mask_read: &wgpu::TextureView| {
+            d.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("pack"),
+                layout: &self.pack_layout,
+                entries: &[
+                    entry(0, self.pack_params.as_entire_binding()),
+                    entry(1, V(person)),
+                    entry(2, sz.out_buf.as_entire_binding()),
+                    entry(3, self.comp_params.as_entire_binding()),
+                    entry(4, V(mask_read)),
+                    entry(5, V(&low[0])),
+                    entry(6, V(&sz.picture_view)),
+                    entry(7, wgpu::BindingResource::Sampler(&self.sampler)),
+                ],
+            })
+        };
+        let pack = src.map(|s| [pack_group(s, sm[0]), pack_group(s, sm[1])]);
+        // Every background pass binds all slots; a texture is never both read
+        // and written in one pass.
+        let background = mask.map(|mask| {
+            let group = |person: &wgpu::TextureView,
+                         mask_read: &wgpu::TextureView,
+                         low_read: &wgpu::TextureView,
+                         half_write: &wgpu::TextureView| {
+                d.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("background"),
+                    layout: &self.bg.layout,
+                    entries: &[
+                        entry(0, self.bg_params.as_entire_binding()),
+                        entry(1, V(person)),
+                        entry(2, V(&mask.fresh_view)),
+                        entry(3, V(mask_read)),
+                        entry(4, V(low_read)),
+                        entry(6, wgpu::BindingResource::Sampler(&self.sampler)),
+                        entry(7, V(half_write)),
+                    ],
+                })
+            };
+            BackgroundPasses {
+                smooth: [
+                    group(src[0], sm[1], &low[0], sm[0]),
+                    group(src[0], sm[0], &low[0], sm[1]),
+                ],
+                down: src.map(|s| [0, 1].map(|i| group(s, sm[i], &low[1], &low[0]))),
+                blur_h: group(src[0], sm[0], &low[0], &low[1]),
+                blur_v: group(src[0], sm[0], &low[1], &low[0]),
+            }
+        });
+        self.binds = Some(Binds {
+            key,
+            low: plan.low,
+            pack,
+            background,
+        });
+    }
+
+    /// Applies `look` to `frame` and returns it in `out`, waiting for the GPU.
     /// `frame_no` drives time-based effects.
     pub fn process(
         &mut self,
         frame: &Frame,
-        filter: Option<&FilterSpec>,
+        look: Look<'_>,
         frame_no: u32,
         out: PixelFormat,
     ) -> Result<Frame, GpuError> {
-        let info = match filter {
+        self.drain();
+        self.submit(frame, look, frame_no, out)?;
+        self.collect(true)
+            .unwrap_or_else(|| Err(GpuError::Failed("frame lost on the GPU".into())))
+    }
+
+    /// Frames submitted and not yet collected.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Waits for every frame in flight and drops them (used before resources change).
+    fn drain(&mut self) {
+        while self.collect(true).is_some() {}
+    }
+
+    /// Records and submits the GPU work for one frame; its result comes back
+    /// through `collect`. With `RING` readback buffers, up to `RING - 1`
+    /// frames may be in flight; a full ring waits for the oldest.
+    pub fn submit(
+        &mut self,
+        frame: &Frame,
+        look: Look<'_>,
+        frame_no: u32,
+        out: PixelFormat,
+    ) -> Result<(), GpuError> {
+        let info = match look.filter {
             Some(spec) => {
                 let info = filters::find(&spec.name)
                     .ok_or_else(|| GpuError::Failed(format!("unknown filter {}", spec.name)))?;
@@ -397,7 +867,53 @@ impl GpuEngine {
         }
         let size = frame.size;
         self.ensure_size(size);
-        let Some(sz) = self.sized.as_ref() else {
+        // Without a mask there is nobody to put in front of a background.
+        let backdrop = if self.has_mask() {
+            look.backdrop
+        } else {
+            Backdrop::None
+        };
+        let plan = match backdrop {
+            Backdrop::Blur { strength } => blur_plan(strength, size),
+            // Not blurring: any small plan will do for the (unused) blur textures.
+            _ => self
+                .binds
+                .as_ref()
+                .filter(|b| b.key.0 == size)
+                .map(|b| BlurPlan {
+                    factor: b.key.2,
+                    low: b.low,
+                    sigma: 1.0,
+                    radius: 1,
+                })
+                .unwrap_or_else(|| blur_plan(super::background::DEFAULT_BLUR, size)),
+        };
+        self.ensure_binds(&plan);
+        let pack_format = if packs_on_gpu(out, size) {
+            out
+        } else {
+            PixelFormat::Rgba
+        };
+        let format_code = match pack_format {
+            PixelFormat::Yuyv => 1,
+            PixelFormat::Nv12 => 2,
+            _ => 0,
+        };
+        let backdrop_code = match backdrop {
+            Backdrop::None => 0,
+            Backdrop::Blur { .. } => 1,
+            Backdrop::Picture => 2,
+        };
+        self.pack_pipeline(format_code, backdrop_code);
+        if self.in_flight.len() >= RING - 1 {
+            // The oldest frame is dropped here only if its caller never collects.
+            let _ = self.collect(true);
+        }
+        let (Some(sz), Some(binds), Some(pack)) = (
+            self.sized.as_ref(),
+            self.binds.as_ref(),
+            self.packs.get(&(format_code, backdrop_code)),
+        ) else {
             return Err(GpuError::Failed("frame resources missing".into()));
         };
         let (w, h) = (size.width, size.height);
@@ -429,67 +945,163 @@ impl GpuEngine {
             }
             q.write_buffer(&self.filter_params, 0, &bytes);
         }
-        let pack_format = if packs_on_gpu(out, size) {
-            out
-        } else {
-            PixelFormat::Rgba
+        let smooth_into = match (self.mask_pending, self.mask_current) {
+            (false, _) => None,
+            (true, None) => Some((0, 1.0f32)),
+            (true, Some(i)) => Some((1 - i, MASK_KEEP_NEW)),
         };
+        if let Some(mask) = self.mask.as_ref() {
+            let keep_new = smooth_into.map_or(MASK_KEEP_NEW, |(_, k)| k);
+            let mut bytes = words(&[
+                w,
+                h,
+                binds.low.width,
+                binds.low.height,
+                mask.width,
+                mask.height,
+                plan.factor,
+                plan.radius.div_ceil(2),
+            ]);
+            let (center, pairs) = plan.tap_pairs();
+            for f in [FEATHER, keep_new, center, 0.0] {
+                bytes.extend_from_slice(&f.to_le_bytes());
+            }
+            let mut taps: Vec<f32> = pairs.iter().flat_map(|&(o, w)| [o, w]).collect();
+            taps.resize(40, 0.0);
+            for f in taps {
+                bytes.extend_from_slice(&f.to_le_bytes());
+            }
+            q.write_buffer(&self.bg_params, 0, &bytes);
+            let mut comp = FEATHER.to_le_bytes().to_vec();
+            comp.resize(16, 0);
+            q.write_buffer(&self.comp_params, 0, &comp);
+        }
         let out_len = pack_format.frame_len(w, h) as u64;
+        let groups = |gw: u32, gh: u32| (gw.div_ceil(WG), gh.div_ceil(WG));
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        let mut packed_from = 0usize;
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             pass.set_pipeline(&self.unpack);
             pass.set_bind_group(0, &sz.unpack_bg, &[]);
-            pass.dispatch_workgroups(w.div_ceil(WG), h.div_ceil(WG), 1);
+            let (gx, gy) = groups(w, h);
+            pass.dispatch_workgroups(gx, gy, 1);
             if let Some(pipe) = info.and_then(|(i, _)| self.filters.get(&i.id)) {
                 pass.set_pipeline(pipe);
                 pass.set_bind_group(0, &sz.filter_bg, &[]);
-                pass.dispatch_workgroups(w.div_ceil(WG), h.div_ceil(WG), 1);
+                pass.dispatch_workgroups(gx, gy, 1);
+                packed_from = 1;
             }
-            let (pipe, k, gx, gy) = match pack_format {
-                PixelFormat::Yuyv => (&self.pack_yuyv, 1, (w / 2).div_ceil(WG), h.div_ceil(WG)),
-                PixelFormat::Nv12 => (
-                    &self.pack_nv12,
-                    2,
-                    (w / 4).div_ceil(WG),
-                    (h + h / 2).div_ceil(WG),
-                ),
-                _ => (&self.pack_rgba, 0, w.div_ceil(WG), h.div_ceil(WG)),
+            if let (Some(mask), Some(passes)) = (self.mask.as_ref(), binds.background.as_ref()) {
+                if let Some((into, _)) = smooth_into {
+                    pass.set_pipeline(&self.bg.smooth);
+                    pass.set_bind_group(0, &passes.smooth[into], &[]);
+                    let (mx, my) = groups(mask.width, mask.height);
+                    pass.dispatch_workgroups(mx, my, 1);
+                    self.mask_current = Some(into);
+                    self.mask_pending = false;
+                }
+                if let Backdrop::Blur { .. } = backdrop {
+                    let cur = self.mask_current.unwrap_or(0);
+                    let (lx, ly) = groups(binds.low.width, binds.low.height);
+                    pass.set_pipeline(&self.bg.down);
+                    pass.set_bind_group(0, &passes.down[packed_from][cur], &[]);
+                    pass.dispatch_workgroups(lx, ly, 1);
+                    pass.set_pipeline(&self.bg.blur_h);
+                    pass.set_bind_group(0, &passes.blur_h, &[]);
+                    pass.dispatch_workgroups(lx, ly, 1);
+                    pass.set_pipeline(&self.bg.blur_v);
+                    pass.set_bind_group(0, &passes.blur_v, &[]);
+                    pass.dispatch_workgroups(lx, ly, 1);
+                }
+            }
+            // Packing composites the background in the same pass.
+            let (px, py) = match pack_format {
+                PixelFormat::Yuyv => groups(w / 2, h),
+                PixelFormat::Nv12 => groups(w / 4, h + h / 2),
+                _ => groups(w, h),
             };
-            pass.set_pipeline(pipe);
-            pass.set_bind_group(0, &sz.pack_bgs[k][usize::from(info.is_some())], &[]);
-            pass.dispatch_workgroups(gx, gy, 1);
+            let cur = self.mask_current.unwrap_or(0);
+            pass.set_pipeline(pack);
+            pass.set_bind_group(0, &binds.pack[packed_from][cur], &[]);
+            pass.dispatch_workgroups(px, py, 1);
         }
-        enc.copy_buffer_to_buffer(&sz.out_buf, 0, &sz.readback, 0, out_len.min(sz.buf_len));
+        let slot = self.next_slot;
+        self.next_slot = (slot + 1) % RING;
+        let readback = &sz.readback[slot];
+        enc.copy_buffer_to_buffer(&sz.out_buf, 0, readback, 0, out_len.min(sz.buf_len));
         q.submit([enc.finish()]);
-        let slice = sz.readback.slice(..out_len);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
+        let (tx, rx) = mpsc::channel();
+        readback
+            .slice(..out_len)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        self.in_flight.push_back(InFlight {
+            slot,
+            len: out_len,
+            size,
+            packed: pack_format,
+            out,
+            seq: frame.seq,
+            captured_at: frame.captured_at,
+            mapped: rx,
         });
-        self.ctx
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Failed(e.to_string()))?;
-        rx.recv()
-            .map_err(|e| GpuError::Failed(e.to_string()))?
-            .map_err(|e| GpuError::Failed(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The oldest frame in flight, once the GPU has finished it. With `wait`
+    /// false it returns None at once when that frame is not ready yet.
+    pub fn collect(&mut self, wait: bool) -> Option<Result<Frame, GpuError>> {
+        let front = self.in_flight.front()?;
+        let poll = if wait {
+            wgpu::PollType::wait_indefinitely()
+        } else {
+            wgpu::PollType::Poll
+        };
+        if let Err(e) = self.ctx.device.poll(poll) {
+            self.in_flight.pop_front();
+            return Some(Err(GpuError::Failed(e.to_string())));
+        }
+        let mapped = match front.mapped.try_recv() {
+            Ok(r) => r,
+            Err(mpsc::TryRecvError::Empty) if !wait => return None,
+            Err(e) => {
+                self.in_flight.pop_front();
+                return Some(Err(GpuError::Failed(format!("readback lost: {e}"))));
+            }
+        };
+        let f = self.in_flight.pop_front()?;
+        Some(self.finish(f, mapped))
+    }
+
+    fn finish(
+        &self,
+        f: InFlight,
+        mapped: Result<(), wgpu::BufferAsyncError>,
+    ) -> Result<Frame, GpuError> {
+        mapped.map_err(|e| GpuError::Failed(e.to_string()))?;
+        let Some(sz) = self.sized.as_ref() else {
+            return Err(GpuError::Failed("frame resources missing".into()));
+        };
+        let buffer = &sz.readback[f.slot];
+        let slice = buffer.slice(..f.len);
         let data = slice
             .get_mapped_range()
             .map_err(|e| GpuError::Failed(e.to_string()))?
             .to_vec();
-        sz.readback.unmap();
+        buffer.unmap();
         let packed = Frame {
-            size,
-            format: pack_format,
+            size: f.size,
+            format: f.packed,
             data,
-            seq: frame.seq,
-            captured_at: frame.captured_at,
+            seq: f.seq,
+            captured_at: f.captured_at,
         };
-        if pack_format == out {
+        if f.packed == f.out {
             Ok(packed)
         } else {
-            crate::convert::convert(&packed, out).map_err(|e| GpuError::Failed(e.to_string()))
+            crate::convert::convert(&packed, f.out).map_err(|e| GpuError::Failed(e.to_string()))
         }
     }
 }

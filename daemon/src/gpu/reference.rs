@@ -204,6 +204,181 @@ pub fn apply(
     out
 }
 
+/// A single-channel float image (a person mask), row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plane {
+    pub w: u32,
+    pub h: u32,
+    pub data: Vec<f32>,
+}
+
+impl Plane {
+    fn at(&self, x: i32, y: i32) -> f32 {
+        let x = x.clamp(0, self.w as i32 - 1);
+        let y = y.clamp(0, self.h as i32 - 1);
+        self.data[(y as u32 * self.w + x as u32) as usize]
+    }
+
+    /// Bilinear sample at normalised `uv`, clamped at the edges, as a GPU
+    /// sampler with linear filtering and clamp-to-edge does.
+    fn sample(&self, u: f32, v: f32) -> f32 {
+        let x = u * self.w as f32 - 0.5;
+        let y = v * self.h as f32 - 0.5;
+        let (x0, y0) = (x.floor(), y.floor());
+        let (fx, fy) = (x - x0, y - y0);
+        let (x0, y0) = (x0 as i32, y0 as i32);
+        let top = self.at(x0, y0) * (1.0 - fx) + self.at(x0 + 1, y0) * fx;
+        let bottom = self.at(x0, y0 + 1) * (1.0 - fx) + self.at(x0 + 1, y0 + 1) * fx;
+        top * (1.0 - fy) + bottom * fy
+    }
+}
+
+/// Twin of `mask_smooth`: a 3x3 binomial blur of the new 8-bit mask, averaged
+/// with the previous smoothed mask (`keep_new` = weight of the new one).
+pub fn smooth_mask(new: &[u8], w: u32, h: u32, prev: Option<&Plane>, keep_new: f32) -> Plane {
+    let at = |x: i32, y: i32| {
+        let x = x.clamp(0, w as i32 - 1);
+        let y = y.clamp(0, h as i32 - 1);
+        new[(y as u32 * w + x as u32) as usize] as f32 / 255.0
+    };
+    let mut data = Vec::with_capacity((w * h) as usize);
+    for y in 0..h as i32 {
+        for x in 0..w as i32 {
+            let row = |y: i32| at(x - 1, y) + 2.0 * at(x, y) + at(x + 1, y);
+            let fresh = (row(y - 1) + 2.0 * row(y) + row(y + 1)) / 16.0;
+            let before = prev.map_or(0.0, |p| p.at(x, y));
+            data.push(before + (fresh - before) * keep_new);
+        }
+    }
+    Plane { w, h, data }
+}
+
+fn smoothstep(lo: f32, hi: f32, x: f32) -> f32 {
+    let t = ((x - lo) / (hi - lo)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+fn person_weight(mask: &Plane, feather: f32, u: f32, v: f32) -> f32 {
+    smoothstep(0.5 - feather, 0.5 + feather, mask.sample(u, v))
+}
+
+fn to_u8(v: f32) -> u8 {
+    (v.clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+/// Twin of `bg_down`, `blur_h`, `blur_v` and `composite` in mode 1: the
+/// background behind the person blurred as `plan` says, the person on top.
+pub fn blur_background(
+    person: &[u8],
+    w: u32,
+    h: u32,
+    mask: &Plane,
+    plan: &super::background::BlurPlan,
+    feather: f32,
+) -> Vec<u8> {
+    let img = Img {
+        data: person,
+        w: w as i32,
+        h: h as i32,
+    };
+    let (lw, lh, f) = (plan.low.width, plan.low.height, plan.factor as i32);
+    let uv = |x: i32, y: i32| ((x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
+    // Premultiplied low-res background: rgb * background weight, weight.
+    let mut low = vec![[0f32; 4]; (lw * lh) as usize];
+    for ly in 0..lh as i32 {
+        for lx in 0..lw as i32 {
+            let mut acc = [0f32; 3];
+            for dy in 0..f {
+                for dx in 0..f {
+                    let x = (lx * f + dx).min(w as i32 - 1);
+                    let y = (ly * f + dy).min(h as i32 - 1);
+                    let c = img.load(x, y);
+                    for k in 0..3 {
+                        acc[k] += c[k];
+                    }
+                }
+            }
+            // One background weight per low-res texel, at its centre.
+            let (u, v) = ((lx as f32 + 0.5) / lw as f32, (ly as f32 + 0.5) / lh as f32);
+            let wt = 1.0 - person_weight(mask, feather, u, v);
+            let n = (f * f) as f32;
+            low[(ly as u32 * lw + lx as u32) as usize] =
+                [acc[0] / n * wt, acc[1] / n * wt, acc[2] / n * wt, wt];
+        }
+    }
+    let r = plan.radius as i32;
+    let half = plan.weights();
+    let pass = |src: &[[f32; 4]], dx: i32, dy: i32| {
+        let mut out = vec![[0f32; 4]; src.len()];
+        for y in 0..lh as i32 {
+            for x in 0..lw as i32 {
+                let mut acc = [0f32; 4];
+                for i in -r..=r {
+                    let wt = half[i.unsigned_abs() as usize];
+                    let sx = (x + dx * i).clamp(0, lw as i32 - 1);
+                    let sy = (y + dy * i).clamp(0, lh as i32 - 1);
+                    let s = src[(sy as u32 * lw + sx as u32) as usize];
+                    for k in 0..4 {
+                        acc[k] += s[k] * wt;
+                    }
+                }
+                out[(y as u32 * lw + x as u32) as usize] = acc;
+            }
+        }
+        out
+    };
+    let blurred = pass(&pass(&low, 1, 0), 0, 1);
+    let channel = |k: usize| Plane {
+        w: lw,
+        h: lh,
+        data: blurred.iter().map(|p| p[k]).collect(),
+    };
+    let planes = [channel(0), channel(1), channel(2), channel(3)];
+    let mut out = Vec::with_capacity(person.len());
+    for y in 0..h as i32 {
+        for x in 0..w as i32 {
+            let (u, v) = uv(x, y);
+            let fg = img.load(x, y);
+            let m = person_weight(mask, feather, u, v);
+            let a = planes[3].sample(u, v);
+            let bg = if a > 0.002 {
+                [0, 1, 2].map(|k| planes[k].sample(u, v) / a)
+            } else {
+                fg
+            };
+            let c = mix(bg, fg, m);
+            out.extend_from_slice(&[to_u8(c[0]), to_u8(c[1]), to_u8(c[2]), 255]);
+        }
+    }
+    out
+}
+
+/// Twin of `composite` in mode 2: `picture` (RGBA8, same size) behind the person.
+pub fn composite_picture(
+    person: &[u8],
+    picture: &[u8],
+    w: u32,
+    h: u32,
+    mask: &Plane,
+    feather: f32,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(person.len());
+    for y in 0..h {
+        for x in 0..w {
+            let i = ((y * w + x) * 4) as usize;
+            let (u, v) = ((x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
+            let m = person_weight(mask, feather, u, v);
+            for k in 0..3 {
+                let fg = person[i + k] as f32 / 255.0;
+                let bg = picture[i + k] as f32 / 255.0;
+                out.push(to_u8(bg + (fg - bg) * m));
+            }
+            out.push(255);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,10 +8,14 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("unpack.wgsl", include_str!("../../../shaders/unpack.wgsl")),
     ("filter.wgsl", include_str!("../../../shaders/filter.wgsl")),
     ("pack.wgsl", include_str!("../../../shaders/pack.wgsl")),
+    (
+        "background.wgsl",
+        include_str!("../../../shaders/background.wgsl"),
+    ),
 ];
 
 /// Shaders that are compiled as modules (the rest are only included).
-pub const ENTRY_POINTS: &[&str] = &["unpack.wgsl", "filter.wgsl", "pack.wgsl"];
+pub const ENTRY_POINTS: &[&str] = &["unpack.wgsl", "filter.wgsl", "pack.wgsl", "background.wgsl"];
 
 /// Why a shader source could not be assembled.
 #[derive(Debug, thiserror::Error)]

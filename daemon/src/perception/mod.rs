@@ -1,0 +1,261 @@
+//! Perception: where the person is in the picture. Runs on its own thread on
+//! a downscaled copy of each frame and publishes the newest result ("latest
+//! wins"); the frame loop never waits for it.
+//!
+//! The segmenter today is a chroma key (a green or blue screen); the model
+//! segmenter plugs in beside it and feeds the same `Mask` path.
+
+pub mod chroma;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use fast_image_resize as fir;
+
+use crate::convert;
+use crate::frame::{Frame, PixelFormat, Size};
+use crate::queue::{FrameQueue, Overflow, Pop};
+
+/// Width of the masks perception produces; the height follows the frame's aspect.
+pub const MASK_WIDTH: u32 = 256;
+
+/// A person mask: 0 = background, 255 = person, row-major, covering the whole frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mask {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+    /// `seq` of the frame it was computed from.
+    pub seq: u64,
+}
+
+/// How the person is found (`--segmenter`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum SegmenterSpec {
+    /// A coloured backdrop, keyed out.
+    Chroma { key: chroma::ChromaKey },
+}
+
+impl Default for SegmenterSpec {
+    fn default() -> Self {
+        SegmenterSpec::Chroma {
+            key: chroma::ChromaKey::GREEN,
+        }
+    }
+}
+
+impl std::str::FromStr for SegmenterSpec {
+    type Err = String;
+
+    /// `chroma` (green), `chroma:blue`, `chroma:#RRGGBB`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, arg) = s.trim().split_once(':').unwrap_or((s.trim(), ""));
+        match kind.to_ascii_lowercase().as_str() {
+            "chroma" => Ok(SegmenterSpec::Chroma {
+                key: if arg.is_empty() {
+                    chroma::ChromaKey::GREEN
+                } else {
+                    arg.parse()?
+                },
+            }),
+            other => Err(format!(
+                "unknown segmenter {other:?}: use chroma[:green|blue|#RRGGBB]"
+            )),
+        }
+    }
+}
+
+/// The size of the mask for frames of `size`.
+pub fn mask_size(size: Size) -> Size {
+    let h = (MASK_WIDTH as u64 * size.height as u64 / size.width.max(1) as u64).max(1) as u32;
+    Size::new(MASK_WIDTH.min(size.width), h.min(size.height))
+}
+
+/// Turns a frame into the small RGBA image segmenters look at.
+#[derive(Debug, Default)]
+pub struct Downscaler {
+    resizer: fir::Resizer,
+}
+
+impl Downscaler {
+    pub fn rgba(&mut self, frame: &Frame, to: Size) -> Result<Vec<u8>, convert::ConvertError> {
+        let rgba = if frame.format == PixelFormat::Rgba {
+            std::borrow::Cow::Borrowed(&frame.data)
+        } else {
+            std::borrow::Cow::Owned(convert::convert(frame, PixelFormat::Rgba)?.data)
+        };
+        if frame.size == to {
+            return Ok(rgba.into_owned());
+        }
+        let whole = (0.0, 0.0, frame.size.width as f64, frame.size.height as f64);
+        convert::resize_rgba(&rgba, frame.size, to, Some(whole), &mut self.resizer)
+    }
+}
+
+/// One segmenter, ready to run.
+#[derive(Debug)]
+pub enum Segmenter {
+    Chroma(chroma::ChromaKey),
+}
+
+impl Segmenter {
+    pub fn new(spec: &SegmenterSpec) -> Self {
+        match spec {
+            SegmenterSpec::Chroma { key } => Segmenter::Chroma(*key),
+        }
+    }
+
+    /// The person mask of `frame`.
+    pub fn segment(&mut self, frame: &Frame, down: &mut Downscaler) -> Result<Mask, String> {
+        let size = mask_size(frame.size);
+        let rgba = down.rgba(frame, size).map_err(|e| e.to_string())?;
+        let data = match self {
+            Segmenter::Chroma(key) => key.mask(&rgba),
+        };
+        Ok(Mask {
+            width: size.width,
+            height: size.height,
+            data,
+            seq: frame.seq,
+        })
+    }
+}
+
+/// The newest result, shared between the perception thread and the frame
+/// loop. Each result gets a generation number, so readers can tell a new
+/// result from one they have seen even when a new source restarts frame seqs.
+#[derive(Debug, Default)]
+pub struct Latest {
+    slot: Mutex<(u64, Option<Arc<Mask>>)>,
+}
+
+impl Latest {
+    pub fn publish(&self, mask: Mask) {
+        if let Ok(mut s) = self.slot.lock() {
+            *s = (s.0 + 1, Some(Arc::new(mask)));
+        }
+    }
+
+    /// The newest mask and its generation, if newer than generation `seen`.
+    pub fn newer_than(&self, seen: u64) -> Option<(u64, Arc<Mask>)> {
+        let s = self.slot.lock().ok()?;
+        match &s.1 {
+            Some(m) if s.0 > seen => Some((s.0, m.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// The perception thread: frames in (only the newest is kept), masks out.
+#[derive(Debug)]
+pub struct Perception {
+    input: Arc<FrameQueue<Frame>>,
+    latest: Arc<Latest>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Perception {
+    pub fn start(spec: &SegmenterSpec) -> std::io::Result<Self> {
+        let input = Arc::new(FrameQueue::new(1, Overflow::DropOldest));
+        let latest = Arc::new(Latest::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut segmenter = Segmenter::new(spec);
+        let handle = {
+            let (input, latest, stop) = (input.clone(), latest.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("perception".into())
+                .spawn(move || {
+                    let mut down = Downscaler::default();
+                    let mut last_error = None;
+                    while let Pop::Item(frame) = input.pop(None) {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        match segmenter.segment(&frame, &mut down) {
+                            Ok(mask) => {
+                                last_error = None;
+                                latest.publish(mask);
+                            }
+                            Err(e) => {
+                                if last_error.as_ref() != Some(&e) {
+                                    tracing::warn!("perception failed on a frame: {e}");
+                                    last_error = Some(e);
+                                }
+                            }
+                        }
+                    }
+                })?
+        };
+        Ok(Perception {
+            input,
+            latest,
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// Offers a frame; an older one still waiting is dropped.
+    pub fn offer(&self, frame: Frame) {
+        self.input.push(frame);
+    }
+
+    pub fn latest(&self) -> &Latest {
+        &self.latest
+    }
+}
+
+impl Drop for Perception {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.input.close();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_the_frame_aspect() {
+        assert_eq!(mask_size(Size::new(1280, 720)), Size::new(256, 144));
+        assert_eq!(mask_size(Size::new(640, 480)), Size::new(256, 192));
+        assert_eq!(mask_size(Size::new(160, 90)), Size::new(160, 90));
+    }
+
+    #[test]
+    fn the_thread_publishes_the_newest_mask() {
+        let p = Perception::start(&SegmenterSpec::default()).expect("start");
+        // A green frame with a grey square in the middle.
+        let size = Size::new(64, 36);
+        let mut data = Vec::new();
+        for y in 0..36 {
+            for x in 0..64 {
+                let inside = (16..48).contains(&x) && (8..28).contains(&y);
+                data.extend_from_slice(if inside {
+                    &[128, 120, 110, 255]
+                } else {
+                    &[20, 200, 30, 255]
+                });
+            }
+        }
+        p.offer(Frame::new(size, PixelFormat::Rgba, data, 7));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mask = loop {
+            if let Some((_, m)) = p.latest().newer_than(0) {
+                break m;
+            }
+            assert!(std::time::Instant::now() < deadline, "no mask");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        assert_eq!((mask.width, mask.height, mask.seq), (64, 36, 7));
+        assert_eq!(mask.data[18 * 64 + 32], 255, "centre is the person");
+        assert_eq!(mask.data[2 * 64 + 2], 0, "corner is the green screen");
+        assert!(p.latest().newer_than(1).is_none());
+    }
+}

@@ -1,0 +1,136 @@
+// Background effects, driven by a person mask (1 = person, 0 = background).
+//
+//   mask_smooth  new mask (r8, mask size) + last smoothed mask -> smoothed mask:
+//                a 3x3 binomial blur, then an exponential average over frames,
+//                so edges neither shimmer nor flicker.
+//   bg_down      camera RGBA (full size) -> low-res premultiplied background:
+//                each low-res texel averages its factor x factor block, weighted
+//                by how much of it is background; the person never bleeds in.
+//   blur_h/v     separable Gaussian on the low-res texture; neighbouring taps
+//                are paired into one bilinear sample between them (half the
+//                fetches, the same weights).
+// The composite itself is fused into packing (pack.wgsl).
+// CPU twins: daemon/src/gpu/reference.rs (smooth_mask, blur_background).
+//#include common.wgsl
+
+struct Params {
+    width: u32,
+    height: u32,
+    low_width: u32,
+    low_height: u32,
+    mask_width: u32,
+    mask_height: u32,
+    factor: u32,
+    // Tap pairs on each side of the centre.
+    pairs: u32,
+    feather: f32,
+    // Weight of the new mask in the running average (1 on the first mask).
+    keep_new: f32,
+    // Weight of the centre tap.
+    center: f32,
+    _pad0: u32,
+    // (offset, weight) of each tap pair, two pairs per vec4 (at most 20).
+    taps: array<vec4<f32>, 10>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var person: texture_2d<f32>;
+@group(0) @binding(2) var mask_new: texture_2d<f32>;
+@group(0) @binding(3) var mask: texture_2d<f32>;
+@group(0) @binding(4) var low: texture_2d<f32>;
+@group(0) @binding(6) var lin: sampler;
+@group(0) @binding(7) var dst_half: texture_storage_2d<rgba16float, write>;
+
+fn mask_at(x: i32, y: i32) -> f32 {
+    let cx = clamp(x, 0, i32(p.mask_width) - 1);
+    let cy = clamp(y, 0, i32(p.mask_height) - 1);
+    return textureLoad(mask_new, vec2<i32>(cx, cy), 0).r;
+}
+
+@compute @workgroup_size(16, 16)
+fn mask_smooth(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= p.mask_width || id.y >= p.mask_height) {
+        return;
+    }
+    let x = i32(id.x);
+    let y = i32(id.y);
+    let row0 = mask_at(x - 1, y - 1) + 2.0 * mask_at(x, y - 1) + mask_at(x + 1, y - 1);
+    let row1 = mask_at(x - 1, y) + 2.0 * mask_at(x, y) + mask_at(x + 1, y);
+    let row2 = mask_at(x - 1, y + 1) + 2.0 * mask_at(x, y + 1) + mask_at(x + 1, y + 1);
+    let fresh = (row0 + 2.0 * row1 + row2) / 16.0;
+    let before = textureLoad(mask, vec2<i32>(x, y), 0).r;
+    let m = mix(before, fresh, p.keep_new);
+    textureStore(dst_half, vec2<i32>(x, y), vec4<f32>(m, m, m, 1.0));
+}
+
+// The person weight at normalised position uv: the smoothed mask, upsampled
+// bilinearly, its edge set by `feather` (a wider ramp = softer edge).
+fn person_weight(uv: vec2<f32>) -> f32 {
+    return feathered(textureSampleLevel(mask, lin, uv, 0.0).r, p.feather);
+}
+
+@compute @workgroup_size(16, 16)
+fn bg_down(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= p.low_width || id.y >= p.low_height) {
+        return;
+    }
+    let f = i32(p.factor);
+    var avg = vec3<f32>(0.0);
+    if (f == 1) {
+        avg = textureLoad(person, vec2<i32>(id.xy), 0).rgb;
+    } else {
+        // A bilinear sample on the corner between four pixels is their mean:
+        // (f/2)^2 samples average the whole f x f block.
+        let size = vec2<f32>(f32(p.width), f32(p.height));
+        let origin = vec2<f32>(id.xy) * f32(f);
+        let half = f / 2;
+        for (var dy = 0; dy < half; dy = dy + 1) {
+            for (var dx = 0; dx < half; dx = dx + 1) {
+                let at = origin + vec2<f32>(f32(2 * dx + 1), f32(2 * dy + 1));
+                avg = avg + textureSampleLevel(person, lin, at / size, 0.0).rgb;
+            }
+        }
+        avg = avg / f32(half * half);
+    }
+    // The mask is coarser than a low-res texel: one weight per texel.
+    let uv = (vec2<f32>(id.xy) + 0.5) / vec2<f32>(f32(p.low_width), f32(p.low_height));
+    let w = 1.0 - person_weight(uv);
+    textureStore(dst_half, vec2<i32>(id.xy), vec4<f32>(avg * w, w));
+}
+
+fn tap(j: u32) -> vec2<f32> {
+    let v = p.taps[j / 2u];
+    if (j % 2u == 0u) {
+        return v.xy;
+    }
+    return v.zw;
+}
+
+fn gauss(dir: vec2<f32>, id: vec2<u32>) -> vec4<f32> {
+    let size = vec2<f32>(f32(p.low_width), f32(p.low_height));
+    let centre = vec2<f32>(id) + 0.5;
+    var acc = textureLoad(low, vec2<i32>(id), 0) * p.center;
+    for (var j = 0u; j < p.pairs; j = j + 1u) {
+        let t = tap(j);
+        let d = dir * t.x;
+        acc = acc + (textureSampleLevel(low, lin, (centre + d) / size, 0.0)
+            + textureSampleLevel(low, lin, (centre - d) / size, 0.0)) * t.y;
+    }
+    return acc;
+}
+
+@compute @workgroup_size(16, 16)
+fn blur_h(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= p.low_width || id.y >= p.low_height) {
+        return;
+    }
+    textureStore(dst_half, vec2<i32>(id.xy), gauss(vec2<f32>(1.0, 0.0), id.xy));
+}
+
+@compute @workgroup_size(16, 16)
+fn blur_v(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= p.low_width || id.y >= p.low_height) {
+        return;
+    }
+    textureStore(dst_half, vec2<i32>(id.xy), gauss(vec2<f32>(0.0, 1.0), id.xy));
+}
