@@ -108,7 +108,7 @@ impl FromStr for Size {
         if !(16..=7680).contains(&width) || !(16..=4320).contains(&height) {
             return Err(format!("size {s} is outside 16x16 ..= 7680x4320"));
         }
-        if width % 2 != 0 || height % 2 != 0 {
+        if !width.is_multiple_of(2) || !height.is_multiple_of(2) {
             return Err(format!(
                 "size {s}: width and height must be even (YUV formats need it)"
             ));

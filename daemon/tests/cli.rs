@@ -365,6 +365,8 @@ fn run_background(src: &Path, background: &str, out: &Path, extra: &[&str]) -> O
         "160x90".into(),
         "--background".into(),
         background.into(),
+        "--segmenter".into(),
+        "chroma".into(),
         "--output".into(),
         format!("png:{}", out.display()),
         "--frames".into(),
@@ -439,6 +441,7 @@ fn backgrounds_replace_the_green_screen_behind_the_person() {
         .args(["--source", &format!("file:{}", src.display())])
         .args(["--size", "160x90", "--frames", "4"])
         .args(["--background", &format!("video:{}", clip.display())])
+        .args(["--segmenter", "chroma"])
         .args(["--output", &format!("y4m:{}", rec.display())])
         .output()
         .expect("run");

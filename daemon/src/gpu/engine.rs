@@ -254,7 +254,7 @@ fn unpack_code(f: PixelFormat) -> u32 {
 fn packs_on_gpu(f: PixelFormat, size: Size) -> bool {
     match f {
         PixelFormat::Rgba | PixelFormat::Yuyv => true,
-        PixelFormat::Nv12 => size.width % 4 == 0,
+        PixelFormat::Nv12 => size.width.is_multiple_of(4),
         PixelFormat::I420 => false,
     }
 }

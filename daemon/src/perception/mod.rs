@@ -2,10 +2,11 @@
 //! a downscaled copy of each frame and publishes the newest result ("latest
 //! wins"); the frame loop never waits for it.
 //!
-//! The segmenter today is a chroma key (a green or blue screen); the model
-//! segmenter plugs in beside it and feeds the same `Mask` path.
+//! Segmenters: MediaPipe's selfie segmentation model (the default, run with
+//! tract) or a chroma key (a green or blue screen). Both feed the same `Mask`.
 
 pub mod chroma;
+pub mod net;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,28 +32,24 @@ pub struct Mask {
 }
 
 /// How the person is found (`--segmenter`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum SegmenterSpec {
+    /// The person segmentation model.
+    #[default]
+    Model,
     /// A coloured backdrop, keyed out.
     Chroma { key: chroma::ChromaKey },
-}
-
-impl Default for SegmenterSpec {
-    fn default() -> Self {
-        SegmenterSpec::Chroma {
-            key: chroma::ChromaKey::GREEN,
-        }
-    }
 }
 
 impl std::str::FromStr for SegmenterSpec {
     type Err = String;
 
-    /// `chroma` (green), `chroma:blue`, `chroma:#RRGGBB`.
+    /// `model`, `chroma` (green), `chroma:blue`, `chroma:#RRGGBB`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (kind, arg) = s.trim().split_once(':').unwrap_or((s.trim(), ""));
         match kind.to_ascii_lowercase().as_str() {
+            "model" => Ok(SegmenterSpec::Model),
             "chroma" => Ok(SegmenterSpec::Chroma {
                 key: if arg.is_empty() {
                     chroma::ChromaKey::GREEN
@@ -61,7 +58,7 @@ impl std::str::FromStr for SegmenterSpec {
                 },
             }),
             other => Err(format!(
-                "unknown segmenter {other:?}: use chroma[:green|blue|#RRGGBB]"
+                "unknown segmenter {other:?}: use model or chroma[:green|blue|#RRGGBB]"
             )),
         }
     }
@@ -97,22 +94,48 @@ impl Downscaler {
 /// One segmenter, ready to run.
 #[derive(Debug)]
 pub enum Segmenter {
+    /// MediaPipe selfie segmentation (landscape, 256x144 in, person
+    /// probability out).
+    Model(net::Net),
     Chroma(chroma::ChromaKey),
 }
 
 impl Segmenter {
-    pub fn new(spec: &SegmenterSpec) -> Self {
-        match spec {
+    /// Loads what the spec needs (the model takes a fraction of a second).
+    pub fn new(spec: &SegmenterSpec) -> Result<Self, net::NetError> {
+        Ok(match spec {
+            SegmenterSpec::Model => Segmenter::Model(net::Net::load(net::SELFIE_SEGMENTATION)?),
             SegmenterSpec::Chroma { key } => Segmenter::Chroma(*key),
-        }
+        })
     }
 
-    /// The person mask of `frame`.
+    /// The person mask of `frame`. Frames too small to hold a person (under
+    /// 16 pixels a side) get an all-background mask.
     pub fn segment(&mut self, frame: &Frame, down: &mut Downscaler) -> Result<Mask, String> {
-        let size = mask_size(frame.size);
-        let rgba = down.rgba(frame, size).map_err(|e| e.to_string())?;
-        let data = match self {
-            Segmenter::Chroma(key) => key.mask(&rgba),
+        let (size, data) = match self {
+            Segmenter::Model(net) => {
+                let [_, h, w, _] = net.input();
+                let size = Size::new(w as u32, h as u32);
+                if frame.size.width < 16 || frame.size.height < 16 {
+                    (size, vec![0; w * h])
+                } else {
+                    let rgba = down.rgba(frame, size).map_err(|e| e.to_string())?;
+                    let out = net
+                        .run(net::to_input(&rgba, 0.0, 1.0))
+                        .map_err(|e| e.to_string())?;
+                    let probs = out.first().ok_or("the model gave no output")?;
+                    let data = probs
+                        .iter()
+                        .map(|p| (p.clamp(0.0, 1.0) * 255.0).round() as u8)
+                        .collect();
+                    (size, data)
+                }
+            }
+            Segmenter::Chroma(key) => {
+                let size = mask_size(frame.size);
+                let rgba = down.rgba(frame, size).map_err(|e| e.to_string())?;
+                (size, key.mask(&rgba))
+            }
         };
         Ok(Mask {
             width: size.width,
@@ -162,12 +185,20 @@ impl Perception {
         let input = Arc::new(FrameQueue::new(1, Overflow::DropOldest));
         let latest = Arc::new(Latest::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let mut segmenter = Segmenter::new(spec);
+        let spec = spec.clone();
         let handle = {
             let (input, latest, stop) = (input.clone(), latest.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("perception".into())
                 .spawn(move || {
+                    // Loaded here, not by the caller: the frame loop never waits.
+                    let mut segmenter = match Segmenter::new(&spec) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::error!("{e}; backgrounds stay off until the daemon is reinstalled or the segmenter changed");
+                            return;
+                        }
+                    };
                     let mut down = Downscaler::default();
                     let mut last_error = None;
                     while let Pop::Item(frame) = input.pop(None) {
@@ -230,7 +261,10 @@ mod tests {
 
     #[test]
     fn the_thread_publishes_the_newest_mask() {
-        let p = Perception::start(&SegmenterSpec::default()).expect("start");
+        let chroma = SegmenterSpec::Chroma {
+            key: chroma::ChromaKey::GREEN,
+        };
+        let p = Perception::start(&chroma).expect("start");
         // A green frame with a grey square in the middle.
         let size = Size::new(64, 36);
         let mut data = Vec::new();

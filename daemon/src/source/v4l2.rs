@@ -163,7 +163,7 @@ impl V4l2Source {
             size: Size::new(got.width, got.height),
             fps: mode.fps,
         };
-        if mode.size.width % 2 != 0 || mode.size.height % 2 != 0 {
+        if !mode.size.width.is_multiple_of(2) || !mode.size.height.is_multiple_of(2) {
             return Err(SourceError::Unsupported {
                 path: p,
                 offered: format!("odd size {}", mode.size),
@@ -254,7 +254,10 @@ pub fn decode_frame(format: CameraFormat, size: Size, stride: u32, bytes: &[u8])
             };
             let (w, h) = dec.dimensions()?;
             let s = Size::new(w as u32, h as u32);
-            if rgba.len() != s.pixels() * 4 || s.width % 2 != 0 || s.height % 2 != 0 {
+            if rgba.len() != s.pixels() * 4
+                || !s.width.is_multiple_of(2)
+                || !s.height.is_multiple_of(2)
+            {
                 return None;
             }
             Some(Frame::new(s, PixelFormat::Rgba, rgba, 0))
