@@ -196,7 +196,7 @@ impl Effects {
         }
         let wants_mask = !self.background.is_none();
         if wants_mask && self.perception.is_none() {
-            match Perception::start(&self.segmenter) {
+            match Perception::start(&self.segmenter, false) {
                 Ok(p) => self.perception = Some(p),
                 Err(e) => Self::report(
                     &mut self.last_error,

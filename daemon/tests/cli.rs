@@ -472,3 +472,41 @@ fn scenes_are_listed_and_bad_backgrounds_are_clear_errors() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("1..=64"), "{}", stderr(&o));
 }
+
+/// The model segmenter in a batch run: the very first frame already has its
+/// own mask (the run waits for it), so the scene replaces the room behind
+/// the astronaut and leaves her face alone.
+#[test]
+fn the_first_frame_of_a_batch_gets_its_background() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("one.png");
+    let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png");
+    let o = run(&[
+        "--source",
+        &format!("file:{photo}"),
+        "--size",
+        "512x512",
+        "--background",
+        "scene:deep-space",
+        "--frames",
+        "1",
+        "--output",
+        &format!("png:{}", out.display()),
+    ]);
+    if stderr(&o).contains("frames pass through without effects") {
+        eprintln!("SKIPPED: no GPU adapter here");
+        return;
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = image::open(&out).expect("png").to_rgba8();
+    let src = image::open(photo).expect("photo").to_rgba8();
+    let same = |x: u32, y: u32| {
+        let (a, b) = (got.get_pixel(x, y).0, src.get_pixel(x, y).0);
+        (0..3).all(|c| a[c].abs_diff(b[c]) < 12)
+    };
+    assert!(same(225, 110), "the face stays");
+    assert!(
+        !same(30, 60) && !same(410, 150),
+        "flag and shuttle are gone"
+    );
+}

@@ -122,3 +122,204 @@ fn frames_without_a_person_give_an_empty_mask_not_a_panic() {
     let m = seg.segment(&huge, &mut down).expect("4K grey frame");
     assert!(share(&m) < 0.05, "grey 4K frame: {:.3} person", share(&m));
 }
+
+use bytemeetd::perception::face::{FaceState, FaceTracker};
+
+/// A similarity transform of the 512x512 portrait into a 640x640 frame:
+/// scale `k` and rotation `deg` (clockwise in the image) about the centre,
+/// then a shift by (tx, ty).
+#[derive(Debug, Clone, Copy)]
+struct Motion {
+    k: f32,
+    deg: f32,
+    tx: f32,
+    ty: f32,
+}
+
+const SRC: f32 = 512.0;
+const OUT: u32 = 640;
+
+impl Motion {
+    /// The moved portrait; outside it is mid grey.
+    fn warp(self, src: &[u8]) -> Vec<u8> {
+        let (s, c) = self.deg.to_radians().sin_cos();
+        let (ocx, ocy) = (OUT as f32 / 2.0 + self.tx, OUT as f32 / 2.0 + self.ty);
+        let mut out = vec![128u8; (OUT * OUT * 4) as usize];
+        for y in 0..OUT {
+            for x in 0..OUT {
+                let (dx, dy) = (
+                    (x as f32 + 0.5 - ocx) / self.k,
+                    (y as f32 + 0.5 - ocy) / self.k,
+                );
+                let (sx, sy) = (dx * c + dy * s + SRC / 2.0, -dx * s + dy * c + SRC / 2.0);
+                if sx >= 0.0 && sy >= 0.0 && sx < SRC && sy < SRC {
+                    let i = ((sy as u32 * 512 + sx as u32) * 4) as usize;
+                    let o = ((y * OUT + x) * 4) as usize;
+                    out[o..o + 4].copy_from_slice(&src[i..i + 4]);
+                }
+            }
+        }
+        out
+    }
+
+    /// Where the transform sends a point of the portrait.
+    fn apply(self, p: [f32; 3]) -> (f32, f32) {
+        let (s, c) = self.deg.to_radians().sin_cos();
+        let (dx, dy) = (p[0] - SRC / 2.0, p[1] - SRC / 2.0);
+        (
+            OUT as f32 / 2.0 + self.tx + self.k * (dx * c - dy * s),
+            OUT as f32 / 2.0 + self.ty + self.k * (dx * s + dy * c),
+        )
+    }
+}
+
+fn face_in(tracker: &mut FaceTracker, rgba: &[u8], size: Size) -> FaceState {
+    tracker.reset();
+    tracker
+        .track(rgba, size, 0.0)
+        .expect("model runs")
+        .expect("a face is found")
+}
+
+#[test]
+fn the_face_is_found_with_its_landmarks_where_the_eyes_and_mouth_are() {
+    let mut t = FaceTracker::new().expect("models load");
+    let frame = astronaut();
+    let dets = t.detect(&frame.data, frame.size).expect("detect");
+    assert_eq!(dets.len(), 1, "one face: {dets:?}");
+    let b = dets[0].bbox;
+    // Hand-checked in the photo: eyes near (205, 100) and (240, 100), mouth near (222, 145).
+    for (x, y) in [(205.0, 100.0), (240.0, 100.0), (222.0, 145.0)] {
+        assert!(
+            b[0] < x && x < b[2] && b[1] < y && y < b[3],
+            "{:?} misses ({x}, {y})",
+            b
+        );
+    }
+    let f = face_in(&mut t, &frame.data, frame.size);
+    assert_eq!(f.landmarks.len(), 468);
+    let m = |i: usize| f.landmarks[i];
+    let near = |p: [f32; 3], x: f32, y: f32, tol: f32| {
+        ((p[0] - x).powi(2) + (p[1] - y).powi(2)).sqrt() < tol
+    };
+    assert!(near(m(1), 222.0, 125.0, 15.0), "nose tip {:?}", m(1));
+    assert!(m(33)[0] < m(263)[0], "the right eye is on the image's left");
+    assert!(
+        m(13)[1] < m(14)[1] + 1.0 && m(14)[1] < m(152)[1],
+        "lips above the chin"
+    );
+    assert!(
+        f.roll.abs() < 10.0 && f.yaw.abs() < 20.0,
+        "a frontal portrait: {f:?}"
+    );
+    assert!(
+        f.eye_open[0] > 0.2 && f.eye_open[1] > 0.2,
+        "eyes open: {:?}",
+        f.eye_open
+    );
+    assert!(f.smile > 0.3, "she smiles: {}", f.smile);
+    // Tracking (no detector) on the next frame stays on the face.
+    let again = t
+        .track(&frame.data, frame.size, 1.0 / 30.0)
+        .expect("run")
+        .expect("tracked");
+    assert!(near(again.landmarks[1], m(1)[0], m(1)[1], 3.0));
+}
+
+/// The portrait moved by known similarity transforms: landmarks (tracked: the
+/// second frame, cropped from the first frame's landmarks) follow the same
+/// transform within 6 % of the eye distance on average, and the roll follows
+/// the rotation within 3 degrees.
+#[test]
+fn landmarks_and_roll_follow_known_motion() {
+    let mut t = FaceTracker::new().expect("models load");
+    let frame = astronaut();
+    let base = face_in(&mut t, &frame.data, frame.size);
+    let (ow, oh) = (OUT, OUT);
+    for (k, deg, tx, ty) in [
+        (1.0, 0.0, 40.0, 25.0),
+        (1.0, 15.0, 0.0, 0.0),
+        (0.75, 0.0, -20.0, 10.0),
+        (1.1, -20.0, 10.0, -15.0),
+    ] {
+        let motion = Motion { k, deg, tx, ty };
+        let img = motion.warp(&frame.data);
+        face_in(&mut t, &img, Size::new(ow, oh));
+        // A still frame long after: the smoothing has settled on it.
+        let f = t
+            .track(&img, Size::new(ow, oh), 10.0)
+            .expect("run")
+            .expect("tracked");
+        let eyes = k * {
+            let (a, b) = (base.landmarks[33], base.landmarks[263]);
+            ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+        };
+        let mean = base
+            .landmarks
+            .iter()
+            .zip(&f.landmarks)
+            .map(|(a, b)| {
+                let (x, y) = motion.apply(*a);
+                ((x - b[0]).powi(2) + (y - b[1]).powi(2)).sqrt()
+            })
+            .sum::<f32>()
+            / 468.0;
+        let roll_error = (f.roll - base.roll - deg).abs();
+        eprintln!("scale {k} rotate {deg} shift ({tx}, {ty}): landmarks off by {mean:.2} px ({:.1} % of the eye distance), roll off by {roll_error:.2} deg", 100.0 * mean / eyes);
+        assert!(mean < 0.06 * eyes, "landmarks off by {mean:.2} px");
+        assert!(roll_error < 3.0, "roll {} vs {}", f.roll, base.roll + deg);
+    }
+}
+
+#[test]
+fn no_face_tiny_or_huge_frames_give_no_face_and_no_panic() {
+    let mut t = FaceTracker::new().expect("models load");
+    let black = vec![0u8; 640 * 360 * 4];
+    assert!(t
+        .track(&black, Size::new(640, 360), 0.0)
+        .expect("run")
+        .is_none());
+    let tiny = vec![255u8; 4];
+    assert!(t.track(&tiny, Size::new(1, 1), 0.1).expect("run").is_none());
+    let short = vec![0u8; 10];
+    assert!(t
+        .track(&short, Size::new(640, 360), 0.2)
+        .expect("run")
+        .is_none());
+    let huge = vec![90u8; 3840 * 2160 * 4];
+    assert!(t
+        .track(&huge, Size::new(3840, 2160), 0.3)
+        .expect("run")
+        .is_none());
+    // The shuttle and flag corner of the portrait: no face there.
+    let frame = astronaut();
+    let corner: Vec<u8> = (0..200)
+        .flat_map(|y| frame.data[(y * 512 + 312) * 4..(y * 512 + 512) * 4].to_vec())
+        .collect();
+    assert!(t
+        .track(&corner, Size::new(200, 200), 0.4)
+        .expect("run")
+        .is_none());
+}
+
+/// The perception thread end to end: a frame in, the newest mask and face out,
+/// stamped with the frame they came from.
+#[test]
+fn the_perception_thread_publishes_mask_and_face() {
+    let p = bytemeetd::perception::Perception::start(&SegmenterSpec::Model, true).expect("start");
+    let frame = astronaut();
+    let captured = frame.captured_at;
+    p.offer(frame);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let (Some((_, mask)), Some(face)) = (p.latest().newer_than(0), p.latest().face()) {
+            assert_eq!((mask.seq, face.seq), (1, 1));
+            assert_eq!(mask.captured_at, captured);
+            let f = face.face.as_ref().expect("a face");
+            assert!(f.bbox[0] > 150.0 && f.bbox[2] < 300.0, "{:?}", f.bbox);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no result");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -6,6 +6,7 @@
 //! tract) or a chroma key (a green or blue screen). Both feed the same `Mask`.
 
 pub mod chroma;
+pub mod face;
 pub mod net;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +30,21 @@ pub struct Mask {
     pub data: Vec<u8>,
     /// `seq` of the frame it was computed from.
     pub seq: u64,
+    /// When that frame was captured.
+    pub captured_at: std::time::Instant,
 }
+
+/// The face tracker's result for one frame (None: no face in it).
+#[derive(Debug, Clone)]
+pub struct FaceResult {
+    pub face: Option<face::FaceState>,
+    pub seq: u64,
+    pub captured_at: std::time::Instant,
+}
+
+/// Width of the copy the face tracker looks at: enough for landmarks on a
+/// face a fifth of the frame wide.
+pub const FACE_INPUT_WIDTH: u32 = 640;
 
 /// How the person is found (`--segmenter`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -78,6 +93,9 @@ pub struct Downscaler {
 
 impl Downscaler {
     pub fn rgba(&mut self, frame: &Frame, to: Size) -> Result<Vec<u8>, convert::ConvertError> {
+        if frame.format == PixelFormat::Yuyv && frame.size != to && frame.size.width >= 2 {
+            return self.yuyv(frame, to);
+        }
         let rgba = if frame.format == PixelFormat::Rgba {
             std::borrow::Cow::Borrowed(&frame.data)
         } else {
@@ -88,6 +106,34 @@ impl Downscaler {
         }
         let whole = (0.0, 0.0, frame.size.width as f64, frame.size.height as f64);
         convert::resize_rgba(&rgba, frame.size, to, Some(whole), &mut self.resizer)
+    }
+
+    /// YUYV is shrunk as it is, each Y0 U Y1 V group one 4-byte pixel of a
+    /// half-width image, and only the small result is turned into RGBA
+    /// (BT.601, limited range; the two lumas of a group averaged): no
+    /// full-size conversion for a 256-pixel mask.
+    fn yuyv(&mut self, frame: &Frame, to: Size) -> Result<Vec<u8>, convert::ConvertError> {
+        let half = Size::new(frame.size.width / 2, frame.size.height);
+        let whole = (0.0, 0.0, half.width as f64, half.height as f64);
+        let len = half.pixels() * 4;
+        let groups = frame.data.get(..len).ok_or_else(|| {
+            convert::ConvertError::Resize(format!("a {} YUYV frame is short", frame.size))
+        })?;
+        let small = convert::resize_rgba(groups, half, to, Some(whole), &mut self.resizer)?;
+        let mut out = Vec::with_capacity(small.len());
+        for g in small.chunks_exact(4) {
+            let y = (g[0] as f32 + g[2] as f32) * 0.5;
+            let (u, v) = (g[1] as f32 - 128.0, g[3] as f32 - 128.0);
+            let c = (y - 16.0) * 1.164_383;
+            let px = [
+                c + 1.596_027 * v,
+                c - 0.391_762 * u - 0.812_968 * v,
+                c + 2.017_232 * u,
+            ];
+            out.extend(px.map(|p| p.round().clamp(0.0, 255.0) as u8));
+            out.push(255);
+        }
+        Ok(out)
     }
 }
 
@@ -142,6 +188,7 @@ impl Segmenter {
             height: size.height,
             data,
             seq: frame.seq,
+            captured_at: frame.captured_at,
         })
     }
 }
@@ -152,6 +199,7 @@ impl Segmenter {
 #[derive(Debug, Default)]
 pub struct Latest {
     slot: Mutex<(u64, Option<Arc<Mask>>)>,
+    face: Mutex<Option<Arc<FaceResult>>>,
 }
 
 impl Latest {
@@ -159,6 +207,17 @@ impl Latest {
         if let Ok(mut s) = self.slot.lock() {
             *s = (s.0 + 1, Some(Arc::new(mask)));
         }
+    }
+
+    pub fn publish_face(&self, result: FaceResult) {
+        if let Ok(mut s) = self.face.lock() {
+            *s = Some(Arc::new(result));
+        }
+    }
+
+    /// The newest face result.
+    pub fn face(&self) -> Option<Arc<FaceResult>> {
+        self.face.lock().ok()?.clone()
     }
 
     /// The newest mask and its generation, if newer than generation `seen`.
@@ -171,7 +230,41 @@ impl Latest {
     }
 }
 
-/// The perception thread: frames in (only the newest is kept), masks out.
+/// Tracks the face on a copy of `frame` at most `FACE_INPUT_WIDTH` wide;
+/// coordinates come back in frame pixels.
+fn track_face(
+    tracker: &mut face::FaceTracker,
+    frame: &Frame,
+    down: &mut Downscaler,
+    start: std::time::Instant,
+) -> Result<FaceResult, String> {
+    let w = frame.size.width.clamp(1, FACE_INPUT_WIDTH);
+    let h = ((frame.size.height as u64 * w as u64) / frame.size.width.max(1) as u64).max(1) as u32;
+    let small = Size::new(w, h);
+    let rgba = down.rgba(frame, small).map_err(|e| e.to_string())?;
+    let t = frame
+        .captured_at
+        .saturating_duration_since(start)
+        .as_secs_f64();
+    let face = tracker
+        .track(&rgba, small, t)
+        .map_err(|e| e.to_string())?
+        .map(|mut f| {
+            let k = frame.size.width as f32 / w as f32;
+            for p in f.landmarks.iter_mut() {
+                *p = p.map(|v| v * k);
+            }
+            f.bbox = f.bbox.map(|v| v * k);
+            f
+        });
+    Ok(FaceResult {
+        face,
+        seq: frame.seq,
+        captured_at: frame.captured_at,
+    })
+}
+
+/// The perception thread: frames in (only the newest is kept), masks and faces out.
 #[derive(Debug)]
 pub struct Perception {
     input: Arc<FrameQueue<Frame>>,
@@ -181,7 +274,8 @@ pub struct Perception {
 }
 
 impl Perception {
-    pub fn start(spec: &SegmenterSpec) -> std::io::Result<Self> {
+    /// Starts the thread; with `faces` it tracks the face too.
+    pub fn start(spec: &SegmenterSpec, faces: bool) -> std::io::Result<Self> {
         let input = Arc::new(FrameQueue::new(1, Overflow::DropOldest));
         let latest = Arc::new(Latest::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -199,11 +293,26 @@ impl Perception {
                             return;
                         }
                     };
+                    let mut tracker = match faces.then(face::FaceTracker::new).transpose() {
+                        Ok(t) => t,
+                        Err(e) => {
+                            tracing::error!("{e}; face tracking stays off");
+                            None
+                        }
+                    };
                     let mut down = Downscaler::default();
                     let mut last_error = None;
+                    let start = std::time::Instant::now();
                     while let Pop::Item(frame) = input.pop(None) {
                         if stop.load(Ordering::Relaxed) {
                             break;
+                        }
+                        if let Some(t) = tracker.as_mut() {
+                            let result = track_face(t, &frame, &mut down, start);
+                            match result {
+                                Ok(r) => latest.publish_face(r),
+                                Err(e) => tracing::warn!("face tracking failed on a frame: {e}"),
+                            }
                         }
                         match segmenter.segment(&frame, &mut down) {
                             Ok(mask) => {
@@ -260,11 +369,31 @@ mod tests {
     }
 
     #[test]
+    fn yuyv_shrinks_like_its_rgba_conversion() {
+        let size = Size::new(320, 180);
+        let rgba = crate::source::demo::DemoSource::new(size, 30.0)
+            .and_then(|mut d| crate::source::FrameSource::next_frame(&mut d))
+            .expect("demo frame");
+        let yuyv = convert::convert(&rgba, PixelFormat::Yuyv).expect("yuyv");
+        let to = Size::new(64, 36);
+        let mut down = Downscaler::default();
+        let fast = down.rgba(&yuyv, to).expect("fast path");
+        let slow = down.rgba(&rgba, to).expect("rgba path");
+        let mean = fast
+            .iter()
+            .zip(&slow)
+            .map(|(a, b)| a.abs_diff(*b) as f64)
+            .sum::<f64>()
+            / fast.len() as f64;
+        assert!(mean < 3.0, "mean difference {mean:.2} levels");
+    }
+
+    #[test]
     fn the_thread_publishes_the_newest_mask() {
         let chroma = SegmenterSpec::Chroma {
             key: chroma::ChromaKey::GREEN,
         };
-        let p = Perception::start(&chroma).expect("start");
+        let p = Perception::start(&chroma, false).expect("start");
         // A green frame with a grey square in the middle.
         let size = Size::new(64, 36);
         let mut data = Vec::new();
