@@ -9,6 +9,16 @@
 //   blur_h/v     separable Gaussian on the low-res texture; neighbouring taps
 //                are paired into one bilinear sample between them (half the
 //                fetches, the same weights).
+//   guide_*      a fast guided filter (He & Sun) that lets the frame's own
+//                edges shape the mask: at mask size, per-window linear
+//                models mask ~ a * luma + b are fitted (guide_stats,
+//                guide_coeffs) and averaged (guide_mean); packing evaluates
+//                a * luma + b with the full-size luma, so the edge follows
+//                hair and shoulders at full resolution. Used for pictures
+//                behind the person, where a halo would show; the blur's
+//                mask-weighted downsample already keeps the person's colours
+//                out of the blurred room, so it composites with the smoothed
+//                mask (stored as a = 0, b = mask) and saves the passes.
 // The composite itself is fused into packing (pack.wgsl).
 // CPU twins: daemon/src/gpu/reference.rs (smooth_mask, blur_background).
 //#include common.wgsl
@@ -28,7 +38,8 @@ struct Params {
     keep_new: f32,
     // Weight of the centre tap.
     center: f32,
-    _pad0: u32,
+    // Window radius of the guided filter, in mask texels.
+    guide_radius: u32,
     // (offset, weight) of each tap pair, two pairs per vec4 (at most 20).
     taps: array<vec4<f32>, 10>,
 }
@@ -58,15 +69,17 @@ fn mask_smooth(@builtin(global_invocation_id) id: vec3<u32>) {
     let row1 = mask_at(x - 1, y) + 2.0 * mask_at(x, y) + mask_at(x + 1, y);
     let row2 = mask_at(x - 1, y + 1) + 2.0 * mask_at(x, y + 1) + mask_at(x + 1, y + 1);
     let fresh = (row0 + 2.0 * row1 + row2) / 16.0;
-    let before = textureLoad(mask, vec2<i32>(x, y), 0).r;
+    let before = textureLoad(mask, vec2<i32>(x, y), 0).g;
     let m = mix(before, fresh, p.keep_new);
-    textureStore(dst_half, vec2<i32>(x, y), vec4<f32>(m, m, m, 1.0));
+    // Stored as the trivial linear model (a, b) = (0, m) that packing
+    // evaluates, so the blur can composite with the smoothed mask directly.
+    textureStore(dst_half, vec2<i32>(x, y), vec4<f32>(0.0, m, 0.0, 1.0));
 }
 
 // The person weight at normalised position uv: the smoothed mask, upsampled
 // bilinearly, its edge set by `feather` (a wider ramp = softer edge).
 fn person_weight(uv: vec2<f32>) -> f32 {
-    return feathered(textureSampleLevel(mask, lin, uv, 0.0).r, p.feather);
+    return feathered(textureSampleLevel(mask, lin, uv, 0.0).g, p.feather);
 }
 
 @compute @workgroup_size(16, 16)
@@ -133,4 +146,59 @@ fn blur_v(@builtin(global_invocation_id) id: vec3<u32>) {
         return;
     }
     textureStore(dst_half, vec2<i32>(id.xy), gauss(vec2<f32>(0.0, 1.0), id.xy));
+}
+
+// Regularisation of the guided filter: larger keeps the mask's own edge
+// where the frame has little contrast.
+const GUIDE_EPS: f32 = 0.002;
+
+// Luma of the frame at a mask texel (one bilinear tap at its centre).
+fn guide_luma(id: vec2<u32>) -> f32 {
+    let size = vec2<f32>(f32(p.mask_width), f32(p.mask_height));
+    return luma(textureSampleLevel(person, lin, (vec2<f32>(id) + 0.5) / size, 0.0).rgb);
+}
+
+@compute @workgroup_size(16, 16)
+fn guide_stats(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= p.mask_width || id.y >= p.mask_height) {
+        return;
+    }
+    let i = guide_luma(id.xy);
+    let m = textureLoad(mask, vec2<i32>(id.xy), 0).g;
+    textureStore(dst_half, vec2<i32>(id.xy), vec4<f32>(i, m, i * m, i * i));
+}
+
+// Mean of `low` over the guided filter's window around `id`, edges clamped.
+fn box_mean(id: vec2<u32>) -> vec4<f32> {
+    let r = i32(p.guide_radius);
+    let hi = vec2<i32>(i32(p.mask_width) - 1, i32(p.mask_height) - 1);
+    var acc = vec4<f32>(0.0);
+    for (var dy = -r; dy <= r; dy = dy + 1) {
+        for (var dx = -r; dx <= r; dx = dx + 1) {
+            acc = acc + textureLoad(low, clamp(vec2<i32>(id) + vec2<i32>(dx, dy), vec2<i32>(0), hi), 0);
+        }
+    }
+    let n = f32((2 * r + 1) * (2 * r + 1));
+    return acc / n;
+}
+
+@compute @workgroup_size(16, 16)
+fn guide_coeffs(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= p.mask_width || id.y >= p.mask_height) {
+        return;
+    }
+    let s = box_mean(id.xy);
+    let var_i = s.w - s.x * s.x;
+    let cov = s.z - s.x * s.y;
+    let a = cov / (var_i + GUIDE_EPS);
+    let b = s.y - a * s.x;
+    textureStore(dst_half, vec2<i32>(id.xy), vec4<f32>(a, b, 0.0, 1.0));
+}
+
+@compute @workgroup_size(16, 16)
+fn guide_mean(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= p.mask_width || id.y >= p.mask_height) {
+        return;
+    }
+    textureStore(dst_half, vec2<i32>(id.xy), box_mean(id.xy));
 }

@@ -29,6 +29,7 @@ struct Composite {
 @group(0) @binding(1) var src: texture_2d<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>;
 @group(0) @binding(3) var<uniform> comp: Composite;
+// The guided filter's (a, b) at mask size (see background.wgsl).
 @group(0) @binding(4) var mask: texture_2d<f32>;
 @group(0) @binding(5) var low: texture_2d<f32>;
 @group(0) @binding(6) var picture: texture_2d<f32>;
@@ -41,7 +42,9 @@ fn px(x: u32, y: u32) -> vec3<f32> {
         return fg;
     }
     let uv = (vec2<f32>(f32(x), f32(y)) + 0.5) / vec2<f32>(f32(p.width), f32(p.height));
-    let m = feathered(textureSampleLevel(mask, lin, uv, 0.0).r, comp.feather);
+    // The guided filter's mean linear model, evaluated with this pixel's luma.
+    let ab = textureSampleLevel(mask, lin, uv, 0.0);
+    let m = feathered(clamp(ab.x * luma(fg) + ab.y, 0.0, 1.0), comp.feather);
     var bg = fg;
     if (backdrop == 1u) {
         let b = textureSampleLevel(low, lin, uv, 0.0);

@@ -10,7 +10,9 @@ use std::sync::{Mutex, OnceLock};
 
 use bytemeetd::convert;
 use bytemeetd::frame::{Frame, PixelFormat, Size};
-use bytemeetd::gpu::background::{self, blur_plan, BlurPlan, FEATHER, MASK_KEEP_NEW};
+use bytemeetd::gpu::background::{
+    self, blur_plan, BlurPlan, FEATHER, GUIDE_EPS, GUIDE_RADIUS, MASK_KEEP_NEW,
+};
 use bytemeetd::gpu::engine::{Backdrop, GpuEngine, Look};
 use bytemeetd::gpu::filters::{self, FilterSpec, FILTERS};
 use bytemeetd::gpu::lut::Lut3d;
@@ -364,6 +366,16 @@ fn backgrounds_match_their_cpu_twins_and_goldens() {
     let src = input();
     let (mask, mw, mh) = ellipse_mask(0.0);
     let smoothed = reference::smooth_mask(&mask, mw, mh, None, 1.0);
+    let guide = |m: &reference::Plane| {
+        reference::guide(
+            &src.data,
+            SIZE.width,
+            SIZE.height,
+            m,
+            GUIDE_RADIUS,
+            GUIDE_EPS,
+        )
+    };
     let mut failures = Vec::new();
 
     // Blur, strength 24 (sigma 6 px at this 180-line size).
@@ -414,7 +426,7 @@ fn backgrounds_match_their_cpu_twins_and_goldens() {
         &picture,
         SIZE.width,
         SIZE.height,
-        &smoothed,
+        &guide(&smoothed),
         FEATHER,
     );
     failures.extend(check_background("moon", &gpu.data, &cpu).err());
@@ -435,7 +447,7 @@ fn backgrounds_match_their_cpu_twins_and_goldens() {
         &picture,
         SIZE.width,
         SIZE.height,
-        &twice,
+        &guide(&twice),
         FEATHER,
     );
     failures.extend(check_background("smoothed", &gpu.data, &cpu).err());

@@ -180,6 +180,11 @@ impl BlurPlan {
 
 /// Edge softness of the person mask: half the width of the ramp around 0.5.
 pub const FEATHER: f32 = 0.3;
+/// Window radius of the guided filter that shapes the mask's edge with the
+/// frame's own edges, in mask texels (a 3x3 window: about 15 px at 720p).
+pub const GUIDE_RADIUS: u32 = 1;
+/// Regularisation of the guided filter (as `GUIDE_EPS` in background.wgsl).
+pub const GUIDE_EPS: f32 = 0.002;
 /// Weight of a new mask in the running average across frames.
 pub const MASK_KEEP_NEW: f32 = 0.6;
 

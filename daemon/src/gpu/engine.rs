@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use super::background::{blur_plan, BlurPlan, FEATHER, MASK_KEEP_NEW};
+use super::background::{blur_plan, BlurPlan, FEATHER, GUIDE_RADIUS, MASK_KEEP_NEW};
 use super::filters::{self, FilterSpec};
 use super::lut::Lut3d;
 use super::{shaders, GpuContext, GpuError};
@@ -86,6 +86,8 @@ struct MaskTextures {
     fresh: wgpu::Texture,
     fresh_view: wgpu::TextureView,
     smoothed: [wgpu::TextureView; 2],
+    /// Guided filter: window statistics, coefficients, their means.
+    guide: [wgpu::TextureView; 3],
 }
 
 /// Bind groups of the background passes and of packing for one (frame size,
@@ -96,6 +98,8 @@ struct Binds {
     low: Size,
     /// [source A or B][smoothed mask i] (a blank stand-in without a mask).
     pack: [[wgpu::BindGroup; 2]; 2],
+    /// [source A or B], reading the guided filter's coefficients.
+    pack_guided: [wgpu::BindGroup; 2],
     background: Option<BackgroundPasses>,
 }
 
@@ -107,6 +111,10 @@ struct BackgroundPasses {
     down: [[wgpu::BindGroup; 2]; 2],
     blur_h: wgpu::BindGroup,
     blur_v: wgpu::BindGroup,
+    /// [smoothed mask i]
+    guide_stats: [wgpu::BindGroup; 2],
+    guide_coeffs: wgpu::BindGroup,
+    guide_mean: wgpu::BindGroup,
 }
 
 #[derive(Debug)]
@@ -116,6 +124,9 @@ struct BackgroundPipelines {
     down: wgpu::ComputePipeline,
     blur_h: wgpu::ComputePipeline,
     blur_v: wgpu::ComputePipeline,
+    guide_stats: wgpu::ComputePipeline,
+    guide_coeffs: wgpu::ComputePipeline,
+    guide_mean: wgpu::ComputePipeline,
 }
 
 /// The loaded LUT texture and which file it came from.
@@ -368,6 +379,9 @@ impl BackgroundPipelines {
             down: explicit_pipeline(d, &pl, &m, "bg_down", &[]),
             blur_h: explicit_pipeline(d, &pl, &m, "blur_h", &[]),
             blur_v: explicit_pipeline(d, &pl, &m, "blur_v", &[]),
+            guide_stats: explicit_pipeline(d, &pl, &m, "guide_stats", &[]),
+            guide_coeffs: explicit_pipeline(d, &pl, &m, "guide_coeffs", &[]),
+            guide_mean: explicit_pipeline(d, &pl, &m, "guide_mean", &[]),
             layout,
         })
     }
@@ -611,23 +625,30 @@ impl GpuEngine {
                 wgpu::TextureFormat::R8Unorm,
                 T::TEXTURE_BINDING | T::COPY_DST,
             );
-            let smoothed = [0, 1].map(|_| {
+            let half = |label: &str| {
                 texture(
                     d,
-                    "smoothed mask",
+                    label,
                     width,
                     height,
                     wgpu::TextureFormat::Rgba16Float,
                     T::TEXTURE_BINDING | T::STORAGE_BINDING,
                 )
                 .create_view(&Default::default())
-            });
+            };
+            let smoothed = [half("smoothed mask"), half("smoothed mask")];
+            let guide = [
+                half("guide stats"),
+                half("guide coeffs"),
+                half("guide mean"),
+            ];
             self.mask = Some(MaskTextures {
                 width,
                 height,
                 fresh_view: fresh.create_view(&Default::default()),
                 fresh,
                 smoothed,
+                guide,
             });
             self.mask_current = None;
             self.binds = None;
@@ -762,6 +783,8 @@ impl GpuEngine {
         let src = [&sz.views[0], &sz.views[1]];
         let smoothed = mask.map(|m| [&m.smoothed[0], &m.smoothed[1]]);
         let sm = smoothed.unwrap_or([&self.blank, &self.blank]);
+        // Packing reads the guided filter's mean coefficients.
+        let guided = mask.map_or(&self.blank, |m| &m.guide[2]);
         let pack_group = |person: &wgpu::TextureView, mask_read: &wgpu::TextureView| {
             d.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("pack"),
@@ -779,6 +802,7 @@ impl GpuEngine {
             })
         };
         let pack = src.map(|s| [pack_group(s, sm[0]), pack_group(s, sm[1])]);
+        let pack_guided = src.map(|s| pack_group(s, guided));
         // Every background pass binds all slots; a texture is never both read
         // and written in one pass.
         let background = mask.map(|mask| {
@@ -808,12 +832,16 @@ impl GpuEngine {
                 down: src.map(|s| [0, 1].map(|i| group(s, sm[i], &low[1], &low[0]))),
                 blur_h: group(src[0], sm[0], &low[0], &low[1]),
                 blur_v: group(src[0], sm[0], &low[1], &low[0]),
+                guide_stats: [0, 1].map(|i| group(src[0], sm[i], &mask.guide[1], &mask.guide[0])),
+                guide_coeffs: group(src[0], sm[0], &mask.guide[0], &mask.guide[1]),
+                guide_mean: group(src[0], sm[0], &mask.guide[1], &mask.guide[2]),
             }
         });
         self.binds = Some(Binds {
             key,
             low: plan.low,
             pack,
+            pack_guided,
             background,
         });
     }
@@ -963,9 +991,10 @@ impl GpuEngine {
                 plan.radius.div_ceil(2),
             ]);
             let (center, pairs) = plan.tap_pairs();
-            for f in [FEATHER, keep_new, center, 0.0] {
+            for f in [FEATHER, keep_new, center] {
                 bytes.extend_from_slice(&f.to_le_bytes());
             }
+            bytes.extend_from_slice(&GUIDE_RADIUS.to_le_bytes());
             let mut taps: Vec<f32> = pairs.iter().flat_map(|&(o, w)| [o, w]).collect();
             taps.resize(40, 0.0);
             for f in taps {
@@ -1001,6 +1030,20 @@ impl GpuEngine {
                     self.mask_current = Some(into);
                     self.mask_pending = false;
                 }
+                let (mx, my) = groups(mask.width, mask.height);
+                if backdrop == Backdrop::Picture {
+                    // The guide is this frame: refit every frame.
+                    let cur = self.mask_current.unwrap_or(0);
+                    pass.set_pipeline(&self.bg.guide_stats);
+                    pass.set_bind_group(0, &passes.guide_stats[cur], &[]);
+                    pass.dispatch_workgroups(mx, my, 1);
+                    pass.set_pipeline(&self.bg.guide_coeffs);
+                    pass.set_bind_group(0, &passes.guide_coeffs, &[]);
+                    pass.dispatch_workgroups(mx, my, 1);
+                    pass.set_pipeline(&self.bg.guide_mean);
+                    pass.set_bind_group(0, &passes.guide_mean, &[]);
+                    pass.dispatch_workgroups(mx, my, 1);
+                }
                 if let Backdrop::Blur { .. } = backdrop {
                     let cur = self.mask_current.unwrap_or(0);
                     let (lx, ly) = groups(binds.low.width, binds.low.height);
@@ -1023,7 +1066,11 @@ impl GpuEngine {
             };
             let cur = self.mask_current.unwrap_or(0);
             pass.set_pipeline(pack);
-            pass.set_bind_group(0, &binds.pack[packed_from][cur], &[]);
+            let group = match backdrop {
+                Backdrop::Picture => &binds.pack_guided[packed_from],
+                _ => &binds.pack[packed_from][cur],
+            };
+            pass.set_bind_group(0, group, &[]);
             pass.dispatch_workgroups(px, py, 1);
         }
         let slot = self.next_slot;

@@ -253,6 +253,91 @@ pub fn smooth_mask(new: &[u8], w: u32, h: u32, prev: Option<&Plane>, keep_new: f
     Plane { w, h, data }
 }
 
+/// The guided filter's mean coefficients at mask size: the composite's
+/// person weight is `a * luma + b` at each full-size pixel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guide {
+    pub a: Plane,
+    pub b: Plane,
+}
+
+impl Guide {
+    fn weight(&self, u: f32, v: f32, fg: Rgb, feather: f32) -> f32 {
+        let m = (self.a.sample(u, v) * luma(fg) + self.b.sample(u, v)).clamp(0.0, 1.0);
+        smoothstep(0.5 - feather, 0.5 + feather, m)
+    }
+}
+
+/// Twin of `guide_stats`, `guide_coeffs` and `guide_mean`: a fast guided
+/// filter of the smoothed `mask` with the luma of `camera` (RGBA8, w x h) as
+/// the guide, at mask size.
+pub fn guide(camera: &[u8], w: u32, h: u32, mask: &Plane, radius: u32, eps: f32) -> Guide {
+    let lum = Plane {
+        w,
+        h,
+        data: camera
+            .chunks_exact(4)
+            .map(|p| {
+                luma([
+                    p[0] as f32 / 255.0,
+                    p[1] as f32 / 255.0,
+                    p[2] as f32 / 255.0,
+                ])
+            })
+            .collect(),
+    };
+    let (mw, mh) = (mask.w, mask.h);
+    let n = (mw * mh) as usize;
+    let mut stats = vec![[0f32; 4]; n];
+    for y in 0..mh {
+        for x in 0..mw {
+            let (cu, cv) = ((x as f32 + 0.5) / mw as f32, (y as f32 + 0.5) / mh as f32);
+            let i = lum.sample(cu, cv);
+            let m = mask.at(x as i32, y as i32);
+            stats[(y * mw + x) as usize] = [i, m, i * m, i * i];
+        }
+    }
+    let r = radius as i32;
+    let box_mean = |src: &[[f32; 4]]| {
+        let mut out = vec![[0f32; 4]; n];
+        let count = ((2 * r + 1) * (2 * r + 1)) as f32;
+        for y in 0..mh as i32 {
+            for x in 0..mw as i32 {
+                let mut acc = [0f32; 4];
+                for dy in -r..=r {
+                    for dx in -r..=r {
+                        let sx = (x + dx).clamp(0, mw as i32 - 1);
+                        let sy = (y + dy).clamp(0, mh as i32 - 1);
+                        let v = src[(sy as u32 * mw + sx as u32) as usize];
+                        for k in 0..4 {
+                            acc[k] += v[k];
+                        }
+                    }
+                }
+                out[(y as u32 * mw + x as u32) as usize] = acc.map(|a| a / count);
+            }
+        }
+        out
+    };
+    let coeffs: Vec<[f32; 4]> = box_mean(&stats)
+        .into_iter()
+        .map(|s| {
+            let a = (s[2] - s[0] * s[1]) / (s[3] - s[0] * s[0] + eps);
+            [a, s[1] - a * s[0], 0.0, 1.0]
+        })
+        .collect();
+    let means = box_mean(&coeffs);
+    let plane = |k: usize| Plane {
+        w: mw,
+        h: mh,
+        data: means.iter().map(|v| v[k]).collect(),
+    };
+    Guide {
+        a: plane(0),
+        b: plane(1),
+    }
+}
+
 fn smoothstep(lo: f32, hi: f32, x: f32) -> f32 {
     let t = ((x - lo) / (hi - lo)).clamp(0.0, 1.0);
     t * t * (3.0 - 2.0 * t)
@@ -353,13 +438,14 @@ pub fn blur_background(
     out
 }
 
-/// Twin of `composite` in mode 2: `picture` (RGBA8, same size) behind the person.
+/// Twin of packing with a picture: `picture` (RGBA8, same size) behind the
+/// person, the edge from the guided filter.
 pub fn composite_picture(
     person: &[u8],
     picture: &[u8],
     w: u32,
     h: u32,
-    mask: &Plane,
+    guide: &Guide,
     feather: f32,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(person.len());
@@ -367,7 +453,8 @@ pub fn composite_picture(
         for x in 0..w {
             let i = ((y * w + x) * 4) as usize;
             let (u, v) = ((x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
-            let m = person_weight(mask, feather, u, v);
+            let fg = [0, 1, 2].map(|k| person[i + k] as f32 / 255.0);
+            let m = guide.weight(u, v, fg, feather);
             for k in 0..3 {
                 let fg = person[i + k] as f32 / 255.0;
                 let bg = picture[i + k] as f32 / 255.0;
