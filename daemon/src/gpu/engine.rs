@@ -301,6 +301,18 @@ const UNIFORM: wgpu::BindingType = wgpu::BindingType::Buffer {
     min_binding_size: None,
 };
 
+/// One compute dispatch: pipeline, its bind group, workgroup counts.
+fn dispatch(
+    pass: &mut wgpu::ComputePass<'_>,
+    pipeline: &wgpu::ComputePipeline,
+    group: &wgpu::BindGroup,
+    (x, y): (u32, u32),
+) {
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, group, &[]);
+    pass.dispatch_workgroups(x, y, 1);
+}
+
 fn entry(binding: u32, resource: wgpu::BindingResource<'_>) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry { binding, resource }
 }
@@ -1011,67 +1023,60 @@ impl GpuEngine {
         let mut packed_from = 0usize;
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&self.unpack);
-            pass.set_bind_group(0, &sz.unpack_bg, &[]);
-            let (gx, gy) = groups(w, h);
-            pass.dispatch_workgroups(gx, gy, 1);
+            let full = groups(w, h);
+            dispatch(&mut pass, &self.unpack, &sz.unpack_bg, full);
             if let Some(pipe) = info.and_then(|(i, _)| self.filters.get(&i.id)) {
-                pass.set_pipeline(pipe);
-                pass.set_bind_group(0, &sz.filter_bg, &[]);
-                pass.dispatch_workgroups(gx, gy, 1);
+                dispatch(&mut pass, pipe, &sz.filter_bg, full);
                 packed_from = 1;
             }
             if let (Some(mask), Some(passes)) = (self.mask.as_ref(), binds.background.as_ref()) {
+                let at_mask = groups(mask.width, mask.height);
                 if let Some((into, _)) = smooth_into {
-                    pass.set_pipeline(&self.bg.smooth);
-                    pass.set_bind_group(0, &passes.smooth[into], &[]);
-                    let (mx, my) = groups(mask.width, mask.height);
-                    pass.dispatch_workgroups(mx, my, 1);
+                    dispatch(&mut pass, &self.bg.smooth, &passes.smooth[into], at_mask);
                     self.mask_current = Some(into);
                     self.mask_pending = false;
                 }
-                let (mx, my) = groups(mask.width, mask.height);
+                let cur = self.mask_current.unwrap_or(0);
                 if backdrop == Backdrop::Picture {
                     // The guide is this frame: refit every frame.
-                    let cur = self.mask_current.unwrap_or(0);
-                    pass.set_pipeline(&self.bg.guide_stats);
-                    pass.set_bind_group(0, &passes.guide_stats[cur], &[]);
-                    pass.dispatch_workgroups(mx, my, 1);
-                    pass.set_pipeline(&self.bg.guide_coeffs);
-                    pass.set_bind_group(0, &passes.guide_coeffs, &[]);
-                    pass.dispatch_workgroups(mx, my, 1);
-                    pass.set_pipeline(&self.bg.guide_mean);
-                    pass.set_bind_group(0, &passes.guide_mean, &[]);
-                    pass.dispatch_workgroups(mx, my, 1);
+                    dispatch(
+                        &mut pass,
+                        &self.bg.guide_stats,
+                        &passes.guide_stats[cur],
+                        at_mask,
+                    );
+                    dispatch(
+                        &mut pass,
+                        &self.bg.guide_coeffs,
+                        &passes.guide_coeffs,
+                        at_mask,
+                    );
+                    dispatch(&mut pass, &self.bg.guide_mean, &passes.guide_mean, at_mask);
                 }
                 if let Backdrop::Blur { .. } = backdrop {
-                    let cur = self.mask_current.unwrap_or(0);
-                    let (lx, ly) = groups(binds.low.width, binds.low.height);
-                    pass.set_pipeline(&self.bg.down);
-                    pass.set_bind_group(0, &passes.down[packed_from][cur], &[]);
-                    pass.dispatch_workgroups(lx, ly, 1);
-                    pass.set_pipeline(&self.bg.blur_h);
-                    pass.set_bind_group(0, &passes.blur_h, &[]);
-                    pass.dispatch_workgroups(lx, ly, 1);
-                    pass.set_pipeline(&self.bg.blur_v);
-                    pass.set_bind_group(0, &passes.blur_v, &[]);
-                    pass.dispatch_workgroups(lx, ly, 1);
+                    let at_low = groups(binds.low.width, binds.low.height);
+                    dispatch(
+                        &mut pass,
+                        &self.bg.down,
+                        &passes.down[packed_from][cur],
+                        at_low,
+                    );
+                    dispatch(&mut pass, &self.bg.blur_h, &passes.blur_h, at_low);
+                    dispatch(&mut pass, &self.bg.blur_v, &passes.blur_v, at_low);
                 }
             }
             // Packing composites the background in the same pass.
-            let (px, py) = match pack_format {
+            let packed = match pack_format {
                 PixelFormat::Yuyv => groups(w / 2, h),
                 PixelFormat::Nv12 => groups(w / 4, h + h / 2),
-                _ => groups(w, h),
+                _ => full,
             };
             let cur = self.mask_current.unwrap_or(0);
-            pass.set_pipeline(pack);
             let group = match backdrop {
                 Backdrop::Picture => &binds.pack_guided[packed_from],
                 _ => &binds.pack[packed_from][cur],
             };
-            pass.set_bind_group(0, group, &[]);
-            pass.dispatch_workgroups(px, py, 1);
+            dispatch(&mut pass, pack, group, packed);
         }
         let slot = self.next_slot;
         self.next_slot = (slot + 1) % RING;
