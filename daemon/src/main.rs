@@ -243,8 +243,12 @@ fn run(args: Args) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
+            // wgpu's GL probe logs an error on machines whose EGL has no
+            // driver even when Vulkan serves; adapter choice itself is
+            // reported by the daemon, so that probe's chatter is left out
+            // unless RUST_LOG asks for it.
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wgpu_hal::gles=off")),
         )
         .with_writer(std::io::stderr)
         // Colour only on a terminal: journald and log files get plain text.
