@@ -103,10 +103,6 @@ def convert(name):
     return dst
 
 
-def check_face_models():
-    import onnxruntime  # noqa: F401  (optional: only when installed)
-
-
 def compare_tflite(name, rng):
     import tensorflow as tf
     import onnxruntime as ort

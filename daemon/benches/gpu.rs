@@ -51,8 +51,8 @@ fn ellipse_mask(size: Size) -> Vec<u8> {
     m
 }
 
-/// Per-frame times of `look`, each frame waited for; `new_mask` sends a fresh
-/// mask before every frame, as perception does.
+/// Per-frame times of `look`, each frame waited for; with `mask`, a fresh
+/// mask is sent before every frame, as perception does.
 fn timed(
     engine: &mut GpuEngine,
     frame: &Frame,

@@ -88,6 +88,27 @@ impl PictureFeed {
     }
 }
 
+/// Frames back from the GPU, oldest first, for as long as `more` says and
+/// frames come (`wait`: for each one); a lost frame is reported once.
+fn collect_while(
+    engine: &mut GpuEngine,
+    last_error: &mut Option<String>,
+    wait: bool,
+    more: impl Fn(&GpuEngine) -> bool,
+) -> Vec<Frame> {
+    let mut done = Vec::new();
+    while more(engine) {
+        match engine.collect(wait) {
+            Some(Ok(f)) => done.push(f),
+            Some(Err(e)) => {
+                Effects::report(last_error, format!("effect failed: {e}; a frame was lost"))
+            }
+            None => break,
+        }
+    }
+    done
+}
+
 /// Effect settings plus the engine that applies them.
 #[derive(Debug)]
 pub struct Effects {
@@ -260,18 +281,10 @@ impl Effects {
             filter: self.filter.as_ref(),
             backdrop,
         };
-        let mut done = Vec::new();
         // A full ring: wait for the oldest frame rather than lose it.
-        while engine.in_flight() >= RING - 1 {
-            match engine.collect(true) {
-                Some(Ok(f)) => done.push(f),
-                Some(Err(e)) => Self::report(
-                    &mut self.last_error,
-                    format!("effect failed: {e}; a frame was lost"),
-                ),
-                None => break,
-            }
-        }
+        let mut done = collect_while(engine, &mut self.last_error, true, |e| {
+            e.in_flight() >= RING - 1
+        });
         match engine.submit(&frame, look, frame.seq as u32, out) {
             Ok(()) => {
                 if self.last_error.take().is_some() {
@@ -293,19 +306,10 @@ impl Effects {
     }
 
     fn collect(&mut self, wait: bool) -> Vec<Frame> {
-        let mut done = Vec::new();
-        if let Engine::Ready(engine) = &mut self.engine {
-            while let Some(r) = engine.collect(wait) {
-                match r {
-                    Ok(f) => done.push(f),
-                    Err(e) => Self::report(
-                        &mut self.last_error,
-                        format!("effect failed: {e}; a frame was lost"),
-                    ),
-                }
-            }
+        match &mut self.engine {
+            Engine::Ready(engine) => collect_while(engine, &mut self.last_error, wait, |_| true),
+            _ => Vec::new(),
         }
-        done
     }
 
     /// Every frame still on the GPU, waiting for it.

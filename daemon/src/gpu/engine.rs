@@ -213,6 +213,36 @@ fn words(values: &[u32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
+/// Copies tightly packed texels into a whole texture of `width` x `height`
+/// x `depth`, `texel` bytes each.
+fn upload(
+    queue: &wgpu::Queue,
+    texture: &wgpu::Texture,
+    data: &[u8],
+    (width, height, depth): (u32, u32, u32),
+    texel: u32,
+) {
+    queue.write_texture(
+        wgpu::TexelCopyTextureInfo {
+            texture,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
+        data,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(width * texel),
+            rows_per_image: Some(height),
+        },
+        wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: depth,
+        },
+    );
+}
+
 fn lut_texture(ctx: &GpuContext, lut: &Lut3d) -> wgpu::TextureView {
     let n = lut.size as u32;
     let tex = ctx.device.create_texture(&wgpu::TextureDescriptor {
@@ -229,25 +259,7 @@ fn lut_texture(ctx: &GpuContext, lut: &Lut3d) -> wgpu::TextureView {
         usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
         view_formats: &[],
     });
-    ctx.queue.write_texture(
-        wgpu::TexelCopyTextureInfo {
-            texture: &tex,
-            mip_level: 0,
-            origin: wgpu::Origin3d::ZERO,
-            aspect: wgpu::TextureAspect::All,
-        },
-        &lut.rgba8(),
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(4 * n),
-            rows_per_image: Some(n),
-        },
-        wgpu::Extent3d {
-            width: n,
-            height: n,
-            depth_or_array_layers: n,
-        },
-    );
+    upload(&ctx.queue, &tex, &lut.rgba8(), (n, n, n), 4);
     tex.create_view(&Default::default())
 }
 
@@ -294,6 +306,8 @@ fn storage(format: wgpu::TextureFormat) -> wgpu::BindingType {
         view_dimension: wgpu::TextureViewDimension::D2,
     }
 }
+
+const SAMPLER: wgpu::BindingType = wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering);
 
 const UNIFORM: wgpu::BindingType = wgpu::BindingType::Buffer {
     ty: wgpu::BufferBindingType::Uniform,
@@ -373,10 +387,7 @@ impl BackgroundPipelines {
                 layout_entry(2, sampled(D2)),
                 layout_entry(3, sampled(D2)),
                 layout_entry(4, sampled(D2)),
-                layout_entry(
-                    6,
-                    wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                ),
+                layout_entry(6, SAMPLER),
                 layout_entry(7, storage(F::Rgba16Float)),
             ],
         });
@@ -412,10 +423,7 @@ impl GpuEngine {
                 layout_entry(1, sampled(Dim::D2)),
                 layout_entry(2, storage(wgpu::TextureFormat::Rgba8Unorm)),
                 layout_entry(3, sampled(Dim::D3)),
-                layout_entry(
-                    4,
-                    wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                ),
+                layout_entry(4, SAMPLER),
             ],
         });
         let filter_pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -441,10 +449,7 @@ impl GpuEngine {
                 layout_entry(4, sampled(Dim::D2)),
                 layout_entry(5, sampled(Dim::D2)),
                 layout_entry(6, sampled(Dim::D2)),
-                layout_entry(
-                    7,
-                    wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                ),
+                layout_entry(7, SAMPLER),
             ],
         });
         let pack_pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -478,7 +483,14 @@ impl GpuEngine {
             filter_params: uniform(d, "filter params", 32),
             pack_params: uniform(d, "pack params", 16),
             bg_params: uniform(d, "background params", 208),
-            comp_params: uniform(d, "composite params", 16),
+            comp_params: {
+                // The feather is a constant: written once.
+                let b = uniform(d, "composite params", 16);
+                let mut comp = FEATHER.to_le_bytes().to_vec();
+                comp.resize(16, 0);
+                ctx.queue.write_buffer(&b, 0, &comp);
+                b
+            },
             ctx,
             unpack,
             filters: HashMap::new(),
@@ -668,25 +680,7 @@ impl GpuEngine {
         let Some(m) = self.mask.as_ref() else {
             return Ok(());
         };
-        self.ctx.queue.write_texture(
-            wgpu::TexelCopyTextureInfo {
-                texture: &m.fresh,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
-            mask,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(width),
-                rows_per_image: Some(height),
-            },
-            wgpu::Extent3d {
-                width,
-                height,
-                depth_or_array_layers: 1,
-            },
-        );
+        upload(&self.ctx.queue, &m.fresh, mask, (width, height, 1), 1);
         self.mask_pending = true;
         Ok(())
     }
@@ -716,24 +710,12 @@ impl GpuEngine {
         let Some(sz) = self.sized.as_ref() else {
             return Err(GpuError::Failed("frame resources missing".into()));
         };
-        self.ctx.queue.write_texture(
-            wgpu::TexelCopyTextureInfo {
-                texture: &sz.picture,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
+        upload(
+            &self.ctx.queue,
+            &sz.picture,
             rgba,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(size.width * 4),
-                rows_per_image: Some(size.height),
-            },
-            wgpu::Extent3d {
-                width: size.width,
-                height: size.height,
-                depth_or_array_layers: 1,
-            },
+            (size.width, size.height, 1),
+            4,
         );
         Ok(())
     }
@@ -1013,9 +995,6 @@ impl GpuEngine {
                 bytes.extend_from_slice(&f.to_le_bytes());
             }
             q.write_buffer(&self.bg_params, 0, &bytes);
-            let mut comp = FEATHER.to_le_bytes().to_vec();
-            comp.resize(16, 0);
-            q.write_buffer(&self.comp_params, 0, &comp);
         }
         let out_len = pack_format.frame_len(w, h) as u64;
         let groups = |gw: u32, gh: u32| (gw.div_ceil(WG), gh.div_ceil(WG));

@@ -404,16 +404,18 @@ fn face_width(marks: &[[f32; 3]]) -> f32 {
     }
 }
 
+/// The box around points: x0, y0, x1, y1.
+fn extent(marks: &[[f32; 3]]) -> [f32; 4] {
+    marks.iter().fold(
+        [f32::MAX, f32::MAX, f32::MIN, f32::MIN],
+        |[x0, y0, x1, y1], p| [x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1])],
+    )
+}
+
 /// The next frame's crop: around the landmarks, 1.5 x their extent, turned
 /// with the eye line.
 pub fn roi_from_landmarks(marks: &[[f32; 3]]) -> Roi {
-    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for p in marks {
-        x0 = x0.min(p[0]);
-        y0 = y0.min(p[1]);
-        x1 = x1.max(p[0]);
-        y1 = y1.max(p[1]);
-    }
+    let [x0, y0, x1, y1] = extent(marks);
     let re = marks[mesh::RIGHT_EYE_OUTER];
     let le = marks[mesh::LEFT_EYE_OUTER];
     let angle = (le[1] - re[1]).atan2(le[0] - re[0]);
@@ -439,13 +441,6 @@ pub fn roi_from_landmarks(marks: &[[f32; 3]]) -> Roi {
 /// Pose, eyes, mouth and smile from the 468 landmarks.
 pub fn face_state(marks: Vec<[f32; 3]>, score: f32) -> FaceState {
     use mesh::*;
-    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for p in &marks {
-        x0 = x0.min(p[0]);
-        y0 = y0.min(p[1]);
-        x1 = x1.max(p[0]);
-        y1 = y1.max(p[1]);
-    }
     let m = |i: usize| marks[i];
     let deg = |r: f32| r.to_degrees();
     let (re, le) = (m(RIGHT_EYE_OUTER), m(LEFT_EYE_OUTER));
@@ -472,7 +467,7 @@ pub fn face_state(marks: Vec<[f32; 3]>, score: f32) -> FaceState {
     let mouth = ratio(LIP_TOP_INNER, LIP_BOTTOM_INNER, MOUTH_RIGHT, MOUTH_LEFT);
     let width = ratio(MOUTH_RIGHT, MOUTH_LEFT, FACE_RIGHT, FACE_LEFT);
     FaceState {
-        bbox: [x0, y0, x1, y1],
+        bbox: extent(&marks),
         yaw,
         pitch,
         roll,
