@@ -50,7 +50,14 @@ pub struct ReaderWatch {
     path: PathBuf,
     inotify: Option<inotify::Inotify>,
     readers: u32,
+    last_scan: std::time::Instant,
 }
+
+/// How often the open-watch fallback recounts holders without an event. A
+/// descriptor inherited by a forked process is released without any close
+/// event (the open file lives on elsewhere), so events alone can leave the
+/// count stale.
+const RESCAN_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn subscribe(fd: i32, event: u32) -> std::io::Result<()> {
     // SAFETY: zero is a valid bit pattern for this plain C structure.
@@ -101,6 +108,7 @@ impl ReaderWatch {
             path: path.to_path_buf(),
             inotify,
             readers,
+            last_scan: std::time::Instant::now(),
         }
     }
 
@@ -150,8 +158,9 @@ impl ReaderWatch {
                         }
                         changed = true;
                     }
-                    if changed {
+                    if changed || self.last_scan.elapsed() >= RESCAN_EVERY {
                         self.readers = holders(&self.path).len() as u32;
+                        self.last_scan = std::time::Instant::now();
                     }
                 }
             }
@@ -209,7 +218,7 @@ mod tests {
         // descriptors for an instant, and counts too while it does.
         assert!(seen >= 1, "the child was seen");
         let mut after = 1;
-        for _ in 0..200 {
+        for _ in 0..300 {
             after = w.poll(own.as_raw_fd());
             if after == 0 {
                 break;
