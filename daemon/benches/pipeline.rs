@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
+use bytemeetd::control::Hub;
 use bytemeetd::convert::FrameVariants;
 use bytemeetd::frame::{Frame, PixelFormat, SharedFrame, Size};
 use bytemeetd::pipeline::{self, PipelineConfig};
@@ -157,15 +158,12 @@ fn bench_run(c: &mut Criterion) {
                     buf: vec![0u8; PixelFormat::Yuyv.frame_len(1280, 720)],
                 });
                 let cfg = PipelineConfig {
-                    source: SourceSpec::File(clip.clone()),
                     request: SourceRequest {
                         size: SIZE,
                         fps: 30.0,
                         format: None,
                     },
                     frames: Some(frames),
-                    filter: None,
-                    background: Default::default(),
                     segmenter: Default::default(),
                     gpu: Default::default(),
                 };
@@ -174,7 +172,11 @@ fn bench_run(c: &mut Criterion) {
                     cfg,
                     vec![sink],
                     Arc::new(AtomicBool::new(false)),
-                    Arc::new(Stats::new()),
+                    Arc::new(Hub::new(
+                        Default::default(),
+                        SourceSpec::File(clip.clone()),
+                        Arc::new(Stats::new()),
+                    )),
                 )
                 .expect("run");
                 total += t.elapsed();

@@ -75,6 +75,14 @@ impl Default for Settings {
 pub enum ConfigError {
     #[error("{path}: {reason}")]
     Invalid { path: String, reason: String },
+    #[error("{path}{}: key `{key}`: {reason}", line.map(|n| format!(":{n}")).unwrap_or_default())]
+    Value {
+        path: String,
+        key: String,
+        /// 1-based line of the key, when the text was at hand.
+        line: Option<usize>,
+        reason: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -109,12 +117,56 @@ pub fn load(path: &Path) -> Result<Option<ConfigFile>, ConfigError> {
     }
 }
 
+/// The 1-based line where `key` is set in a TOML text, if at the top level.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
+}
+
+/// Reads and checks a config file over the defaults; a missing file is
+/// `Ok(None)`. Errors name the file, the line and the key.
+pub fn read(path: &Path) -> Result<Option<(ConfigFile, Settings)>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(ConfigError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })
+        }
+    };
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    match Settings::default().with_file(&file, path) {
+        Ok(s) => Ok(Some((file, s))),
+        Err(ConfigError::Value {
+            path, key, reason, ..
+        }) => Err(ConfigError::Value {
+            line: line_of(&text, &key),
+            path,
+            key,
+            reason,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
 impl Settings {
     /// Applies a config file over the defaults, checking every value.
     pub fn with_file(mut self, file: &ConfigFile, path: &Path) -> Result<Self, ConfigError> {
-        let bad = |key: &str, reason: String| ConfigError::Invalid {
+        let bad = |key: &str, reason: String| ConfigError::Value {
             path: path.display().to_string(),
-            reason: format!("key `{key}`: {reason}"),
+            key: key.to_string(),
+            line: None,
+            reason,
         };
         if let Some(s) = &file.source {
             self.source = s.parse().map_err(|e| bad("source", e))?;
@@ -203,6 +255,29 @@ mod tests {
         assert!(Settings::default()
             .with_file(&file, Path::new("c"))
             .is_err());
+    }
+
+    #[test]
+    fn read_names_the_line_of_a_bad_value() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("config.toml");
+        std::fs::write(
+            &p,
+            "# effects\nsource = \"demo\"\n\nfilter = \"sparkles\"\n",
+        )
+        .expect("write");
+        let msg = read(&p).expect_err("bad filter").to_string();
+        assert!(
+            msg.starts_with(&format!("{}:4: key `filter`", p.display())),
+            "{msg}"
+        );
+        std::fs::write(&p, "source = \"demo\"\nfps = \n").expect("write");
+        let msg = read(&p).expect_err("bad toml").to_string();
+        assert!(msg.contains("line 2"), "{msg}");
+        std::fs::write(&p, "filter = \"sepia\"\n").expect("write");
+        let (file, s) = read(&p).expect("ok").expect("present");
+        assert_eq!(file.filter.as_deref(), Some("sepia"));
+        assert_eq!(s.filter.map(|f| f.name), Some("sepia".to_string()));
     }
 
     #[test]

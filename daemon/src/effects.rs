@@ -14,6 +14,20 @@ use crate::gpu::{GpuContext, GpuPreference};
 use crate::perception::{Perception, SegmenterSpec};
 use crate::source::{self, FrameSource};
 
+/// What the picture should look like: the one plain-data type that the
+/// command line, the config file, D-Bus and the persisted state all read and
+/// write.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EffectsState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<FilterSpec>,
+    #[serde(default)]
+    pub background: BackgroundSpec,
+    /// Name of the avatar pack worn, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+}
+
 #[derive(Debug)]
 enum Engine {
     NotStarted,
@@ -157,6 +171,14 @@ impl Effects {
 
     pub fn set_filter(&mut self, filter: Option<FilterSpec>) {
         self.filter = filter;
+    }
+
+    /// Takes on new settings; the next frame pushed shows them. Nothing that
+    /// can be reused (pipelines, the perception thread, a rendered scene) is
+    /// rebuilt.
+    pub fn apply(&mut self, state: &EffectsState) {
+        self.filter = state.filter.clone();
+        self.background = state.background.clone();
     }
 
     /// In lockstep every frame waits for its own person mask: for recordings,

@@ -3,6 +3,7 @@
 //! camera, clips); see `ARCHITECTURE.md` for the map.
 
 pub mod config;
+pub mod control;
 pub mod convert;
 pub mod effects;
 pub mod frame;

@@ -9,7 +9,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 
-use bytemeetd::config::{self, Settings};
+use bytemeetd::config::{self, ConfigFile, Settings};
+use bytemeetd::control::dbus::{self as control_bus, BusStatus};
+use bytemeetd::control::reload::Reloader;
+use bytemeetd::control::{state, Hub};
+use bytemeetd::effects::EffectsState;
 use bytemeetd::frame::{PixelFormat, Size};
 use bytemeetd::gpu::background::{BackgroundSpec, SCENES};
 use bytemeetd::gpu::filters::{FilterSpec, FILTERS};
@@ -70,27 +74,41 @@ struct Args {
     /// List the built-in background scenes and exit.
     #[arg(long)]
     list_scenes: bool,
+    /// Do not offer control on the D-Bus session bus (batch runs never do).
+    #[arg(long)]
+    no_dbus: bool,
 }
 
-fn settings(args: &Args) -> anyhow::Result<Settings> {
+/// Settings plus the config file they came from, for reloading.
+struct Loaded {
+    settings: Settings,
+    /// The file to follow and its last good contents (empty when missing or broken).
+    config: Option<(PathBuf, ConfigFile)>,
+}
+
+fn settings(args: &Args) -> anyhow::Result<Loaded> {
     let mut s = Settings::default();
+    let mut followed = None;
     match (&args.config, config::default_path()) {
         (Some(path), _) => {
-            let file = config::load(path)?
+            let (file, from_file) = config::read(path)?
                 .with_context(|| format!("{}: no such config file", path.display()))?;
-            s = s.with_file(&file, path)?;
+            s = from_file;
+            followed = Some((path.clone(), file));
         }
-        (None, Some(path)) => match config::load(&path).and_then(|f| match f {
-            Some(f) => Settings::default().with_file(&f, &path).map(Some),
-            None => Ok(None),
-        }) {
-            Ok(Some(from_file)) => {
+        (None, Some(path)) => match config::read(&path) {
+            Ok(Some((file, from_file))) => {
                 tracing::info!(path = %path.display(), "settings read");
                 s = from_file;
+                followed = Some((path, file));
             }
-            Ok(None) => {}
-            // A broken config must not keep the camera down: say so, run on defaults.
-            Err(e) => tracing::error!("{e}; running with defaults until it is fixed"),
+            Ok(None) => followed = Some((path, ConfigFile::default())),
+            // A broken config must not keep the camera down: say so, run on
+            // defaults, and pick the file up once it is fixed.
+            Err(e) => {
+                tracing::error!("{e}; running with defaults until it is fixed");
+                followed = Some((path, ConfigFile::default()));
+            }
         },
         (None, None) => {}
     }
@@ -124,7 +142,41 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     if let Some(g) = args.gpu {
         s.gpu = g;
     }
-    Ok(s)
+    Ok(Loaded {
+        settings: s,
+        config: followed,
+    })
+}
+
+/// The starting effects: the config's, then those saved by the last run
+/// (not for batch runs, which must not depend on earlier ones), then flags.
+fn starting_effects(
+    args: &Args,
+    s: &Settings,
+    state_path: Option<&std::path::Path>,
+) -> EffectsState {
+    let mut effects = EffectsState {
+        filter: s.filter.clone(),
+        background: s.background.clone(),
+        avatar: None,
+    };
+    if let Some(path) = state_path {
+        match state::load(path) {
+            Ok(Some(saved)) => {
+                tracing::info!(path = %path.display(), "effects restored from the last run");
+                effects = saved;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("{e}; starting with the configured effects"),
+        }
+    }
+    if args.filter.is_some() {
+        effects.filter = args.filter.clone();
+    }
+    if let Some(b) = &args.background {
+        effects.background = b.clone();
+    }
+    effects
 }
 
 fn list_devices() {
@@ -175,17 +227,57 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let s = settings(&args)?;
-    if let BackgroundSpec::Image { path } | BackgroundSpec::Video { path } = &s.background {
+    let Loaded {
+        settings: s,
+        config: followed,
+    } = settings(&args)?;
+    let batch = args.frames.is_some();
+    let state_path = if batch { None } else { state::default_path() };
+    let mut effects = starting_effects(&args, &s, state_path.as_deref());
+    if let BackgroundSpec::Image { path } | BackgroundSpec::Video { path } = &effects.background {
         if !path.is_file() {
-            anyhow::bail!(
+            let msg = format!(
                 "background {}: no such file (give an image or a .y4m clip that exists)",
                 path.display()
             );
+            if args.background.is_some() {
+                anyhow::bail!(msg);
+            }
+            tracing::warn!("{msg}; starting without a background");
+            effects.background = BackgroundSpec::None;
         }
     }
     if s.source == SourceSpec::Auto && discover::first_camera().is_none() {
         tracing::warn!("no webcam found: showing the built-in demo portrait until one is plugged in (or set `source` in the config)");
+    }
+    let stats = Arc::new(Stats::new());
+    let mut hub = Hub::new(effects, s.source.clone(), stats.clone());
+    if let Some(path) = state_path {
+        hub = hub.persist_to(path);
+    }
+    let hub = Arc::new(hub);
+    let reloader = match followed {
+        Some((path, file)) if !batch => {
+            let r = Arc::new(Reloader::new(path, hub.clone(), file));
+            if let Err(e) = r.clone().watch() {
+                tracing::warn!(path = %r.path().display(), "cannot follow the config file ({e}); `bytemeetctl reload` applies changes");
+            }
+            Some(r)
+        }
+        _ => None,
+    };
+    if !batch && !args.no_dbus {
+        match control_bus::start(hub.clone(), reloader) {
+            BusStatus::Serving => {
+                tracing::info!(name = bytemeet_proto::BUS_NAME, "control on the session bus")
+            }
+            BusStatus::Taken(who) => anyhow::bail!(
+                "bytemeetd is already running on this session bus ({who}); control it with bytemeetctl, or stop it first (systemctl --user stop bytemeetd)"
+            ),
+            BusStatus::Unavailable(why) => tracing::warn!(
+                "no D-Bus control ({why}); the camera runs, but bytemeetctl cannot reach it. Start it inside a desktop session or under `dbus-run-session`"
+            ),
+        }
     }
     let mut sinks = Vec::new();
     for spec in &s.outputs {
@@ -208,22 +300,18 @@ fn run(args: Args) -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, shutdown.clone()).context("installing signal handlers")?;
     }
-    let stats = Arc::new(Stats::new());
     let cfg = PipelineConfig {
-        source: s.source.clone(),
         request: SourceRequest {
             size: s.size,
             fps: s.fps,
             format: s.camera_format,
         },
         frames: args.frames,
-        filter: s.filter.clone(),
-        background: s.background.clone(),
         segmenter: s.segmenter.clone(),
         gpu: s.gpu,
     };
     tracing::info!(source = %s.source, size = %s.size, fps = s.fps, "bytemeetd running");
-    let summary = pipeline::run(cfg, sinks, shutdown, stats.clone())?;
+    let summary = pipeline::run(cfg, sinks, shutdown, hub)?;
     let snap = stats.snapshot();
     let stages: Vec<String> = snap
         .stage_ms

@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::control::Hub;
 use crate::convert::FrameVariants;
 use crate::effects::Effects;
 use crate::frame::{Frame, SharedFrame, Size};
-use crate::gpu::background::BackgroundSpec;
-use crate::gpu::filters::FilterSpec;
 use crate::gpu::GpuPreference;
 use crate::perception::SegmenterSpec;
 use crate::placeholder;
@@ -31,19 +30,15 @@ use crate::stats::Stats;
 /// keeping latency at most a frame or two.
 const QUEUE_DEPTH: usize = 2;
 
-/// How a run is set up.
+/// How a run is set up. What may change while it runs (the source, the
+/// effects) lives in the `Hub` instead.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
-    pub source: SourceSpec,
     pub request: SourceRequest,
     /// Stop after this many source frames (batch mode): every frame reaches the
     /// recordings (their queues block instead of dropping), no repeats, files
     /// and the demo unpaced.
     pub frames: Option<u64>,
-    /// The starting filter, if any.
-    pub filter: Option<FilterSpec>,
-    /// The starting background.
-    pub background: BackgroundSpec,
     /// How the person is found for backgrounds.
     pub segmenter: SegmenterSpec,
     /// Which GPU runs the effects.
@@ -88,11 +83,12 @@ struct SourceWorker {
 impl SourceWorker {
     fn start(
         cfg: &PipelineConfig,
+        spec: &SourceSpec,
         raw: Arc<FrameQueue<Frame>>,
         events: mpsc::Sender<SourceEvent>,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let (spec, req, paced) = (cfg.source.clone(), cfg.request, !cfg.batch());
+        let (spec, req, paced) = (spec.clone(), cfg.request, !cfg.batch());
         let handle = {
             let stop = stop.clone();
             std::thread::Builder::new()
@@ -117,23 +113,30 @@ impl SourceWorker {
 
 /// The effect stage on its own thread: raw frames in, processed frames out.
 /// A slow GPU thus delays only the effect itself; the loop keeps every output
-/// fed at the frame rate with the latest processed picture.
+/// fed at the frame rate with the latest processed picture. Effect changes
+/// from the hub apply from the next frame popped.
 fn start_effects(
     mut effects: Effects,
     out: crate::frame::PixelFormat,
     raw: Arc<FrameQueue<Frame>>,
     ready: Arc<FrameQueue<Frame>>,
-    stats: Arc<Stats>,
+    hub: Arc<Hub>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("effects".into())
         .spawn(move || {
+            let stats = hub.stats().clone();
+            let mut seen = 0;
             // Frames still on the GPU are picked up within a few ms even when
             // no new frame comes to push them out.
             let poll = Duration::from_millis(4);
             loop {
                 let wait = (effects.pending() > 0).then_some(poll);
-                let done = match raw.pop(wait) {
+                let popped = raw.pop(wait);
+                if let Some(state) = hub.effects_if_newer(&mut seen) {
+                    effects.apply(&state);
+                }
+                let done = match popped {
                     Pop::Item(frame) if effects.active() || effects.pending() > 0 => {
                         let t = Instant::now();
                         let done = effects.push(frame, out);
@@ -267,8 +270,9 @@ pub fn run(
     cfg: PipelineConfig,
     sinks: Vec<Box<dyn FrameSink>>,
     shutdown: Arc<AtomicBool>,
-    stats: Arc<Stats>,
+    hub: Arc<Hub>,
 ) -> Result<RunSummary, PipelineError> {
+    let stats = hub.stats().clone();
     let batch = cfg.batch();
     let size: Size = cfg.request.size;
     let overflow = if batch {
@@ -289,6 +293,11 @@ pub fn run(
     if outputs.is_empty() && batch {
         return Err(PipelineError::NoOutputs);
     }
+    hub.set_outputs(outputs.iter().map(|o| o.name.clone()).collect());
+    let mut source_seen = 0;
+    let mut source = hub
+        .source_if_newer(&mut source_seen)
+        .unwrap_or(SourceSpec::Auto);
 
     let mut sched = Scheduler::new(SchedulerConfig::for_fps(cfg.request.fps));
     let overflow = if batch {
@@ -304,9 +313,10 @@ pub fn run(
         .map_or(crate::frame::PixelFormat::Rgba, |o| o.format);
     let effects_thread = start_effects(
         {
+            let state = hub.effects();
             let mut e = Effects::new(
-                cfg.filter.clone(),
-                cfg.background.clone(),
+                state.filter,
+                state.background,
                 cfg.segmenter.clone(),
                 cfg.gpu,
             );
@@ -316,7 +326,7 @@ pub fn run(
         effects_out,
         raw.clone(),
         ready.clone(),
-        stats.clone(),
+        hub.clone(),
     )
     .ok();
     let (ev_tx, ev_rx) = mpsc::channel();
@@ -345,12 +355,32 @@ pub fn run(
     };
 
     while !shutdown.load(Ordering::Relaxed) {
+        if let Some(spec) = hub.source_if_newer(&mut source_seen) {
+            tracing::info!(source = %spec, "source changed");
+            source = spec;
+            if let Some(w) = worker.take() {
+                w.stop();
+                worker = Some(SourceWorker::start(
+                    &cfg,
+                    &source,
+                    raw.clone(),
+                    ev_tx.clone(),
+                ));
+            }
+            sched.source_changed();
+        }
         let now = Instant::now();
-        let demand = batch || outputs.iter().any(|o| o.demand.wants_frames());
+        let demand =
+            batch || outputs.iter().any(|o| o.demand.wants_frames()) || hub.snapshot_wanted();
         match sched.update(now, demand) {
             Some(Action::Open) => {
-                tracing::debug!(source = %cfg.source, "opening source");
-                worker = Some(SourceWorker::start(&cfg, raw.clone(), ev_tx.clone()));
+                tracing::debug!(source = %source, "opening source");
+                worker = Some(SourceWorker::start(
+                    &cfg,
+                    &source,
+                    raw.clone(),
+                    ev_tx.clone(),
+                ));
             }
             Some(Action::Close) => {
                 tracing::info!("nobody is watching: camera closed");
@@ -373,7 +403,12 @@ pub fn run(
                     if let Some(w) = worker.take() {
                         w.stop();
                     }
-                    worker = Some(SourceWorker::start(&cfg, raw.clone(), ev_tx.clone()));
+                    worker = Some(SourceWorker::start(
+                        &cfg,
+                        &source,
+                        raw.clone(),
+                        ev_tx.clone(),
+                    ));
                 }
                 SourceEvent::Failed(e) => {
                     if let Some(w) = worker.take() {
@@ -387,6 +422,7 @@ pub fn run(
                     if sched.picture() != Picture::Unavailable(msg.clone()) {
                         tracing::warn!("{msg}");
                     }
+                    hub.answer_snapshots(Err(msg.clone()));
                     sched.failed(Instant::now(), msg);
                 }
             }
@@ -394,6 +430,7 @@ pub fn run(
         if result.is_err() {
             break;
         }
+        hub.set_camera_active(sched.camera_active());
 
         let wait = sched
             .next_wake(now, last_emit)
@@ -418,7 +455,11 @@ pub fn run(
                     now.saturating_duration_since(frame.captured_at),
                 );
                 sched.frame();
-                let mut variants = FrameVariants::new(Arc::new(frame));
+                let frame = Arc::new(frame);
+                if hub.snapshot_wanted() {
+                    hub.answer_snapshots(Ok(frame.clone()));
+                }
+                let mut variants = FrameVariants::new(frame);
                 emit(&mut variants, false, &outputs);
                 last_frame = Some(variants);
                 last_emit = Some(now);
@@ -454,6 +495,7 @@ pub fn run(
     if let Some(w) = worker.take() {
         w.stop();
     }
+    hub.set_camera_active(false);
     // Closing both ends releases the effect thread wherever it waits.
     raw.close();
     ready.close();

@@ -151,6 +151,17 @@ impl Scheduler {
         self.last_error = Some(reason);
     }
 
+    /// The source was switched: a pending retry is dropped (the new source
+    /// opens at once if wanted), and an open one counts as opening again.
+    pub fn source_changed(&mut self) {
+        self.failures = 0;
+        self.last_error = None;
+        self.state = match self.state {
+            CameraState::Waiting { .. } | CameraState::Closed => CameraState::Closed,
+            CameraState::Opening | CameraState::Open { .. } => CameraState::Opening,
+        };
+    }
+
     /// What a repeat frame should show right now.
     pub fn picture(&self) -> Picture {
         match (&self.state, &self.last_error) {
@@ -191,6 +202,26 @@ mod tests {
     }
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn a_new_source_skips_the_retry_wait() {
+        let (mut s, t0) = sched();
+        assert_eq!(s.update(t0, true), Some(Action::Open));
+        s.failed(t0, "unplugged".into());
+        assert_eq!(s.update(t0 + MS(10), true), None, "backing off");
+        s.source_changed();
+        assert_eq!(s.picture(), Picture::Idle);
+        assert_eq!(s.update(t0 + MS(20), true), Some(Action::Open));
+        s.opened();
+        s.frame();
+        s.source_changed();
+        assert_eq!(s.state(), &CameraState::Opening);
+        assert_eq!(
+            s.update(t0 + MS(30), true),
+            None,
+            "the loop restarted it already"
+        );
+    }
 
     #[test]
     fn camera_opens_on_demand_and_closes_after_linger() {

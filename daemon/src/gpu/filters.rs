@@ -134,6 +134,22 @@ impl FilterSpec {
     }
 }
 
+/// The spec as `--filter` takes it: `NAME`, `NAME:key=value,...`, `lut:PATH,...`.
+impl std::fmt::Display for FilterSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(lut) = &self.lut {
+            parts.push(lut.display().to_string());
+        }
+        parts.extend(self.params.iter().map(|(k, v)| format!("{k}={v}")));
+        if !parts.is_empty() {
+            write!(f, ":{}", parts.join(","))?;
+        }
+        Ok(())
+    }
+}
+
 impl std::str::FromStr for FilterSpec {
     type Err = String;
 
@@ -193,6 +209,17 @@ impl std::str::FromStr for FilterSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn specs_print_as_they_are_parsed() {
+        for text in ["toon", "posterize:levels=4", "pixelate:block=12"] {
+            let spec: FilterSpec = text.parse().expect("valid");
+            let again: FilterSpec = spec.to_string().parse().expect("reparses");
+            assert_eq!(again, spec, "{text}");
+        }
+        let lut: FilterSpec = "lut:/x/look.cube,strength=0.5".parse().expect("lut");
+        assert_eq!(lut.to_string(), "lut:/x/look.cube,strength=0.5");
+    }
 
     #[test]
     fn at_least_ten_filters_plus_lut_each_described() {

@@ -1,0 +1,577 @@
+//! The daemon's D-Bus face: `org.bytemeet.Camera1` at `/org/bytemeet/Camera`
+//! on the session bus, as `org.bytemeet.Camera`. Methods check their
+//! arguments and answer with a named error a person can act on; accepted
+//! changes go into the `Hub`, where the frame loop picks them up at the next
+//! frame. One task turns hub changes into `PropertiesChanged`, and sends
+//! `Stats` once a second.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytemeet_proto::{CameraError, Choice, RoomEntry, BUS_NAME, OBJECT_PATH};
+use zbus::zvariant::OwnedValue;
+
+use crate::effects::EffectsState;
+use crate::frame::{PixelFormat, Size};
+use crate::gpu::background::{self, BackgroundSpec, SCENES};
+use crate::gpu::filters::{FilterSpec, FILTERS};
+use crate::gpu::lut::Lut3d;
+use crate::source::SourceSpec;
+use crate::v4l2;
+
+use super::reload::Reloader;
+use super::Hub;
+
+/// How long a snapshot waits for the camera to deliver a picture.
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The object served at `/org/bytemeet/Camera`.
+#[derive(Debug)]
+pub struct CameraService {
+    hub: Arc<Hub>,
+    reloader: Option<Arc<Reloader>>,
+}
+
+impl CameraService {
+    pub fn new(hub: Arc<Hub>, reloader: Option<Arc<Reloader>>) -> Self {
+        CameraService { hub, reloader }
+    }
+}
+
+fn is_off(s: &str) -> bool {
+    matches!(s.trim().to_ascii_lowercase().as_str(), "" | "none" | "off")
+}
+
+fn invalid(msg: impl Into<String>) -> CameraError {
+    CameraError::InvalidArgument(msg.into())
+}
+
+/// Paths come from another process with another working directory: only
+/// absolute ones mean the same thing on both sides.
+fn absolute_file(path: &Path, what: &str) -> Result<(), CameraError> {
+    if !path.is_absolute() {
+        return Err(invalid(format!(
+            "{what} {}: give an absolute path (bytemeetctl does this for you)",
+            path.display()
+        )));
+    }
+    if !path.is_file() {
+        return Err(invalid(format!("{what} {}: no such file", path.display())));
+    }
+    Ok(())
+}
+
+/// Runs a blocking check (file decoding) off the bus task.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CameraError> + Send + 'static,
+) -> Result<T, CameraError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CameraError::Failed(format!("internal task failed: {e}")))?
+}
+
+/// Parses and checks a filter spec; `None` turns the filter off.
+pub async fn parse_filter(spec: &str) -> Result<Option<FilterSpec>, CameraError> {
+    if is_off(spec) {
+        return Ok(None);
+    }
+    let f: FilterSpec = spec.parse().map_err(|e: String| {
+        if e.starts_with("unknown filter") {
+            CameraError::UnknownFilter(format!("{e} (see `bytemeetctl filter list`)"))
+        } else {
+            invalid(e)
+        }
+    })?;
+    if let Some(lut) = f.lut.clone() {
+        absolute_file(&lut, "LUT")?;
+        blocking(move || {
+            Lut3d::load(&lut)
+                .map(|_| ())
+                .map_err(|e| invalid(e.to_string()))
+        })
+        .await?;
+    }
+    Ok(Some(f))
+}
+
+/// Parses and checks a background: a spec, a bare scene name, or an absolute
+/// path to an image or a `.y4m` clip. Pictures are test-decoded, so a file
+/// that is not one is refused here rather than failing on the frame path.
+pub async fn parse_background(spec: &str) -> Result<BackgroundSpec, CameraError> {
+    let s = spec.trim();
+    if is_off(s) {
+        return Ok(BackgroundSpec::None);
+    }
+    let b = if let Some(scene) = background::find_scene(s) {
+        BackgroundSpec::Scene {
+            name: scene.name.to_string(),
+        }
+    } else if s.starts_with('/') {
+        let path = PathBuf::from(s);
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("y4m"))
+        {
+            BackgroundSpec::Video { path }
+        } else {
+            BackgroundSpec::Image { path }
+        }
+    } else {
+        s.parse().map_err(|e: String| {
+            if e.starts_with("unknown") {
+                CameraError::UnknownBackground(format!("{e} (see `bytemeetctl background list`)"))
+            } else {
+                invalid(e)
+            }
+        })?
+    };
+    if let BackgroundSpec::Image { path } | BackgroundSpec::Video { path } = &b {
+        absolute_file(path, "background")?;
+        let path = path.clone();
+        blocking(move || {
+            let mut src = crate::source::file::open(&path, Size::new(64, 64))
+                .map_err(|e| invalid(format!("background: {e}")))?;
+            src.next_frame()
+                .map(|_| ())
+                .map_err(|e| invalid(format!("background: {e}")))
+        })
+        .await?;
+    }
+    Ok(b)
+}
+
+/// Parses and checks a source: a camera must exist, be a real capture device
+/// (not a virtual camera, which could be our own output) and not be held by
+/// another program.
+pub async fn parse_source(spec: &str) -> Result<SourceSpec, CameraError> {
+    let s: SourceSpec = spec.parse().map_err(invalid)?;
+    match &s {
+        SourceSpec::V4l2(path) => {
+            let path = path.clone();
+            blocking(move || check_camera(&path)).await?;
+        }
+        SourceSpec::File(path) => absolute_file(path, "source")?,
+        SourceSpec::Auto | SourceSpec::Demo => {}
+    }
+    Ok(s)
+}
+
+fn check_camera(path: &Path) -> Result<(), CameraError> {
+    if !path.exists() {
+        return Err(CameraError::NoSuchDevice(format!(
+            "{} does not exist; `bytemeetctl devices` lists the cameras",
+            path.display()
+        )));
+    }
+    let info = v4l2::discover::query(path).map_err(|e| match e.raw_os_error() {
+        Some(libc::EBUSY) => CameraError::DeviceBusy(format!(
+            "{} is busy{}; close the program using it",
+            path.display(),
+            v4l2::holders_note(path)
+        )),
+        _ => invalid(format!("{}: not a video device ({e})", path.display())),
+    })?;
+    if info.is_loopback() {
+        return Err(invalid(format!(
+            "{} is a virtual camera ({}); pick a real webcam",
+            path.display(),
+            info.card
+        )));
+    }
+    if !info.capture {
+        return Err(invalid(format!(
+            "{} ({}) cannot capture video",
+            path.display(),
+            info.card
+        )));
+    }
+    let holders = v4l2::holders(path);
+    if !holders.is_empty() {
+        return Err(CameraError::DeviceBusy(format!(
+            "{} is held by {}; close that program first",
+            path.display(),
+            holders.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn check_snapshot_path(path: &Path) -> Result<(), CameraError> {
+    if !path.is_absolute() {
+        return Err(invalid(format!(
+            "snapshot {}: give an absolute path",
+            path.display()
+        )));
+    }
+    if !path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        return Err(invalid(format!(
+            "snapshot {}: the file name must end in .png",
+            path.display()
+        )));
+    }
+    match path.parent() {
+        Some(dir) if dir.is_dir() => Ok(()),
+        _ => Err(invalid(format!(
+            "snapshot {}: its folder does not exist",
+            path.display()
+        ))),
+    }
+}
+
+fn write_png(frame: &crate::frame::Frame, path: &Path) -> Result<(), CameraError> {
+    let rgba = crate::convert::convert(frame, PixelFormat::Rgba)
+        .map_err(|e| CameraError::Failed(format!("snapshot: {e}")))?;
+    let file = std::fs::File::create(path)
+        .map_err(|e| CameraError::Failed(format!("snapshot {}: {e}", path.display())))?;
+    crate::sink::png::encode_png(&rgba, std::io::BufWriter::new(file))
+        .map_err(|e| CameraError::Failed(format!("snapshot {}: {e}", path.display())))
+}
+
+#[zbus::interface(name = "org.bytemeet.Camera1")]
+impl CameraService {
+    async fn list_filters(&self) -> Vec<Choice> {
+        FILTERS
+            .iter()
+            .map(|f| (f.name.to_string(), f.description.to_string()))
+            .collect()
+    }
+
+    async fn list_backgrounds(&self) -> Vec<Choice> {
+        let mut out = vec![
+            ("none".to_string(), "the camera's own picture".to_string()),
+            (
+                "blur".to_string(),
+                format!(
+                    "the room behind you blurred (blur:STRENGTH, {}..{}, default {})",
+                    background::BLUR_RANGE.start(),
+                    background::BLUR_RANGE.end(),
+                    background::DEFAULT_BLUR
+                ),
+            ),
+        ];
+        out.extend(
+            SCENES
+                .iter()
+                .map(|s| (format!("scene:{}", s.name), s.description.to_string())),
+        );
+        out.push((
+            "image:PATH".to_string(),
+            "a picture of yours, scaled to cover".to_string(),
+        ));
+        out.push((
+            "video:PATH.y4m".to_string(),
+            "a looping clip of yours".to_string(),
+        ));
+        out
+    }
+
+    async fn list_avatars(&self) -> Vec<Choice> {
+        Vec::new()
+    }
+
+    async fn set_filter(&self, spec: &str) -> Result<(), CameraError> {
+        let f = parse_filter(spec).await?;
+        self.hub.update_effects(|e| e.filter = f);
+        Ok(())
+    }
+
+    async fn set_background(&self, spec: &str) -> Result<(), CameraError> {
+        let b = parse_background(spec).await?;
+        self.hub.update_effects(|e| e.background = b);
+        Ok(())
+    }
+
+    async fn set_avatar(&self, name: &str) -> Result<(), CameraError> {
+        if is_off(name) {
+            self.hub.update_effects(|e| e.avatar = None);
+            return Ok(());
+        }
+        Err(CameraError::UnknownAvatar(format!(
+            "no avatar named {name:?} is installed (this build has none; see `bytemeetctl avatar list`)"
+        )))
+    }
+
+    async fn clear_effects(&self) {
+        self.hub.update_effects(|e| *e = EffectsState::default());
+    }
+
+    async fn set_source(&self, spec: &str) -> Result<(), CameraError> {
+        let s = parse_source(spec).await?;
+        self.hub.set_source(s);
+        Ok(())
+    }
+
+    async fn snapshot(&self, path: &str) -> Result<(), CameraError> {
+        let path = PathBuf::from(path);
+        check_snapshot_path(&path)?;
+        let rx = self.hub.request_snapshot();
+        let frame = match tokio::time::timeout(SNAPSHOT_TIMEOUT, rx).await {
+            Ok(Ok(Ok(frame))) => frame,
+            Ok(Ok(Err(reason))) => return Err(CameraError::CameraUnavailable(reason)),
+            Ok(Err(_)) => {
+                return Err(CameraError::CameraUnavailable(
+                    "the daemon is shutting down".into(),
+                ))
+            }
+            Err(_) => {
+                return Err(CameraError::CameraUnavailable(format!(
+                    "no picture within {} s; is the camera working? (`bytemeetctl status`)",
+                    SNAPSHOT_TIMEOUT.as_secs()
+                )))
+            }
+        };
+        blocking(move || write_png(&frame, &path)).await
+    }
+
+    async fn join_room(&self, url: &str, display_name: &str) -> Result<String, CameraError> {
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or_else(|| invalid(format!("room {url:?}: give the room's http(s) address")))?;
+        if rest.split_once('/').is_none_or(|(_, room)| room.is_empty()) {
+            return Err(invalid(format!(
+                "room {url:?}: the address names no room (http://HOST:3030/ROOM)"
+            )));
+        }
+        if display_name.chars().count() > 64 {
+            return Err(invalid("display name: at most 64 characters"));
+        }
+        Err(CameraError::NotSupported(
+            "this build of bytemeetd cannot join rooms; use the virtual camera in the room's page"
+                .into(),
+        ))
+    }
+
+    async fn leave_room(&self, id: &str) -> Result<(), CameraError> {
+        Err(invalid(format!(
+            "not in a room {id:?} (`bytemeetctl room list` shows the rooms joined)"
+        )))
+    }
+
+    async fn reload(&self) -> Result<(), CameraError> {
+        match &self.reloader {
+            Some(r) => {
+                let r = r.clone();
+                blocking(move || {
+                    r.reload_and_log()
+                        .map(|_| ())
+                        .map_err(CameraError::InvalidConfig)
+                })
+                .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    #[zbus(property)]
+    async fn filter(&self) -> String {
+        self.hub
+            .effects()
+            .filter
+            .map(|f| f.to_string())
+            .unwrap_or_default()
+    }
+
+    #[zbus(property)]
+    async fn background(&self) -> String {
+        self.hub.effects().background.to_string()
+    }
+
+    #[zbus(property)]
+    async fn avatar(&self) -> String {
+        self.hub.effects().avatar.unwrap_or_default()
+    }
+
+    #[zbus(property)]
+    async fn source(&self) -> String {
+        self.hub.source().to_string()
+    }
+
+    #[zbus(property)]
+    async fn outputs(&self) -> Vec<String> {
+        self.hub.outputs()
+    }
+
+    #[zbus(property)]
+    async fn rooms(&self) -> Vec<RoomEntry> {
+        Vec::new()
+    }
+
+    #[zbus(property)]
+    async fn camera_active(&self) -> bool {
+        self.hub.camera_active()
+    }
+
+    #[zbus(property)]
+    async fn stats(&self) -> std::collections::HashMap<String, OwnedValue> {
+        self.hub.stats().snapshot().to_dict()
+    }
+}
+
+/// What clients last heard, to tell them only about changes.
+#[derive(Debug, PartialEq)]
+struct Heard {
+    effects: EffectsState,
+    source: SourceSpec,
+    outputs: Vec<String>,
+    camera_active: bool,
+}
+
+impl Heard {
+    fn of(hub: &Hub) -> Self {
+        Heard {
+            effects: hub.effects(),
+            source: hub.source(),
+            outputs: hub.outputs(),
+            camera_active: hub.camera_active(),
+        }
+    }
+}
+
+/// Sends `PropertiesChanged` for every hub change, and `Stats` every second,
+/// until the connection fails.
+pub async fn announce_changes(conn: zbus::Connection, hub: Arc<Hub>) -> zbus::Result<()> {
+    let iface = conn
+        .object_server()
+        .interface::<_, CameraService>(OBJECT_PATH)
+        .await?;
+    let mut heard = Heard::of(&hub);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stats_due = tokio::select! {
+            _ = hub.changed() => false,
+            _ = tick.tick() => true,
+        };
+        let now = Heard::of(&hub);
+        let em = iface.signal_emitter();
+        let obj = iface.get().await;
+        if now.effects.filter != heard.effects.filter {
+            obj.filter_changed(em).await?;
+        }
+        if now.effects.background != heard.effects.background {
+            obj.background_changed(em).await?;
+        }
+        if now.effects.avatar != heard.effects.avatar {
+            obj.avatar_changed(em).await?;
+        }
+        if now.source != heard.source {
+            obj.source_changed(em).await?;
+        }
+        if now.outputs != heard.outputs {
+            obj.outputs_changed(em).await?;
+        }
+        if now.camera_active != heard.camera_active {
+            obj.camera_active_changed(em).await?;
+        }
+        if stats_due {
+            obj.stats_changed(em).await?;
+        }
+        heard = now;
+    }
+}
+
+/// How taking the bus name went.
+#[derive(Debug)]
+pub enum BusStatus {
+    /// Serving on the session bus.
+    Serving,
+    /// Another daemon holds the name; who it is, as far as the bus says.
+    Taken(String),
+    /// No session bus (or it refused us): control is off, the camera still runs.
+    Unavailable(String),
+}
+
+/// Who owns the bus name: `pid 123 (bytemeetd --source demo)`.
+async fn describe_owner(conn: &zbus::Connection) -> String {
+    let Ok(dbus) = zbus::fdo::DBusProxy::new(conn).await else {
+        return "another process".into();
+    };
+    let Ok(name) = zbus::names::BusName::try_from(BUS_NAME) else {
+        return "another process".into();
+    };
+    match dbus.get_connection_unix_process_id(name).await {
+        Ok(pid) => {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| {
+                    b.split(|c| *c == 0)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            if cmd.is_empty() {
+                format!("pid {pid}")
+            } else {
+                format!("pid {pid}: {cmd}")
+            }
+        }
+        Err(_) => "another process".into(),
+    }
+}
+
+async fn connect(
+    hub: &Arc<Hub>,
+    reloader: Option<Arc<Reloader>>,
+) -> Result<zbus::Connection, BusStatus> {
+    let builder = zbus::connection::Builder::session()
+        .map_err(|e| BusStatus::Unavailable(format!("no session bus address ({e})")))?;
+    let builder = builder
+        .serve_at(OBJECT_PATH, CameraService::new(hub.clone(), reloader))
+        .and_then(|b| b.name(BUS_NAME))
+        .map_err(|e| BusStatus::Unavailable(e.to_string()))?;
+    match builder.build().await {
+        Ok(conn) => Ok(conn),
+        Err(zbus::Error::NameTaken) => {
+            let who = match zbus::Connection::session().await {
+                Ok(c) => describe_owner(&c).await,
+                Err(_) => "another process".into(),
+            };
+            Err(BusStatus::Taken(who))
+        }
+        Err(e) => Err(BusStatus::Unavailable(e.to_string())),
+    }
+}
+
+/// Takes the bus name and serves the interface on a thread of its own for as
+/// long as the process runs. Returns once the name is taken or refused.
+pub fn start(hub: Arc<Hub>, reloader: Option<Arc<Reloader>>) -> BusStatus {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(BusStatus::Unavailable(e.to_string()));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let conn = match connect(&hub, reloader).await {
+                    Ok(c) => c,
+                    Err(status) => {
+                        let _ = tx.send(status);
+                        return;
+                    }
+                };
+                let _ = tx.send(BusStatus::Serving);
+                if let Err(e) = announce_changes(conn, hub).await {
+                    tracing::error!("D-Bus control stopped: {e}");
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        return BusStatus::Unavailable(e.to_string());
+    }
+    rx.recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| BusStatus::Unavailable("the session bus did not answer".into()))
+}
