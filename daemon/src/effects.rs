@@ -31,6 +31,9 @@ pub struct EffectsState {
 #[derive(Debug)]
 enum Engine {
     NotStarted,
+    /// Being created on a thread of its own (device creation and shader
+    /// compilation take a few hundred ms on lavapipe); frames pass meanwhile.
+    Starting(std::thread::JoinHandle<Result<GpuEngine, crate::gpu::GpuError>>),
     Ready(Box<GpuEngine>),
     Unavailable,
 }
@@ -191,11 +194,51 @@ impl Effects {
         self.background = background;
     }
 
-    /// Starts the GPU on first use (about 0.2 s on lavapipe), not at start-up,
-    /// so a daemon without effects never touches the GPU.
-    fn engine(engine: &mut Engine, preference: GpuPreference) -> Option<&mut GpuEngine> {
-        if let Engine::NotStarted = engine {
-            *engine = match GpuContext::new(preference).and_then(GpuEngine::new) {
+    /// Starts creating the GPU engine in the background, so that the first
+    /// effect switched on later shows at once. The live daemon does this at
+    /// start; batch runs start it on first use.
+    pub fn warm_up(&mut self) {
+        if let Engine::NotStarted = self.engine {
+            let preference = self.preference;
+            match std::thread::Builder::new()
+                .name("gpu-start".into())
+                .spawn(move || {
+                    let mut engine = GpuContext::new(preference).and_then(GpuEngine::new)?;
+                    engine.precompile();
+                    Ok(engine)
+                })
+            {
+                Ok(h) => self.engine = Engine::Starting(h),
+                Err(e) => tracing::error!("cannot start the GPU thread: {e}"),
+            }
+        }
+    }
+
+    /// Takes over a warmed-up engine once its thread is done (logged then),
+    /// without waiting for it.
+    pub fn poll_warm_up(&mut self) {
+        if matches!(&self.engine, Engine::Starting(h) if h.is_finished()) {
+            Self::engine(&mut self.engine, self.preference, false);
+        }
+    }
+
+    /// The engine when it is ready. Without a warm-up it is started on first
+    /// use; `wait` blocks until a starting engine is ready (recordings), else
+    /// frames pass through unfiltered meanwhile.
+    fn engine(engine: &mut Engine, preference: GpuPreference, wait: bool) -> Option<&mut GpuEngine> {
+        let result = match std::mem::replace(engine, Engine::Unavailable) {
+            Engine::NotStarted => Some(GpuContext::new(preference).and_then(GpuEngine::new)),
+            Engine::Starting(h) if wait || h.is_finished() => Some(
+                h.join()
+                    .unwrap_or_else(|_| Err(crate::gpu::GpuError::Failed("GPU start-up panicked".into()))),
+            ),
+            other => {
+                *engine = other;
+                None
+            }
+        };
+        if let Some(result) = result {
+            *engine = match result {
                 Ok(e) => {
                     tracing::info!(adapter = %e.adapter(), "GPU effects ready");
                     Engine::Ready(Box::new(e))
@@ -249,7 +292,7 @@ impl Effects {
         } else if !wants_mask && self.perception.is_some() {
             self.perception = None;
         }
-        let Some(engine) = Self::engine(&mut self.engine, self.preference) else {
+        let Some(engine) = Self::engine(&mut self.engine, self.preference, self.lockstep) else {
             return vec![frame];
         };
         if let Some(p) = &self.perception {

@@ -133,6 +133,7 @@ fn start_effects(
             loop {
                 let wait = (effects.pending() > 0).then_some(poll);
                 let popped = raw.pop(wait);
+                effects.poll_warm_up();
                 if let Some(state) = hub.effects_if_newer(&mut seen) {
                     effects.apply(&state);
                 }
@@ -321,6 +322,10 @@ pub fn run(
                 cfg.gpu,
             );
             e.set_lockstep(cfg.batch());
+            if !cfg.batch() {
+                // The first effect switched on must not wait for the GPU.
+                e.warm_up();
+            }
             e
         },
         effects_out,

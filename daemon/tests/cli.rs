@@ -9,6 +9,9 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_bytemeetd"));
     // Keep runs independent of the user's own config.
     c.env("XDG_CONFIG_HOME", "/nonexistent-bytemeet-test")
+        .env("XDG_STATE_HOME", "/nonexistent-bytemeet-test")
+        // Long-running cases must not meet a daemon on the user's bus.
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent-bytemeet-test/bus")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1");
     c

@@ -521,7 +521,11 @@ async fn connect(
 ) -> Result<zbus::Connection, BusStatus> {
     let builder = zbus::connection::Builder::session()
         .map_err(|e| BusStatus::Unavailable(format!("no session bus address ({e})")))?;
+    // One daemon per session: a second one must neither take the name over
+    // nor queue for it.
     let builder = builder
+        .allow_name_replacements(false)
+        .replace_existing_names(false)
         .serve_at(OBJECT_PATH, CameraService::new(hub.clone(), reloader))
         .and_then(|b| b.name(BUS_NAME))
         .map_err(|e| BusStatus::Unavailable(e.to_string()))?;

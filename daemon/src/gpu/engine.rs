@@ -592,6 +592,19 @@ impl GpuEngine {
         });
     }
 
+    /// Compiles every filter and pack pipeline now, so that switching effects
+    /// later never waits for the shader compiler. For warm-ups off the frame path.
+    pub fn precompile(&mut self) {
+        for f in crate::gpu::filters::FILTERS {
+            self.filter_pipeline(f.id);
+        }
+        for format in 0..3 {
+            for backdrop in 0..3 {
+                self.pack_pipeline(format, backdrop);
+            }
+        }
+    }
+
     /// The pipeline of filter `id`, compiled on first use.
     fn filter_pipeline(&mut self, id: u32) {
         if self.filters.contains_key(&id) {

@@ -1,0 +1,440 @@
+//! The control plane end to end: a private `dbus-daemon`, the real
+//! `bytemeetd` on the demo source, driven by the real `bytemeetctl` binary.
+//! Needs `dbus-daemon` (Debian: `dbus-daemon`; tests/setup.sh installs it)
+//! and `bytemeetctl` built beside `bytemeetd` (`cargo test --workspace`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A session bus of our own, with its activation directory.
+struct Bus {
+    dir: tempfile::TempDir,
+    address: String,
+    child: Child,
+}
+
+impl Bus {
+    fn start() -> Bus {
+        let dir = tempfile::tempdir().expect("tmp");
+        let services = dir.path().join("services");
+        std::fs::create_dir(&services).expect("services dir");
+        let socket = dir.path().join("bus");
+        let conf = dir.path().join("bus.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={}</listen>
+  <servicedir>{}</servicedir>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+                socket.display(),
+                services.display()
+            ),
+        )
+        .expect("bus config");
+        let address = format!("unix:path={}", socket.display());
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", conf.display()))
+            .arg("--nofork")
+            .arg("--print-address=1")
+            // Activated services inherit this environment.
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("dbus-daemon is needed for this test (apt install dbus-daemon)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("bus address");
+        assert!(line.starts_with("unix:"), "dbus-daemon said {line:?}");
+        Bus {
+            dir,
+            address,
+            child,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn env(&self, c: &mut Command) {
+        c.env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_STATE_HOME", self.path("state"))
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(ctl_bin());
+        self.env(&mut c);
+        c.args(args).output().expect("run bytemeetctl")
+    }
+
+    /// `bytemeetctl ARGS`, which must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.ctl(args);
+        assert!(
+            o.status.success(),
+            "bytemeetctl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// `bytemeetctl ARGS`, which must fail with `code`; its stderr.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let o = self.ctl(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(code), "bytemeetctl {args:?}: {err}");
+        err
+    }
+
+    /// Starts the daemon on the demo source into a y4m clip; waits until it
+    /// answers on the bus.
+    fn daemon(&self, extra: &[&str]) -> Daemon {
+        let clip = self.path("out.y4m");
+        let log = self.path("daemon.log");
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bytemeetd"));
+        self.env(&mut c);
+        c.args(["--source", "demo", "--size", "160x120", "--fps", "30"])
+            .arg("--output")
+            .arg(format!("y4m:{}", clip.display()))
+            .args(extra)
+            .stderr(std::fs::File::create(&log).expect("log"));
+        let child = c.spawn().expect("spawn bytemeetd");
+        let d = Daemon { child, log, clip };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.ctl(&["status"]).status.success() {
+            assert!(Instant::now() < deadline, "daemon never answered: {}", d.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+    clip: PathBuf,
+}
+
+impl Daemon {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, and a clean exit.
+    fn stop(mut self) -> String {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().expect("wait");
+        let log = self.log();
+        assert!(status.success(), "clean exit: {log}");
+        log
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ctl_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_bytemeetd")).with_file_name("bytemeetctl");
+    assert!(
+        p.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        p.display()
+    );
+    p
+}
+
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    wait_for_secs(what, 10, done)
+}
+
+fn wait_for_secs(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Complete frames in a growing 4:2:0 y4m clip: whether each is grey (its
+/// chroma planes all within 3 levels of neutral).
+fn grey_frames(clip: &Path, w: usize, h: usize) -> Vec<bool> {
+    let data = std::fs::read(clip).unwrap_or_default();
+    let Some(header_end) = data.iter().position(|b| *b == b'\n') else {
+        return Vec::new();
+    };
+    let (luma, chroma) = (w * h, w * h / 4);
+    let mut at = header_end + 1;
+    let mut out = Vec::new();
+    while let Some(nl) = data[at..].iter().position(|b| *b == b'\n') {
+        let start = at + nl + 1;
+        let end = start + luma + 2 * chroma;
+        if end > data.len() {
+            break;
+        }
+        out.push(
+            data[start + luma..end]
+                .iter()
+                .all(|c| c.abs_diff(128) <= 3),
+        );
+        at = end;
+    }
+    out
+}
+
+#[test]
+fn bytemeetctl_drives_the_running_daemon() {
+    let bus = Bus::start();
+    let d = bus.daemon(&[]);
+
+    let status = bus.ok(&["status"]);
+    for row in ["camera", "source", "demo", "filter", "background", "fps"] {
+        assert!(status.contains(row), "{status}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    assert_eq!(json["running"], true);
+    assert_eq!(json["source"], "demo");
+    assert_eq!(json["camera_active"], true, "the clip output always wants frames");
+    assert!(json["stats"]["frames_in"].as_u64().is_some());
+
+    // A change shows in the output within two frames of the call returning.
+    wait_for("frames", || grey_frames(&d.clip, 160, 120).len() > 5);
+    assert!(!grey_frames(&d.clip, 160, 120).iter().any(|g| *g), "the demo is colourful");
+    // Measured on a warm daemon: the GPU engine and every pipeline are built
+    // in the background at start (seconds on lavapipe, under a second on a GPU).
+    wait_for_secs("the GPU warm-up", 60, || d.log().contains("GPU effects ready"));
+    bus.ok(&["filter", "set", "grayscale"]);
+    let returned_at = grey_frames(&d.clip, 160, 120).len();
+    wait_for("more frames", || grey_frames(&d.clip, 160, 120).len() > returned_at + 8);
+    let frames = grey_frames(&d.clip, 160, 120);
+    let first = frames.iter().position(|g| *g).expect("grey frames");
+    assert!(
+        first <= returned_at + 2,
+        "first grey frame {first}, call returned at frame {returned_at}: {}", d.log()
+    );
+    assert!(frames[first..].iter().all(|g| *g), "stays grey");
+
+    // Lists and the other setters.
+    assert!(bus.ok(&["filter", "list"]).contains("sepia"));
+    assert!(bus.ok(&["background", "list"]).contains("scene:moon"));
+    assert!(bus.ok(&["avatar", "list"]).contains("no avatars"));
+    bus.ok(&["background", "scene", "moon"]);
+    bus.ok(&["background", "blur", "--strength", "20"]);
+    let json: serde_json::Value = serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    assert_eq!(json["background"], "blur:20");
+    assert_eq!(json["filter"], "grayscale");
+    bus.ok(&["source", "set", "demo"]);
+    bus.ok(&["background", "off"]);
+    bus.ok(&["avatar", "off"]);
+
+    // Snapshot: a relative path is made absolute by the CLI.
+    let shot = bus.path("shot.png");
+    let o = {
+        let mut c = Command::new(ctl_bin());
+        bus.env(&mut c);
+        c.current_dir(bus.dir.path())
+            .args(["snapshot", "shot.png"])
+            .output()
+            .expect("snapshot")
+    };
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let img = image::open(&shot).expect("png").to_rgba8();
+    assert_eq!(img.dimensions(), (160, 120));
+
+    // Errors: named, non-zero, and the stream goes on.
+    let err = bus.fails(&["filter", "set", "sparkles"], 1);
+    assert!(err.contains("unknown filter") && err.contains("filter list"), "{err}");
+    let err = bus.fails(&["background", "image", "/nonexistent/me.png"], 1);
+    assert!(err.contains("no such file"), "{err}");
+    let err = bus.fails(&["source", "set", "v4l2:/dev/video99"], 1);
+    assert!(err.contains("does not exist"), "{err}");
+    let err = bus.fails(&["avatar", "set", "dragon"], 1);
+    assert!(err.contains("dragon"), "{err}");
+    let err = bus.fails(&["room", "join", "http://127.0.0.1:3030/abc"], 1);
+    assert!(err.contains("rooms"), "{err}");
+    assert!(bus.ok(&["room", "list"]).contains("no rooms"));
+    let err = bus.fails(&["filtr", "list"], 2);
+    assert!(err.contains("filter"), "clap suggests: {err}");
+    let before = grey_frames(&d.clip, 160, 120).len();
+    wait_for("frames after the errors", || grey_frames(&d.clip, 160, 120).len() > before + 3);
+
+    // watch follows changes made by others.
+    let mut watcher = {
+        let mut c = Command::new(ctl_bin());
+        bus.env(&mut c);
+        c.args(["watch", "--json", "--no-stats", "--count", "2"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("watch")
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    bus.ok(&["filter", "set", "sepia"]);
+    bus.ok(&["clear"]);
+    let out = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while watcher.try_wait().expect("poll").is_none() {
+            assert!(Instant::now() < deadline, "watch did not see two changes");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        watcher.wait_with_output().expect("watch output")
+    };
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines[0]["property"], "Filter");
+    assert_eq!(lines[0]["value"], "sepia");
+    assert_eq!(lines[1]["value"], "");
+
+    let log = d.stop();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn effects_survive_a_restart_and_config_saves_apply() {
+    let bus = Bus::start();
+    let d = bus.daemon(&[]);
+    bus.ok(&["filter", "set", "posterize:levels=4"]);
+    bus.ok(&["background", "blur"]);
+    d.stop();
+    assert!(bus.path("state/bytemeet/state.toml").is_file());
+    let d = bus.daemon(&[]);
+    let json: serde_json::Value = serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    assert_eq!(json["filter"], "posterize:levels=4");
+    assert_eq!(json["background"], "blur:12");
+
+    // A config saved while running applies without a restart...
+    let config = bus.path("config/bytemeet/config.toml");
+    std::fs::create_dir_all(config.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&config, "source = \"demo\"\nfilter = \"invert\"\n").expect("write");
+    wait_for("the saved filter", || {
+        bus.ok(&["status", "--json"]).contains("\"filter\": \"invert\"")
+    });
+    // ...and one with a mistake is refused, named, and changes nothing.
+    std::fs::write(&config, "source = \"demo\"\nfilter = \"invert\"\nbackground = \"scene:atlantis\"\n")
+        .expect("write");
+    wait_for("the refusal in the log", || d.log().contains("key `background`"));
+    let log = d.log();
+    assert!(
+        log.contains(&format!("{}:3: key `background`", config.display())),
+        "{log}"
+    );
+    let err = bus.fails(&["reload"], 1);
+    assert!(err.contains("last good"), "{err}");
+    let json: serde_json::Value = serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    assert_eq!(json["background"], "blur:12");
+    assert_eq!(json["filter"], "invert");
+    d.stop();
+}
+
+#[test]
+fn absent_second_and_busless_daemons_are_told_clearly() {
+    let bus = Bus::start();
+    let err = bus.fails(&["status"], 3);
+    assert!(err.contains("not running") && err.contains("systemctl --user start bytemeetd"), "{err}");
+
+    let d = bus.daemon(&[]);
+    let mut second = Command::new(env!("CARGO_BIN_EXE_bytemeetd"));
+    bus.env(&mut second);
+    let o = second
+        .args(["--source", "demo", "--size", "160x120", "--output"])
+        .arg(format!("y4m:{}", bus.path("second.y4m").display()))
+        .output()
+        .expect("second daemon");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("already running") && err.contains("pid"), "{err}");
+    assert!(bus.ok(&["status"]).contains("running"), "the first one is untouched");
+    d.stop();
+
+    // No bus at all: the camera runs; control is said to be off.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bytemeetd"));
+    bus.env(&mut c);
+    let log = bus.path("busless.log");
+    let mut child = c
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .args(["--source", "demo", "--size", "160x120", "--output"])
+        .arg(format!("png:{}", bus.path("busless.png").display()))
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    wait_for("frames without a bus", || bus.path("busless.png").exists());
+    assert!(child.try_wait().expect("poll").is_none(), "still running");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("no D-Bus control"), "{text}");
+
+    // Batch runs never touch the bus.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bytemeetd"));
+    bus.env(&mut c);
+    let o = c
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .args(["--source", "demo", "--size", "160x120", "--frames", "3", "--output"])
+        .arg(format!("y4m:{}", bus.path("batch.y4m").display()))
+        .output()
+        .expect("batch");
+    assert!(o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("D-Bus"));
+}
+
+#[test]
+fn the_first_call_activates_the_daemon_through_the_packaged_service_file() {
+    let bus = Bus::start();
+    let packaged = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../packaging/dbus/org.bytemeet.Camera.service"
+    ))
+    .expect("service file");
+    assert!(packaged.contains(&format!("Name={}", bytemeet_proto::BUS_NAME)));
+    // Same file, pointed at the binary under test (no systemd here).
+    let exec = format!(
+        "Exec={} --source demo --size 160x120 --output y4m:{}",
+        env!("CARGO_BIN_EXE_bytemeetd"),
+        bus.path("activated.y4m").display()
+    );
+    let local: String = packaged
+        .lines()
+        .filter(|l| !l.starts_with("SystemdService="))
+        .map(|l| if l.starts_with("Exec=") { exec.clone() } else { l.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(bus.path("services/org.bytemeet.Camera.service"), local).expect("write");
+    let status: serde_json::Value =
+        serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    assert_eq!(status["running"], true);
+    let pid = status["pid"].as_i64().expect("pid") as i32;
+    wait_for("frames from the activated daemon", || bus.path("activated.y4m").exists());
+    // SAFETY: plain kill(2) on the daemon the bus started for us.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+}
