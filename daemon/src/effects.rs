@@ -206,8 +206,7 @@ impl Effects {
                     let mut engine = GpuContext::new(preference).and_then(GpuEngine::new)?;
                     engine.precompile();
                     Ok(engine)
-                })
-            {
+                }) {
                 Ok(h) => self.engine = Engine::Starting(h),
                 Err(e) => tracing::error!("cannot start the GPU thread: {e}"),
             }
@@ -225,13 +224,16 @@ impl Effects {
     /// The engine when it is ready. Without a warm-up it is started on first
     /// use; `wait` blocks until a starting engine is ready (recordings), else
     /// frames pass through unfiltered meanwhile.
-    fn engine(engine: &mut Engine, preference: GpuPreference, wait: bool) -> Option<&mut GpuEngine> {
+    fn engine(
+        engine: &mut Engine,
+        preference: GpuPreference,
+        wait: bool,
+    ) -> Option<&mut GpuEngine> {
         let result = match std::mem::replace(engine, Engine::Unavailable) {
             Engine::NotStarted => Some(GpuContext::new(preference).and_then(GpuEngine::new)),
-            Engine::Starting(h) if wait || h.is_finished() => Some(
-                h.join()
-                    .unwrap_or_else(|_| Err(crate::gpu::GpuError::Failed("GPU start-up panicked".into()))),
-            ),
+            Engine::Starting(h) if wait || h.is_finished() => Some(h.join().unwrap_or_else(|_| {
+                Err(crate::gpu::GpuError::Failed("GPU start-up panicked".into()))
+            })),
             other => {
                 *engine = other;
                 None

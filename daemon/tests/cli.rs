@@ -11,7 +11,10 @@ fn bin() -> Command {
     c.env("XDG_CONFIG_HOME", "/nonexistent-bytemeet-test")
         .env("XDG_STATE_HOME", "/nonexistent-bytemeet-test")
         // Long-running cases must not meet a daemon on the user's bus.
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent-bytemeet-test/bus")
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent-bytemeet-test/bus",
+        )
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1");
     c

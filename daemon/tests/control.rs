@@ -121,7 +121,11 @@ impl Bus {
         let d = Daemon { child, log, clip };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.ctl(&["status"]).status.success() {
-            assert!(Instant::now() < deadline, "daemon never answered: {}", d.log());
+            assert!(
+                Instant::now() < deadline,
+                "daemon never answered: {}",
+                d.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         d
@@ -202,11 +206,7 @@ fn grey_frames(clip: &Path, w: usize, h: usize) -> Vec<bool> {
         if end > data.len() {
             break;
         }
-        out.push(
-            data[start + luma..end]
-                .iter()
-                .all(|c| c.abs_diff(128) <= 3),
-        );
+        out.push(data[start + luma..end].iter().all(|c| c.abs_diff(128) <= 3));
         at = end;
     }
     out
@@ -221,26 +221,38 @@ fn bytemeetctl_drives_the_running_daemon() {
     for row in ["camera", "source", "demo", "filter", "background", "fps"] {
         assert!(status.contains(row), "{status}");
     }
-    let json: serde_json::Value = serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
     assert_eq!(json["running"], true);
     assert_eq!(json["source"], "demo");
-    assert_eq!(json["camera_active"], true, "the clip output always wants frames");
+    assert_eq!(
+        json["camera_active"], true,
+        "the clip output always wants frames"
+    );
     assert!(json["stats"]["frames_in"].as_u64().is_some());
 
     // A change shows in the output within two frames of the call returning.
     wait_for("frames", || grey_frames(&d.clip, 160, 120).len() > 5);
-    assert!(!grey_frames(&d.clip, 160, 120).iter().any(|g| *g), "the demo is colourful");
+    assert!(
+        !grey_frames(&d.clip, 160, 120).iter().any(|g| *g),
+        "the demo is colourful"
+    );
     // Measured on a warm daemon: the GPU engine and every pipeline are built
     // in the background at start (seconds on lavapipe, under a second on a GPU).
-    wait_for_secs("the GPU warm-up", 60, || d.log().contains("GPU effects ready"));
+    wait_for_secs("the GPU warm-up", 60, || {
+        d.log().contains("GPU effects ready")
+    });
     bus.ok(&["filter", "set", "grayscale"]);
     let returned_at = grey_frames(&d.clip, 160, 120).len();
-    wait_for("more frames", || grey_frames(&d.clip, 160, 120).len() > returned_at + 8);
+    wait_for("more frames", || {
+        grey_frames(&d.clip, 160, 120).len() > returned_at + 8
+    });
     let frames = grey_frames(&d.clip, 160, 120);
     let first = frames.iter().position(|g| *g).expect("grey frames");
     assert!(
         first <= returned_at + 2,
-        "first grey frame {first}, call returned at frame {returned_at}: {}", d.log()
+        "first grey frame {first}, call returned at frame {returned_at}: {}",
+        d.log()
     );
     assert!(frames[first..].iter().all(|g| *g), "stays grey");
 
@@ -250,7 +262,8 @@ fn bytemeetctl_drives_the_running_daemon() {
     assert!(bus.ok(&["avatar", "list"]).contains("no avatars"));
     bus.ok(&["background", "scene", "moon"]);
     bus.ok(&["background", "blur", "--strength", "20"]);
-    let json: serde_json::Value = serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
     assert_eq!(json["background"], "blur:20");
     assert_eq!(json["filter"], "grayscale");
     bus.ok(&["source", "set", "demo"]);
@@ -273,7 +286,10 @@ fn bytemeetctl_drives_the_running_daemon() {
 
     // Errors: named, non-zero, and the stream goes on.
     let err = bus.fails(&["filter", "set", "sparkles"], 1);
-    assert!(err.contains("unknown filter") && err.contains("filter list"), "{err}");
+    assert!(
+        err.contains("unknown filter") && err.contains("filter list"),
+        "{err}"
+    );
     let err = bus.fails(&["background", "image", "/nonexistent/me.png"], 1);
     assert!(err.contains("no such file"), "{err}");
     let err = bus.fails(&["source", "set", "v4l2:/dev/video99"], 1);
@@ -286,7 +302,9 @@ fn bytemeetctl_drives_the_running_daemon() {
     let err = bus.fails(&["filtr", "list"], 2);
     assert!(err.contains("filter"), "clap suggests: {err}");
     let before = grey_frames(&d.clip, 160, 120).len();
-    wait_for("frames after the errors", || grey_frames(&d.clip, 160, 120).len() > before + 3);
+    wait_for("frames after the errors", || {
+        grey_frames(&d.clip, 160, 120).len() > before + 3
+    });
 
     // watch follows changes made by others.
     let mut watcher = {
@@ -329,7 +347,8 @@ fn effects_survive_a_restart_and_config_saves_apply() {
     d.stop();
     assert!(bus.path("state/bytemeet/state.toml").is_file());
     let d = bus.daemon(&[]);
-    let json: serde_json::Value = serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
     assert_eq!(json["filter"], "posterize:levels=4");
     assert_eq!(json["background"], "blur:12");
 
@@ -338,12 +357,18 @@ fn effects_survive_a_restart_and_config_saves_apply() {
     std::fs::create_dir_all(config.parent().expect("dir")).expect("mkdir");
     std::fs::write(&config, "source = \"demo\"\nfilter = \"invert\"\n").expect("write");
     wait_for("the saved filter", || {
-        bus.ok(&["status", "--json"]).contains("\"filter\": \"invert\"")
+        bus.ok(&["status", "--json"])
+            .contains("\"filter\": \"invert\"")
     });
     // ...and one with a mistake is refused, named, and changes nothing.
-    std::fs::write(&config, "source = \"demo\"\nfilter = \"invert\"\nbackground = \"scene:atlantis\"\n")
-        .expect("write");
-    wait_for("the refusal in the log", || d.log().contains("key `background`"));
+    std::fs::write(
+        &config,
+        "source = \"demo\"\nfilter = \"invert\"\nbackground = \"scene:atlantis\"\n",
+    )
+    .expect("write");
+    wait_for("the refusal in the log", || {
+        d.log().contains("key `background`")
+    });
     let log = d.log();
     assert!(
         log.contains(&format!("{}:3: key `background`", config.display())),
@@ -351,7 +376,8 @@ fn effects_survive_a_restart_and_config_saves_apply() {
     );
     let err = bus.fails(&["reload"], 1);
     assert!(err.contains("last good"), "{err}");
-    let json: serde_json::Value = serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
     assert_eq!(json["background"], "blur:12");
     assert_eq!(json["filter"], "invert");
     d.stop();
@@ -361,7 +387,10 @@ fn effects_survive_a_restart_and_config_saves_apply() {
 fn absent_second_and_busless_daemons_are_told_clearly() {
     let bus = Bus::start();
     let err = bus.fails(&["status"], 3);
-    assert!(err.contains("not running") && err.contains("systemctl --user start bytemeetd"), "{err}");
+    assert!(
+        err.contains("not running") && err.contains("systemctl --user start bytemeetd"),
+        "{err}"
+    );
 
     let d = bus.daemon(&[]);
     let mut second = Command::new(env!("CARGO_BIN_EXE_bytemeetd"));
@@ -373,8 +402,14 @@ fn absent_second_and_busless_daemons_are_told_clearly() {
         .expect("second daemon");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("already running") && err.contains("pid"), "{err}");
-    assert!(bus.ok(&["status"]).contains("running"), "the first one is untouched");
+    assert!(
+        err.contains("already running") && err.contains("pid"),
+        "{err}"
+    );
+    assert!(
+        bus.ok(&["status"]).contains("running"),
+        "the first one is untouched"
+    );
     d.stop();
 
     // No bus at all: the camera runs; control is said to be off.
@@ -400,7 +435,9 @@ fn absent_second_and_busless_daemons_are_told_clearly() {
     bus.env(&mut c);
     let o = c
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
-        .args(["--source", "demo", "--size", "160x120", "--frames", "3", "--output"])
+        .args([
+            "--source", "demo", "--size", "160x120", "--frames", "3", "--output",
+        ])
         .arg(format!("y4m:{}", bus.path("batch.y4m").display()))
         .output()
         .expect("batch");
@@ -426,7 +463,13 @@ fn the_first_call_activates_the_daemon_through_the_packaged_service_file() {
     let local: String = packaged
         .lines()
         .filter(|l| !l.starts_with("SystemdService="))
-        .map(|l| if l.starts_with("Exec=") { exec.clone() } else { l.to_string() })
+        .map(|l| {
+            if l.starts_with("Exec=") {
+                exec.clone()
+            } else {
+                l.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(bus.path("services/org.bytemeet.Camera.service"), local).expect("write");
@@ -434,7 +477,9 @@ fn the_first_call_activates_the_daemon_through_the_packaged_service_file() {
         serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
     assert_eq!(status["running"], true);
     let pid = status["pid"].as_i64().expect("pid") as i32;
-    wait_for("frames from the activated daemon", || bus.path("activated.y4m").exists());
+    wait_for("frames from the activated daemon", || {
+        bus.path("activated.y4m").exists()
+    });
     // SAFETY: plain kill(2) on the daemon the bus started for us.
     unsafe { libc::kill(pid, libc::SIGTERM) };
 }

@@ -119,6 +119,11 @@ impl FrameSink for Y4mSink {
         let (u, v) = rest.split_at(c_len);
         enc.write_frame(&y4m::Frame::new([y, u, v], None))
             .map_err(|e| err(format!("write failed (disk full?): {e:?}")))?;
+        // One write per whole frame: a reader following the growing file
+        // (`tail -f clip.y4m | ffplay -`) sees each frame as it is made.
+        self.file
+            .flush()
+            .map_err(|e| err(format!("write failed (disk full?): {e}")))?;
         self.frames += 1;
         Ok(())
     }
