@@ -128,10 +128,10 @@ enum SourceCmd {
 
 #[derive(Debug, Subcommand)]
 enum RoomCmd {
-    /// Join the room at URL (http://HOST:3030/ROOM).
+    /// Join the room at URL (http://HOST:3030/ROOM, or ROOM with `[rooms] server` configured).
     Join {
         url: String,
-        /// The name others see.
+        /// The name others see (default: `[rooms] display_name`, else "ByteMeet").
         #[arg(long)]
         name: Option<String>,
     },
@@ -579,10 +579,8 @@ async fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             writeln!(out, "{}", path.display())?;
         }
         Cmd::Room(RoomCmd::Join { url, name }) => {
-            let name = name.unwrap_or_else(|| {
-                std::env::var("USER").unwrap_or_else(|_| "ByteMeet".to_string())
-            });
-            let id = cam.join_room(&url, &name).await?;
+            // Empty: the daemon uses `[rooms] display_name` from its config.
+            let id = cam.join_room(&url, name.as_deref().unwrap_or("")).await?;
             writeln!(out, "{id}")?;
         }
         Cmd::Room(RoomCmd::Leave { id }) => cam.leave_room(&id).await?,

@@ -36,6 +36,35 @@ pub struct ConfigFile {
     pub segmenter: Option<String>,
     /// GPU choice: `auto`, `hardware`, `software`, `vulkan`, `gl`.
     pub gpu: Option<String>,
+    /// Defaults for joining ByteMeet rooms.
+    pub rooms: Option<RoomDefaults>,
+}
+
+/// `[rooms]`: what `bytemeetctl room join` uses when it is not told.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RoomDefaults {
+    /// The room server, e.g. `http://meet.example.org:3030`; lets
+    /// `room join ROOM` name just the room.
+    pub server: Option<String>,
+    /// The name others see.
+    pub display_name: Option<String>,
+}
+
+impl RoomDefaults {
+    fn check(&self) -> Result<(), String> {
+        if let Some(s) = &self.server {
+            if !(s.starts_with("http://") || s.starts_with("https://")) {
+                return Err(format!("server {s:?} must start with http:// or https://"));
+            }
+        }
+        if let Some(n) = &self.display_name {
+            if n.trim().is_empty() || n.chars().count() > 64 {
+                return Err("display_name must have 1 to 64 characters".into());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Settings after defaults, file and flags are combined and checked.
@@ -51,6 +80,7 @@ pub struct Settings {
     pub background: BackgroundSpec,
     pub segmenter: SegmenterSpec,
     pub gpu: GpuPreference,
+    pub rooms: RoomDefaults,
 }
 
 impl Default for Settings {
@@ -66,6 +96,7 @@ impl Default for Settings {
             background: BackgroundSpec::None,
             segmenter: SegmenterSpec::default(),
             gpu: GpuPreference::Auto,
+            rooms: RoomDefaults::default(),
         }
     }
 }
@@ -202,6 +233,10 @@ impl Settings {
         if let Some(g) = &file.gpu {
             self.gpu = g.parse().map_err(|e| bad("gpu", e))?;
         }
+        if let Some(r) = &file.rooms {
+            r.check().map_err(|e| bad("rooms", e))?;
+            self.rooms = r.clone();
+        }
         Ok(self)
     }
 }
@@ -278,6 +313,23 @@ mod tests {
         let (file, s) = read(&p).expect("ok").expect("present");
         assert_eq!(file.filter.as_deref(), Some("sepia"));
         assert_eq!(s.filter.map(|f| f.name), Some("sepia".to_string()));
+    }
+
+    #[test]
+    fn room_defaults_are_checked() {
+        let file: ConfigFile =
+            toml::from_str("[rooms]\nserver = \"http://127.0.0.1:3030\"\ndisplay_name = \"Ada\"\n")
+                .expect("toml");
+        let s = Settings::default()
+            .with_file(&file, Path::new("c"))
+            .expect("valid");
+        assert_eq!(s.rooms.display_name.as_deref(), Some("Ada"));
+        let file: ConfigFile =
+            toml::from_str("[rooms]\nserver = \"meet.example\"\n").expect("toml");
+        let err = Settings::default()
+            .with_file(&file, Path::new("c"))
+            .expect_err("no scheme");
+        assert!(err.to_string().contains("`rooms`"), "{err}");
     }
 
     #[test]

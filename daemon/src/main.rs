@@ -255,6 +255,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(path) = state_path {
         hub = hub.persist_to(path);
     }
+    hub.set_room_defaults(s.rooms.clone());
     let hub = Arc::new(hub);
     let reloader = match followed {
         Some((path, file)) if !batch => {

@@ -299,6 +299,11 @@ fn bytemeetctl_drives_the_running_daemon() {
     let err = bus.fails(&["room", "join", "http://127.0.0.1:3030/abc"], 1);
     assert!(err.contains("rooms"), "{err}");
     assert!(bus.ok(&["room", "list"]).contains("no rooms"));
+    let err = bus.fails(&["room", "leave", "abc"], 1);
+    assert!(err.contains("room list"), "{err}");
+    bus.ok(&["reload"]);
+    assert!(bus.ok(&["man"]).contains(".TH bytemeetctl"));
+    assert!(bus.ok(&["completions", "zsh"]).contains("bytemeetctl"));
     let err = bus.fails(&["filtr", "list"], 2);
     assert!(err.contains("filter"), "clap suggests: {err}");
     let before = grey_frames(&d.clip, 160, 120).len();

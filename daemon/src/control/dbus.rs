@@ -328,22 +328,41 @@ impl CameraService {
     }
 
     async fn join_room(&self, url: &str, display_name: &str) -> Result<String, CameraError> {
+        let defaults = self.hub.room_defaults();
+        // A bare room id joins on the configured server.
+        let url = match &defaults.server {
+            Some(server) if !url.contains("://") => {
+                format!(
+                    "{}/{}",
+                    server.trim_end_matches('/'),
+                    url.trim_start_matches('/')
+                )
+            }
+            _ => url.to_string(),
+        };
         let rest = url
             .strip_prefix("http://")
             .or_else(|| url.strip_prefix("https://"))
-            .ok_or_else(|| invalid(format!("room {url:?}: give the room's http(s) address")))?;
+            .ok_or_else(|| {
+                invalid(format!(
+                    "room {url:?}: give the room's http(s) address, or set [rooms] server in the config to join by room id"
+                ))
+            })?;
         if rest.split_once('/').is_none_or(|(_, room)| room.is_empty()) {
             return Err(invalid(format!(
                 "room {url:?}: the address names no room (http://HOST:3030/ROOM)"
             )));
         }
-        if display_name.chars().count() > 64 {
+        let name = match display_name.trim() {
+            "" => defaults.display_name.unwrap_or_else(|| "ByteMeet".into()),
+            n => n.to_string(),
+        };
+        if name.chars().count() > 64 {
             return Err(invalid("display name: at most 64 characters"));
         }
-        Err(CameraError::NotSupported(
-            "this build of bytemeetd cannot join rooms; use the virtual camera in the room's page"
-                .into(),
-        ))
+        Err(CameraError::NotSupported(format!(
+            "this build of bytemeetd cannot join rooms yet ({url} as {name:?}); open the room's page in a browser and pick the \"ByteMeet Camera\" there"
+        )))
     }
 
     async fn leave_room(&self, id: &str) -> Result<(), CameraError> {

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{oneshot, Notify};
 
+use crate::config::RoomDefaults;
 use crate::effects::EffectsState;
 use crate::frame::SharedFrame;
 use crate::source::SourceSpec;
@@ -79,6 +80,7 @@ pub struct Hub {
     outputs: Mutex<Vec<String>>,
     snapshots: Mutex<Vec<oneshot::Sender<SnapshotReply>>>,
     stats: Arc<Stats>,
+    rooms: Mutex<RoomDefaults>,
     /// Where the effects are persisted; `None` for runs that leave no trace.
     state_path: Option<PathBuf>,
     /// Woken on every change that clients should hear about.
@@ -94,6 +96,7 @@ impl Hub {
             outputs: Mutex::new(Vec::new()),
             snapshots: Mutex::new(Vec::new()),
             stats,
+            rooms: Mutex::new(RoomDefaults::default()),
             state_path: None,
             changed: Notify::new(),
         }
@@ -177,6 +180,14 @@ impl Hub {
     pub fn set_outputs(&self, outputs: Vec<String>) {
         *self.outputs.lock().unwrap_or_else(|p| p.into_inner()) = outputs;
         self.changed.notify_one();
+    }
+
+    pub fn room_defaults(&self) -> RoomDefaults {
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_room_defaults(&self, defaults: RoomDefaults) {
+        *self.rooms.lock().unwrap_or_else(|p| p.into_inner()) = defaults;
     }
 
     /// Asks for the next live output frame.

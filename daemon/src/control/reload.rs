@@ -67,6 +67,10 @@ impl Reloader {
                 changed.push("background");
             }
         }
+        if file.rooms != last.rooms {
+            self.hub.set_room_defaults(settings.rooms.clone());
+            changed.push("rooms");
+        }
         if file.source != last.source {
             self.hub.set_source(settings.source.clone());
             changed.push("source");
