@@ -5,6 +5,8 @@
 //! Exit codes: 0 done; 1 the daemon refused (the message says why);
 //! 2 bad command line; 3 the daemon cannot be reached.
 
+mod doctor;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -69,6 +71,13 @@ enum Cmd {
     },
     /// Make the daemon read its config file again.
     Reload,
+    /// Check what ByteMeet needs here (virtual camera, webcam, group, GPU,
+    /// bus, daemon, room server), each failure with its fix.
+    Doctor {
+        /// One JSON array, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// List video devices with their names, as the kernel reports them.
     Devices,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -519,6 +528,26 @@ async fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             clap_mangen::Man::new(Cli::command()).render(out)?;
             return Ok(());
         }
+        Cmd::Doctor { json } => {
+            let checks = doctor::run().await;
+            if json {
+                let text = serde_json::to_string_pretty(&checks)
+                    .map_err(|e| Failure::Local(e.to_string()))?;
+                writeln!(out, "{text}")?;
+            } else {
+                write!(out, "{}", doctor::render(&checks))?;
+            }
+            let failed = checks
+                .iter()
+                .filter(|c| c.status == doctor::Level::Fail)
+                .count();
+            if failed > 0 {
+                return Err(Failure::Refused(format!(
+                    "{failed} check(s) failed; each names its fix"
+                )));
+            }
+            return Ok(());
+        }
         _ => {}
     }
     let conn = zbus::Connection::session().await.map_err(|e| {
@@ -599,7 +628,7 @@ async fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             no_stats,
         } => watch(&conn, out, json, count, no_stats).await?,
         Cmd::Reload => cam.reload().await?,
-        Cmd::Devices | Cmd::Completions { .. } | Cmd::Man => {}
+        Cmd::Devices | Cmd::Completions { .. } | Cmd::Man | Cmd::Doctor { .. } => {}
     }
     Ok(())
 }

@@ -74,6 +74,9 @@ struct Args {
     /// List the built-in background scenes and exit.
     #[arg(long)]
     list_scenes: bool,
+    /// List the GPU adapters, best first (`auto` takes the first), and exit.
+    #[arg(long)]
+    list_gpus: bool,
     /// Do not offer control on the D-Bus session bus (batch runs never do).
     #[arg(long)]
     no_dbus: bool,
@@ -218,6 +221,16 @@ fn run(args: Args) -> anyhow::Result<()> {
                     format!("  [{}]", params.join(", "))
                 }
             );
+        }
+        return Ok(());
+    }
+    if args.list_gpus {
+        let list = bytemeetd::gpu::list_adapters();
+        if list.is_empty() {
+            println!("no GPU adapter: install Mesa's software one (sudo apt-get install mesa-vulkan-drivers)");
+        }
+        for (name, hardware) in list {
+            println!("{}\t{name}", if hardware { "hardware" } else { "software" });
         }
         return Ok(());
     }

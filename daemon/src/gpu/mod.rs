@@ -100,15 +100,36 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
     format!("{} ({:?}, {:?})", info.name, info.device_type, info.backend)
 }
 
+fn adapters() -> Vec<wgpu::Adapter> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::VULKAN | wgpu::Backends::GL;
+    let instance = wgpu::Instance::new(desc);
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN | wgpu::Backends::GL))
+}
+
+/// Every adapter found, best first, as `(description, hardware?)`; the first
+/// one is what `auto` picks.
+pub fn list_adapters() -> Vec<(String, bool)> {
+    let mut infos: Vec<wgpu::AdapterInfo> = adapters().iter().map(|a| a.get_info()).collect();
+    infos.sort_by_key(rank);
+    infos
+        .iter()
+        .map(|i| {
+            (
+                describe(i),
+                matches!(
+                    i.device_type,
+                    wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu
+                ),
+            )
+        })
+        .collect()
+}
+
 impl GpuContext {
     /// Opens the best adapter that `pref` allows.
     pub fn new(pref: GpuPreference) -> Result<Self, GpuError> {
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-        desc.backends = wgpu::Backends::VULKAN | wgpu::Backends::GL;
-        let instance = wgpu::Instance::new(desc);
-        let adapters = pollster::block_on(
-            instance.enumerate_adapters(wgpu::Backends::VULKAN | wgpu::Backends::GL),
-        );
+        let adapters = adapters();
         let found: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
         let adapter = adapters
             .into_iter()

@@ -1,0 +1,460 @@
+//! `bytemeetctl doctor`: checks what ByteMeet needs on this machine, each
+//! with a one-line fix when it fails. Device and GPU facts come from
+//! `bytemeetd` itself (`--list-devices`, `--list-gpus`), so the doctor sees
+//! exactly what the daemon would.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use bytemeet_proto::BUS_NAME;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+    Skip,
+}
+
+/// One check's outcome.
+#[derive(Debug, serde::Serialize)]
+pub struct Check {
+    pub check: &'static str,
+    pub status: Level,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn check(
+    check: &'static str,
+    status: Level,
+    detail: impl Into<String>,
+    fix: Option<&str>,
+) -> Check {
+    Check {
+        check,
+        status,
+        detail: detail.into(),
+        fix: fix.map(str::to_string),
+    }
+}
+
+const LOAD_LOOPBACK: &str = "sudo apt-get install v4l2loopback-dkms && sudo modprobe v4l2loopback exclusive_caps=1 video_nr=10 card_label=\"ByteMeet Camera\" (packaging/modprobe.d/bytemeet.conf makes it permanent)";
+
+/// `bytemeetd` beside this binary, else on PATH.
+fn daemon_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .map(|p| p.with_file_name("bytemeetd"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("bytemeetd"))
+}
+
+fn daemon_lines(flag: &str) -> Result<Vec<String>, String> {
+    let out = Command::new(daemon_binary())
+        .arg(flag)
+        .env("RUST_LOG", "off")
+        .output()
+        .map_err(|e| format!("cannot run bytemeetd: {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Parses `bytemeetd --list-devices`: `(path, role, card)`.
+fn devices() -> Result<Vec<(String, String, String)>, String> {
+    Ok(daemon_lines("--list-devices")?
+        .into_iter()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            Some((
+                f.next()?.to_string(),
+                f.next()?.to_string(),
+                f.next()?.to_string(),
+            ))
+        })
+        .collect())
+}
+
+/// Processes (other than this one) holding `node` open: `name[pid]`.
+pub fn holders(node: &Path) -> Vec<String> {
+    let Ok(target) = std::fs::canonicalize(node) else {
+        return Vec::new();
+    };
+    let me = std::process::id().to_string();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let holds = std::fs::read_dir(entry.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == target));
+        if holds {
+            let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            out.push(format!("{}[{pid}]", name.trim()));
+        }
+    }
+    out
+}
+
+fn loopback(sys_module: &Path, devices: &[(String, String, String)]) -> Check {
+    if !sys_module.is_dir() {
+        return check(
+            "v4l2loopback",
+            Level::Fail,
+            "the module is not loaded",
+            Some(LOAD_LOOPBACK),
+        );
+    }
+    let caps =
+        std::fs::read_to_string(sys_module.join("parameters/exclusive_caps")).unwrap_or_default();
+    let ours = devices
+        .iter()
+        .find(|(_, role, card)| role == "virtual camera" && card == "ByteMeet Camera")
+        .or_else(|| devices.iter().find(|(_, role, _)| role == "virtual camera"));
+    let Some((path, _, card)) = ours else {
+        return check(
+            "v4l2loopback",
+            Level::Fail,
+            "loaded, but no virtual camera node answers",
+            Some("sudo modprobe -r v4l2loopback && sudo modprobe v4l2loopback exclusive_caps=1 video_nr=10 card_label=\"ByteMeet Camera\""),
+        );
+    };
+    let first = caps.trim().split(',').next().unwrap_or("");
+    if !(first == "Y" || first == "1") {
+        return check(
+            "v4l2loopback",
+            Level::Warn,
+            format!("{path} ({card}) without exclusive_caps: Chromium-based browsers will not list it"),
+            Some("sudo modprobe -r v4l2loopback && sudo modprobe v4l2loopback exclusive_caps=1 video_nr=10 card_label=\"ByteMeet Camera\""),
+        );
+    }
+    check(
+        "v4l2loopback",
+        Level::Ok,
+        format!("{path} ({card}), exclusive_caps on"),
+        None,
+    )
+}
+
+fn webcam(devices: &[(String, String, String)]) -> Check {
+    let cams: Vec<&(String, String, String)> = devices
+        .iter()
+        .filter(|(_, role, _)| role == "camera")
+        .collect();
+    let Some((path, _, card)) = cams.first() else {
+        return check(
+            "webcam",
+            Level::Fail,
+            "no camera found (the daemon shows its demo portrait instead)",
+            Some("plug in a webcam; `bytemeetctl devices` lists what the kernel sees"),
+        );
+    };
+    let others: Vec<String> = holders(Path::new(path))
+        .into_iter()
+        .filter(|h| !h.starts_with("bytemeetd["))
+        .collect();
+    if others.is_empty() {
+        check("webcam", Level::Ok, format!("{path} ({card})"), None)
+    } else {
+        check(
+            "webcam",
+            Level::Fail,
+            format!("{path} ({card}) is busy: held by {}", others.join(", ")),
+            Some("close that program (or pick another camera with `bytemeetctl source set v4l2:/dev/videoN`)"),
+        )
+    }
+}
+
+fn video_group(group_file: &str) -> Check {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } == 0 {
+        return check("video group", Level::Ok, "running as root", None);
+    }
+    let Some(gid) = group_file.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next() == Some("video")).then(|| f.nth(1)?.parse::<u32>().ok())?
+    }) else {
+        return check(
+            "video group",
+            Level::Skip,
+            "this system has no `video` group",
+            None,
+        );
+    };
+    let mut groups = vec![0 as libc::gid_t; 256];
+    // SAFETY: the buffer holds 256 entries and its length is passed.
+    let n = unsafe { libc::getgroups(groups.len() as i32, groups.as_mut_ptr()) };
+    let member = n >= 0 && groups[..n as usize].contains(&gid);
+    if member {
+        check("video group", Level::Ok, "you are in the video group", None)
+    } else {
+        check(
+            "video group",
+            Level::Fail,
+            "you are not in the video group: cameras may refuse to open",
+            Some("sudo usermod -aG video $USER, then log out and in again"),
+        )
+    }
+}
+
+fn gpu() -> Check {
+    match daemon_lines("--list-gpus") {
+        Err(e) => check(
+            "gpu",
+            Level::Fail,
+            e,
+            Some("install bytemeetd (it ships with bytemeetctl)"),
+        ),
+        Ok(lines) => match lines.first().and_then(|l| l.split_once('\t')) {
+            Some(("hardware", name)) => check("gpu", Level::Ok, format!("{name} (hardware)"), None),
+            Some((_, name)) => check(
+                "gpu",
+                Level::Ok,
+                format!("{name} (software: effects work, at a CPU cost)"),
+                None,
+            ),
+            None => check(
+                "gpu",
+                Level::Fail,
+                "no GPU adapter: effects are off, frames pass unfiltered",
+                Some("sudo apt-get install mesa-vulkan-drivers"),
+            ),
+        },
+    }
+}
+
+async fn bus_and_daemon() -> (Check, Check) {
+    let conn = match zbus::Connection::session().await {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                check(
+                    "session bus",
+                    Level::Fail,
+                    format!("not reachable ({e})"),
+                    Some("log in to a desktop session, or run under `dbus-run-session`"),
+                ),
+                check("daemon", Level::Skip, "needs the session bus", None),
+            )
+        }
+    };
+    let bus = check("session bus", Level::Ok, "reachable", None);
+    let owner = async {
+        let dbus = zbus::fdo::DBusProxy::new(&conn).await.ok()?;
+        let name = zbus::names::BusName::try_from(BUS_NAME).ok()?;
+        // Asking who owns the name does not start the daemon.
+        if !dbus.name_has_owner(name.clone()).await.ok()? {
+            return Some(None);
+        }
+        Some(dbus.get_connection_unix_process_id(name).await.ok())
+    }
+    .await;
+    let daemon = match owner {
+        Some(Some(pid)) => check("daemon", Level::Ok, format!("running (pid {pid})"), None),
+        Some(None) => check(
+            "daemon",
+            Level::Fail,
+            "bytemeetd is not running",
+            Some("systemctl --user enable --now bytemeetd"),
+        ),
+        None => check("daemon", Level::Warn, "the bus did not answer", None),
+    };
+    (bus, daemon)
+}
+
+/// `[rooms] server` from the config file, if set.
+fn room_server(config: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(config).ok()?;
+    let value: toml::Value = toml::from_str(&text).ok()?;
+    Some(value.get("rooms")?.get("server")?.as_str()?.to_string())
+}
+
+fn room(config: &Path) -> Check {
+    let Some(server) = room_server(config) else {
+        return check(
+            "room server",
+            Level::Skip,
+            "none configured ([rooms] server)",
+            None,
+        );
+    };
+    let rest = server
+        .strip_prefix("http://")
+        .map(|r| (r, 80))
+        .or_else(|| server.strip_prefix("https://").map(|r| (r, 443)));
+    let Some((rest, default_port)) = rest else {
+        return check(
+            "room server",
+            Level::Fail,
+            format!("{server}: not an http(s) address"),
+            Some("fix [rooms] server in the config"),
+        );
+    };
+    let host = rest.split('/').next().unwrap_or(rest);
+    let addr = if host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        host.to_string()
+    } else {
+        format!("{host}:{default_port}")
+    };
+    use std::net::ToSocketAddrs;
+    let reachable = addr
+        .to_socket_addrs()
+        .ok()
+        .into_iter()
+        .flatten()
+        .any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
+    if reachable {
+        check("room server", Level::Ok, format!("{server} answers"), None)
+    } else {
+        check(
+            "room server",
+            Level::Fail,
+            format!("{server} does not answer"),
+            Some("start it (bytemeet-rooms) or fix [rooms] server in the config"),
+        )
+    }
+}
+
+fn config_path() -> PathBuf {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_default()
+        .join("bytemeet/config.toml")
+}
+
+/// Runs every check.
+pub async fn run() -> Vec<Check> {
+    let devs = devices();
+    let mut out = Vec::new();
+    match &devs {
+        Ok(d) => {
+            out.push(loopback(Path::new("/sys/module/v4l2loopback"), d));
+            out.push(webcam(d));
+        }
+        Err(e) => {
+            for name in ["v4l2loopback", "webcam"] {
+                out.push(check(
+                    name,
+                    Level::Fail,
+                    e.clone(),
+                    Some("install bytemeetd (it ships with bytemeetctl)"),
+                ));
+            }
+        }
+    }
+    out.push(video_group(
+        &std::fs::read_to_string("/etc/group").unwrap_or_default(),
+    ));
+    out.push(gpu());
+    let (bus, daemon) = bus_and_daemon().await;
+    out.push(bus);
+    out.push(daemon);
+    out.push(room(&config_path()));
+    out
+}
+
+/// The human report.
+pub fn render(checks: &[Check]) -> String {
+    let mut s = String::new();
+    for c in checks {
+        let tag = match c.status {
+            Level::Ok => "ok  ",
+            Level::Warn => "warn",
+            Level::Fail => "FAIL",
+            Level::Skip => "skip",
+        };
+        s.push_str(&format!("{tag}  {:<13} {}\n", c.check, c.detail));
+        if let Some(fix) = &c.fix {
+            s.push_str(&format!("      {:<13} fix: {fix}\n", ""));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev(path: &str, role: &str, card: &str) -> (String, String, String) {
+        (path.into(), role.into(), card.into())
+    }
+
+    #[test]
+    fn loopback_needs_the_module_a_node_and_exclusive_caps() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let module = dir.path().join("v4l2loopback");
+        let c = loopback(&module, &[]);
+        assert_eq!(c.status, Level::Fail);
+        assert!(c.fix.as_deref().is_some_and(|f| f.contains("modprobe")));
+        std::fs::create_dir_all(module.join("parameters")).expect("mkdir");
+        std::fs::write(module.join("parameters/exclusive_caps"), "N,N\n").expect("write");
+        let ours = [dev("/dev/video10", "virtual camera", "ByteMeet Camera")];
+        let c = loopback(&module, &ours);
+        assert_eq!(c.status, Level::Warn);
+        assert!(c.detail.contains("Chromium"));
+        std::fs::write(module.join("parameters/exclusive_caps"), "Y,N\n").expect("write");
+        let c = loopback(&module, &ours);
+        assert_eq!((c.status, c.fix.is_none()), (Level::Ok, true));
+        assert!(c.detail.contains("/dev/video10"));
+    }
+
+    #[test]
+    fn webcam_and_group_checks_name_their_fix() {
+        let c = webcam(&[dev("/dev/video10", "virtual camera", "ByteMeet Camera")]);
+        assert_eq!(c.status, Level::Fail);
+        assert!(c.fix.is_some());
+        let c = video_group("root:x:0:\n");
+        // As root the group does not matter; otherwise there is no video group here.
+        assert!(matches!(c.status, Level::Ok | Level::Skip), "{c:?}");
+    }
+
+    #[test]
+    fn room_server_is_read_from_the_config_and_probed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cfg = dir.path().join("config.toml");
+        assert_eq!(room(&cfg).status, Level::Skip);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::fs::write(
+            &cfg,
+            format!("[rooms]\nserver = \"http://127.0.0.1:{port}\"\n"),
+        )
+        .expect("write");
+        assert_eq!(room(&cfg).status, Level::Ok);
+        drop(listener);
+        let c = room(&cfg);
+        assert_eq!(c.status, Level::Fail);
+        assert!(c.fix.is_some());
+    }
+
+    #[test]
+    fn the_report_puts_each_fix_under_its_check() {
+        let text = render(&[
+            check("gpu", Level::Ok, "llvmpipe", None),
+            check(
+                "daemon",
+                Level::Fail,
+                "not running",
+                Some("systemctl --user enable --now bytemeetd"),
+            ),
+        ]);
+        assert_eq!(
+            text,
+            "ok    gpu           llvmpipe\nFAIL  daemon        not running\n                    fix: systemctl --user enable --now bytemeetd\n"
+        );
+    }
+}
