@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need, then runs format
-# and lint checks, every cargo test, and the real-kernel V4L2 test in a VM.
+# and lint checks, every cargo test, the .deb check, and the real-kernel V4L2
+# test in a VM.
 #   BYTEMEET_SKIP_SETUP=1  skip package installation
 #   BYTEMEET_SKIP_VM=1     skip the VM test (it needs about a minute and qemu)
 set -euo pipefail
@@ -19,6 +20,8 @@ echo "== cargo clippy (also type-checks the benchmarks)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== packaging (.deb from the test build, unpacked and checked)"
+bash tests/packaging.sh
 if [ "${BYTEMEET_SKIP_VM:-0}" != 1 ]; then
   echo "== real-kernel V4L2 test (qemu)"
   bash tests/vm/run.sh "$CARGO_TARGET_DIR/debug/bytemeetd"

@@ -7,9 +7,10 @@ BUILD_PKGS=(build-essential pkg-config libclang-dev ca-certificates curl)
 # Mesa: lavapipe (software Vulkan) runs the GPU effects where there is no GPU,
 # as on CI. libegl1 + libegl-mesa0 add the GL fallback.
 RUNTIME_PKGS=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0)
-# dbus: a private session bus for the control tests; ffmpeg: ffprobe checks
+# dbus: a private session bus for the control tests; systemd: systemd-analyze
+# verify on the packaged unit; ffmpeg: ffprobe checks
 # clips; the rest boots a real kernel for the V4L2 test.
-TEST_PKGS=(dbus ffmpeg qemu-system-x86 busybox-static v4l-utils cpio kmod linux-headers-amd64)
+TEST_PKGS=(dbus systemd ffmpeg qemu-system-x86 busybox-static v4l-utils cpio kmod linux-headers-amd64)
 
 want=("${BUILD_PKGS[@]}" "${RUNTIME_PKGS[@]}")
 if [ "${1:-}" != "--build-only" ]; then

@@ -42,7 +42,7 @@ fn check(
     }
 }
 
-const LOAD_LOOPBACK: &str = "sudo apt-get install v4l2loopback-dkms && sudo modprobe v4l2loopback exclusive_caps=1 video_nr=10 card_label=\"ByteMeet Camera\" (packaging/modprobe.d/bytemeet.conf makes it permanent)";
+const LOAD_LOOPBACK: &str = "sudo apt-get install v4l2loopback-dkms && sudo modprobe v4l2loopback exclusive_caps=1 video_nr=10 card_label=\"ByteMeet Camera\" (the bytemeet package makes it permanent at boot)";
 
 /// `bytemeetd` beside this binary, else on PATH.
 fn daemon_binary() -> PathBuf {

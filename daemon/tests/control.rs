@@ -459,6 +459,13 @@ fn the_first_call_activates_the_daemon_through_the_packaged_service_file() {
     ))
     .expect("service file");
     assert!(packaged.contains(&format!("Name={}", bytemeet_proto::BUS_NAME)));
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../packaging/systemd/bytemeetd.service"
+    ))
+    .expect("unit");
+    assert!(unit.contains(&format!("BusName={}", bytemeet_proto::BUS_NAME)));
+    assert!(packaged.contains("SystemdService=bytemeetd.service"));
     // Same file, pointed at the binary under test (no systemd here).
     let exec = format!(
         "Exec={} --source demo --size 160x120 --output y4m:{}",

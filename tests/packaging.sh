@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds the .deb from the test build, unpacks it into a throw-away root and
+# checks the installed tree: binaries that run, the systemd user unit (with
+# systemd-analyze verify), the D-Bus activation file, modprobe snippets, man
+# page, completions, docs; and that every file names the same bus name.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deb=$(bash packaging/build-deb.sh --profile dev | tail -n 1)
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+dpkg-deb -x "$deb" "$root"
+fail=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fail=1; }
+
+for f in usr/bin/bytemeetd usr/bin/bytemeetctl \
+  usr/lib/systemd/user/bytemeetd.service \
+  usr/share/dbus-1/services/org.bytemeet.Camera.service \
+  lib/modprobe.d/bytemeet.conf usr/lib/modules-load.d/bytemeet.conf \
+  usr/share/man/man1/bytemeetctl.1.gz \
+  usr/share/bash-completion/completions/bytemeetctl \
+  usr/share/zsh/vendor-completions/_bytemeetctl \
+  usr/share/fish/vendor_completions.d/bytemeetctl.fish \
+  usr/share/doc/bytemeet/copyright usr/share/doc/bytemeet/config.example.toml \
+  usr/share/doc/bytemeet/models/LICENSE.Apache-2.0; do
+  if [ -s "$root/$f" ]; then ok "$f"; else bad "$f missing"; fi
+done
+
+depends=$(dpkg-deb -f "$deb" Depends)
+case "$depends" in *v4l2loopback-dkms*) ok "Depends: $depends" ;; *) bad "Depends lacks v4l2loopback-dkms: $depends" ;; esac
+case "$(dpkg-deb -f "$deb" Recommends)" in *mesa-vulkan-drivers*) ok "Recommends mesa-vulkan-drivers" ;; *) bad "Recommends lacks mesa-vulkan-drivers" ;; esac
+
+"$root/usr/bin/bytemeetctl" --version && ok "bytemeetctl runs"
+"$root/usr/bin/bytemeetd" --list-filters | grep -q sepia && ok "bytemeetd runs"
+zcat "$root/usr/share/man/man1/bytemeetctl.1.gz" | grep -q '^\.TH bytemeetctl' && ok "man page"
+grep -q 'complete' "$root/usr/share/bash-completion/completions/bytemeetctl" && ok "bash completion"
+grep -q 'exclusive_caps=1' "$root/lib/modprobe.d/bytemeet.conf" && ok "exclusive_caps in modprobe.d"
+grep -q 'card_label="ByteMeet Camera"' "$root/lib/modprobe.d/bytemeet.conf" && ok "card label in modprobe.d"
+
+# One bus name everywhere: the code's, the activation file's, the unit's.
+code_name=$(sed -n 's/^pub const BUS_NAME: &str = "\(.*\)";/\1/p' proto/src/lib.rs)
+act_name=$(sed -n 's/^Name=//p' "$root/usr/share/dbus-1/services/org.bytemeet.Camera.service")
+unit_name=$(sed -n 's/^BusName=//p' "$root/usr/lib/systemd/user/bytemeetd.service")
+act_unit=$(sed -n 's/^SystemdService=//p' "$root/usr/share/dbus-1/services/org.bytemeet.Camera.service")
+if [ -n "$code_name" ] && [ "$code_name" = "$act_name" ] && [ "$code_name" = "$unit_name" ]; then
+  ok "bus name $code_name in code, activation file and unit"
+else
+  bad "bus names differ: code '$code_name', activation '$act_name', unit '$unit_name'"
+fi
+[ "$act_unit" = bytemeetd.service ] && ok "activation hands over to bytemeetd.service" || bad "SystemdService=$act_unit"
+
+# systemd-analyze checks the unit's syntax and that its commands exist; point
+# them at the unpacked binaries (the unit itself names /usr/bin).
+if command -v systemd-analyze >/dev/null 2>&1; then
+  rt=$(mktemp -d)
+  chmod 700 "$rt"
+  mkdir -p "$rt/units"
+  sed "s|/usr/bin/|$root/usr/bin/|g" "$root/usr/lib/systemd/user/bytemeetd.service" > "$rt/units/bytemeetd.service"
+  if out=$(XDG_RUNTIME_DIR=$rt MANPATH="$root/usr/share/man" systemd-analyze --user verify "$rt/units/bytemeetd.service" 2>&1) && [ -z "$out" ]; then
+    ok "systemd-analyze verify"
+  else
+    bad "systemd-analyze verify: $out"
+  fi
+  rm -rf "$rt"
+else
+  echo "skip systemd-analyze (not installed)"
+fi
+
+echo "== bytemeetctl doctor on this machine (failures name their fix)"
+"$root/usr/bin/bytemeetctl" doctor || true
+[ "$fail" = 0 ] && echo "packaging: all checks passed" || { echo "packaging: checks failed"; exit 1; }
