@@ -24,6 +24,7 @@ gen=packaging/generated
 rm -rf "$gen"
 mkdir -p "$gen"
 "$out_dir/bytemeetctl" man | gzip -9n > "$gen/bytemeetctl.1.gz"
+"$out_dir/bytemeetd" --print-man | gzip -9n > "$gen/bytemeetd.1.gz"
 "$out_dir/bytemeetctl" completions bash > "$gen/bytemeetctl.bash"
 "$out_dir/bytemeetctl" completions zsh > "$gen/_bytemeetctl"
 "$out_dir/bytemeetctl" completions fish > "$gen/bytemeetctl.fish"

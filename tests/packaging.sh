@@ -17,7 +17,7 @@ for f in usr/bin/bytemeetd usr/bin/bytemeetctl \
   usr/lib/systemd/user/bytemeetd.service \
   usr/share/dbus-1/services/org.bytemeet.Camera.service \
   lib/modprobe.d/bytemeet.conf usr/lib/modules-load.d/bytemeet.conf \
-  usr/share/man/man1/bytemeetctl.1.gz \
+  usr/share/man/man1/bytemeetctl.1.gz usr/share/man/man1/bytemeetd.1.gz \
   usr/share/bash-completion/completions/bytemeetctl \
   usr/share/zsh/vendor-completions/_bytemeetctl \
   usr/share/fish/vendor_completions.d/bytemeetctl.fish \
@@ -30,12 +30,16 @@ depends=$(dpkg-deb -f "$deb" Depends)
 case "$depends" in *v4l2loopback-dkms*) ok "Depends: $depends" ;; *) bad "Depends lacks v4l2loopback-dkms: $depends" ;; esac
 case "$(dpkg-deb -f "$deb" Recommends)" in *mesa-vulkan-drivers*) ok "Recommends mesa-vulkan-drivers" ;; *) bad "Recommends lacks mesa-vulkan-drivers" ;; esac
 
-"$root/usr/bin/bytemeetctl" --version && ok "bytemeetctl runs"
-"$root/usr/bin/bytemeetd" --list-filters | grep -q sepia && ok "bytemeetd runs"
-zcat "$root/usr/share/man/man1/bytemeetctl.1.gz" | grep -q '^\.TH bytemeetctl' && ok "man page"
-grep -q 'complete' "$root/usr/share/bash-completion/completions/bytemeetctl" && ok "bash completion"
-grep -q 'exclusive_caps=1' "$root/lib/modprobe.d/bytemeet.conf" && ok "exclusive_caps in modprobe.d"
-grep -q 'card_label="ByteMeet Camera"' "$root/lib/modprobe.d/bytemeet.conf" && ok "card label in modprobe.d"
+# `expect WHAT SHELL-COMMAND`: the command must succeed.
+expect() { if bash -c "$2" >/dev/null 2>&1; then ok "$1"; else bad "$1"; fi; }
+expect "bytemeetctl runs" "'$root/usr/bin/bytemeetctl' --version"
+expect "bytemeetd runs" "'$root/usr/bin/bytemeetd' --list-filters | grep -q sepia"
+expect "man page bytemeetctl(1)" "zcat '$root/usr/share/man/man1/bytemeetctl.1.gz' | grep -q '^\.TH bytemeetctl'"
+expect "man page bytemeetd(1)" "zcat '$root/usr/share/man/man1/bytemeetd.1.gz' | grep -q '^\.TH bytemeetd'"
+expect "bash completion" "grep -q complete '$root/usr/share/bash-completion/completions/bytemeetctl'"
+expect "exclusive_caps in modprobe.d" "grep -q exclusive_caps=1 '$root/lib/modprobe.d/bytemeet.conf'"
+expect "card label in modprobe.d" "grep -q 'card_label=\"ByteMeet Camera\"' '$root/lib/modprobe.d/bytemeet.conf'"
+expect "v4l2loopback in modules-load.d" "grep -qx v4l2loopback '$root/usr/lib/modules-load.d/bytemeet.conf'"
 
 # One bus name everywhere: the code's, the activation file's, the unit's.
 code_name=$(sed -n 's/^pub const BUS_NAME: &str = "\(.*\)";/\1/p' proto/src/lib.rs)
@@ -47,7 +51,7 @@ if [ -n "$code_name" ] && [ "$code_name" = "$act_name" ] && [ "$code_name" = "$u
 else
   bad "bus names differ: code '$code_name', activation '$act_name', unit '$unit_name'"
 fi
-[ "$act_unit" = bytemeetd.service ] && ok "activation hands over to bytemeetd.service" || bad "SystemdService=$act_unit"
+if [ "$act_unit" = bytemeetd.service ]; then ok "activation hands over to bytemeetd.service"; else bad "SystemdService=$act_unit"; fi
 
 # systemd-analyze checks the unit's syntax and that its commands exist; point
 # them at the unpacked binaries (the unit itself names /usr/bin).
@@ -68,4 +72,9 @@ fi
 
 echo "== bytemeetctl doctor on this machine (failures name their fix)"
 "$root/usr/bin/bytemeetctl" doctor || true
-[ "$fail" = 0 ] && echo "packaging: all checks passed" || { echo "packaging: checks failed"; exit 1; }
+if [ "$fail" = 0 ]; then
+  echo "packaging: all checks passed"
+else
+  echo "packaging: checks failed"
+  exit 1
+fi

@@ -77,6 +77,9 @@ struct Args {
     /// List the GPU adapters, best first (`auto` takes the first), and exit.
     #[arg(long)]
     list_gpus: bool,
+    /// Print the manual page (roff) and exit; packaging installs it.
+    #[arg(long, hide = true)]
+    print_man: bool,
     /// Do not offer control on the D-Bus session bus (batch runs never do).
     #[arg(long)]
     no_dbus: bool,
@@ -222,6 +225,11 @@ fn run(args: Args) -> anyhow::Result<()> {
                 }
             );
         }
+        return Ok(());
+    }
+    if args.print_man {
+        use clap::CommandFactory;
+        clap_mangen::Man::new(Args::command()).render(&mut std::io::stdout().lock())?;
         return Ok(());
     }
     if args.list_gpus {

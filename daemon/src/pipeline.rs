@@ -359,18 +359,15 @@ pub fn run(
         stats.frame_out(Instant::now(), repeat);
     };
 
+    let start_worker =
+        |spec: &SourceSpec| SourceWorker::start(&cfg, spec, raw.clone(), ev_tx.clone());
     while !shutdown.load(Ordering::Relaxed) {
         if let Some(spec) = hub.source_if_newer(&mut source_seen) {
             tracing::info!(source = %spec, "source changed");
             source = spec;
             if let Some(w) = worker.take() {
                 w.stop();
-                worker = Some(SourceWorker::start(
-                    &cfg,
-                    &source,
-                    raw.clone(),
-                    ev_tx.clone(),
-                ));
+                worker = Some(start_worker(&source));
             }
             sched.source_changed();
         }
@@ -380,12 +377,7 @@ pub fn run(
         match sched.update(now, demand) {
             Some(Action::Open) => {
                 tracing::debug!(source = %source, "opening source");
-                worker = Some(SourceWorker::start(
-                    &cfg,
-                    &source,
-                    raw.clone(),
-                    ev_tx.clone(),
-                ));
+                worker = Some(start_worker(&source));
             }
             Some(Action::Close) => {
                 tracing::info!("nobody is watching: camera closed");
@@ -408,12 +400,7 @@ pub fn run(
                     if let Some(w) = worker.take() {
                         w.stop();
                     }
-                    worker = Some(SourceWorker::start(
-                        &cfg,
-                        &source,
-                        raw.clone(),
-                        ev_tx.clone(),
-                    ));
+                    worker = Some(start_worker(&source));
                 }
                 SourceEvent::Failed(e) => {
                     if let Some(w) = worker.take() {
