@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use bytemeet_proto::BUS_NAME;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
@@ -65,47 +63,41 @@ fn daemon_lines(flag: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// Parses `bytemeetd --list-devices`: `(path, role, card)`.
-fn devices() -> Result<Vec<(String, String, String)>, String> {
+/// One line of `bytemeetd --list-devices`.
+#[derive(Debug, Clone)]
+struct Device {
+    path: String,
+    role: String,
+    card: String,
+    /// Processes holding the node open, as `name[pid]`.
+    holders: Vec<String>,
+}
+
+fn parse_device(line: &str) -> Option<Device> {
+    let f: Vec<&str> = line.split('\t').collect();
+    let [path, role, card, _driver, held] = f[..] else {
+        return None;
+    };
+    Some(Device {
+        path: path.to_string(),
+        role: role.to_string(),
+        card: card.to_string(),
+        holders: held
+            .split(',')
+            .filter(|h| *h != "-" && !h.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+fn devices() -> Result<Vec<Device>, String> {
     Ok(daemon_lines("--list-devices")?
-        .into_iter()
-        .filter_map(|l| {
-            let mut f = l.split('\t');
-            Some((
-                f.next()?.to_string(),
-                f.next()?.to_string(),
-                f.next()?.to_string(),
-            ))
-        })
+        .iter()
+        .filter_map(|l| parse_device(l))
         .collect())
 }
 
-/// Processes (other than this one) holding `node` open: `name[pid]`.
-pub fn holders(node: &Path) -> Vec<String> {
-    let Ok(target) = std::fs::canonicalize(node) else {
-        return Vec::new();
-    };
-    let me = std::process::id().to_string();
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
-            continue;
-        }
-        let holds = std::fs::read_dir(entry.path().join("fd"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == target));
-        if holds {
-            let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-            out.push(format!("{}[{pid}]", name.trim()));
-        }
-    }
-    out
-}
-
-fn loopback(sys_module: &Path, devices: &[(String, String, String)]) -> Check {
+fn loopback(sys_module: &Path, devices: &[Device]) -> Check {
     if !sys_module.is_dir() {
         return check(
             "v4l2loopback",
@@ -118,9 +110,9 @@ fn loopback(sys_module: &Path, devices: &[(String, String, String)]) -> Check {
         std::fs::read_to_string(sys_module.join("parameters/exclusive_caps")).unwrap_or_default();
     let ours = devices
         .iter()
-        .find(|(_, role, card)| role == "virtual camera" && card == "ByteMeet Camera")
-        .or_else(|| devices.iter().find(|(_, role, _)| role == "virtual camera"));
-    let Some((path, _, card)) = ours else {
+        .find(|d| d.role == "virtual camera" && d.card == "ByteMeet Camera")
+        .or_else(|| devices.iter().find(|d| d.role == "virtual camera"));
+    let Some(Device { path, card, .. }) = ours else {
         return check(
             "v4l2loopback",
             Level::Fail,
@@ -145,12 +137,14 @@ fn loopback(sys_module: &Path, devices: &[(String, String, String)]) -> Check {
     )
 }
 
-fn webcam(devices: &[(String, String, String)]) -> Check {
-    let cams: Vec<&(String, String, String)> = devices
-        .iter()
-        .filter(|(_, role, _)| role == "camera")
-        .collect();
-    let Some((path, _, card)) = cams.first() else {
+fn webcam(devices: &[Device]) -> Check {
+    let Some(Device {
+        path,
+        card,
+        holders,
+        ..
+    }) = devices.iter().find(|d| d.role == "camera")
+    else {
         return check(
             "webcam",
             Level::Fail,
@@ -158,8 +152,9 @@ fn webcam(devices: &[(String, String, String)]) -> Check {
             Some("plug in a webcam; `bytemeetctl devices` lists what the kernel sees"),
         );
     };
-    let others: Vec<String> = holders(Path::new(path))
-        .into_iter()
+    let others: Vec<&str> = holders
+        .iter()
+        .map(String::as_str)
         .filter(|h| !h.starts_with("bytemeetd["))
         .collect();
     if others.is_empty() {
@@ -248,25 +243,20 @@ async fn bus_and_daemon() -> (Check, Check) {
         }
     };
     let bus = check("session bus", Level::Ok, "reachable", None);
-    let owner = async {
-        let dbus = zbus::fdo::DBusProxy::new(&conn).await.ok()?;
-        let name = zbus::names::BusName::try_from(BUS_NAME).ok()?;
-        // Asking who owns the name does not start the daemon.
-        if !dbus.name_has_owner(name.clone()).await.ok()? {
-            return Some(None);
-        }
-        Some(dbus.get_connection_unix_process_id(name).await.ok())
-    }
-    .await;
-    let daemon = match owner {
-        Some(Some(pid)) => check("daemon", Level::Ok, format!("running (pid {pid})"), None),
-        Some(None) => check(
+    let daemon = match bytemeet_proto::owner_pid(&conn).await {
+        Ok(pid) => check("daemon", Level::Ok, format!("running (pid {pid})"), None),
+        Err(zbus::fdo::Error::NameHasNoOwner(_)) => check(
             "daemon",
             Level::Fail,
             "bytemeetd is not running",
             Some("systemctl --user enable --now bytemeetd"),
         ),
-        None => check("daemon", Level::Warn, "the bus did not answer", None),
+        Err(e) => check(
+            "daemon",
+            Level::Warn,
+            format!("the bus did not answer ({e})"),
+            None,
+        ),
     };
     (bus, daemon)
 }
@@ -327,15 +317,6 @@ fn room(config: &Path) -> Check {
     }
 }
 
-fn config_path() -> PathBuf {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_default()
-        .join("bytemeet/config.toml")
-}
-
 /// Runs every check.
 pub async fn run() -> Vec<Check> {
     let devs = devices();
@@ -363,7 +344,15 @@ pub async fn run() -> Vec<Check> {
     let (bus, daemon) = bus_and_daemon().await;
     out.push(bus);
     out.push(daemon);
-    out.push(room(&config_path()));
+    out.push(match bytemeet_proto::config_file() {
+        Some(path) => room(&path),
+        None => check(
+            "room server",
+            Level::Skip,
+            "no config location ($HOME unset)",
+            None,
+        ),
+    });
     out
 }
 
@@ -389,8 +378,34 @@ pub fn render(checks: &[Check]) -> String {
 mod tests {
     use super::*;
 
-    fn dev(path: &str, role: &str, card: &str) -> (String, String, String) {
-        (path.into(), role.into(), card.into())
+    fn dev(path: &str, role: &str, card: &str) -> Device {
+        Device {
+            path: path.into(),
+            role: role.into(),
+            card: card.into(),
+            holders: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn device_lines_are_read_with_their_holders() {
+        let d = parse_device("/dev/video0\tcamera\tHD Webcam\tuvcvideo\tzoom[42],bytemeetd[7]")
+            .expect("line");
+        assert_eq!(
+            (d.path.as_str(), d.card.as_str()),
+            ("/dev/video0", "HD Webcam")
+        );
+        assert_eq!(d.holders, vec!["zoom[42]", "bytemeetd[7]"]);
+        let c = webcam(&[d]);
+        assert_eq!(c.status, Level::Fail);
+        assert!(
+            c.detail.contains("zoom[42]") && !c.detail.contains("bytemeetd"),
+            "{c:?}"
+        );
+        let free = parse_device("/dev/video0\tcamera\tHD Webcam\tuvcvideo\t-").expect("line");
+        assert!(free.holders.is_empty());
+        assert_eq!(webcam(&[free]).status, Level::Ok);
+        assert!(parse_device("no video devices. Plug in a webcam").is_none());
     }
 
     #[test]

@@ -305,13 +305,7 @@ fn non_empty(s: String) -> Option<String> {
 async fn status(conn: &zbus::Connection, cam: &CameraProxy<'_>) -> Result<Status, Failure> {
     // The first call also tells whether the daemon runs (or gets it activated).
     let source = cam.source().await?;
-    let pid = match zbus::fdo::DBusProxy::new(conn).await {
-        Ok(bus) => match zbus::names::BusName::try_from(BUS_NAME) {
-            Ok(name) => bus.get_connection_unix_process_id(name).await.ok(),
-            Err(_) => None,
-        },
-        Err(_) => None,
-    };
+    let pid = bytemeet_proto::owner_pid(conn).await.ok();
     Ok(Status {
         running: true,
         pid,

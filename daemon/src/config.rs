@@ -1,7 +1,7 @@
 //! The daemon's settings: the config file (`$XDG_CONFIG_HOME/bytemeet/config.toml`)
 //! overlaid by command-line flags.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -120,32 +120,6 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// Where the config file lives by default.
-pub fn default_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("bytemeet").join("config.toml"))
-}
-
-/// Reads a config file; a missing file is `Ok(None)`.
-pub fn load(path: &Path) -> Result<Option<ConfigFile>, ConfigError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text)
-            .map(Some)
-            .map_err(|e| ConfigError::Invalid {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ConfigError::Io {
-            path: path.display().to_string(),
-            source: e,
-        }),
-    }
 }
 
 /// The 1-based line where `key` is set in a TOML text, if at the top level.
@@ -336,9 +310,9 @@ mod tests {
     fn unknown_keys_are_refused_and_missing_files_are_fine() {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("config.toml");
-        assert!(load(&p).expect("missing is ok").is_none());
+        assert!(read(&p).expect("missing is ok").is_none());
         std::fs::write(&p, "sorce = \"demo\"\n").expect("write");
-        let err = load(&p).expect_err("typo");
+        let err = read(&p).expect_err("typo");
         assert!(err.to_string().contains("sorce"), "{err}");
     }
 }

@@ -172,10 +172,6 @@ impl Effects {
         self.filter.is_some() || !self.background.is_none()
     }
 
-    pub fn set_filter(&mut self, filter: Option<FilterSpec>) {
-        self.filter = filter;
-    }
-
     /// Takes on new settings; the next frame pushed shows them. Nothing that
     /// can be reused (pipelines, the perception thread, a rendered scene) is
     /// rebuilt.
@@ -188,10 +184,6 @@ impl Effects {
     /// where every frame is kept and none may show a stale mask.
     pub fn set_lockstep(&mut self, on: bool) {
         self.lockstep = on;
-    }
-
-    pub fn set_background(&mut self, background: BackgroundSpec) {
-        self.background = background;
     }
 
     /// Starts creating the GPU engine in the background, so that the first

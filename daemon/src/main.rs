@@ -65,7 +65,7 @@ struct Args {
     /// GPU for effects: auto, hardware, software, vulkan or gl.
     #[arg(long, value_name = "CHOICE")]
     gpu: Option<GpuPreference>,
-    /// List video devices (cameras and virtual cameras) and exit.
+    /// List video devices (path, role, name, driver, processes holding it) and exit.
     #[arg(long)]
     list_devices: bool,
     /// List the filters with their parameters and exit.
@@ -95,7 +95,7 @@ struct Loaded {
 fn settings(args: &Args) -> anyhow::Result<Loaded> {
     let mut s = Settings::default();
     let mut followed = None;
-    match (&args.config, config::default_path()) {
+    match (&args.config, bytemeet_proto::config_file()) {
         (Some(path), _) => {
             let (file, from_file) = config::read(path)?
                 .with_context(|| format!("{}: no such config file", path.display()))?;
@@ -198,7 +198,19 @@ fn list_devices() {
         } else {
             "other"
         };
-        println!("{}\t{role}\t{}\t{}", d.path.display(), d.card, d.driver);
+        // Who else has the node open (a busy webcam names its holder).
+        let holders = bytemeetd::v4l2::holders(&d.path);
+        let held = if holders.is_empty() {
+            "-".to_string()
+        } else {
+            holders.join(",")
+        };
+        println!(
+            "{}\t{role}\t{}\t{}\t{held}",
+            d.path.display(),
+            d.card,
+            d.driver
+        );
     }
 }
 
@@ -253,7 +265,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         config: followed,
     } = settings(&args)?;
     let batch = args.frames.is_some();
-    let state_path = if batch { None } else { state::default_path() };
+    let state_path = if batch {
+        None
+    } else {
+        bytemeet_proto::state_file()
+    };
     let mut effects = starting_effects(&args, &s, state_path.as_deref());
     if let BackgroundSpec::Image { path } | BackgroundSpec::Video { path } = &effects.background {
         if !path.is_file() {

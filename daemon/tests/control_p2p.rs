@@ -37,12 +37,17 @@ async fn pair(hub: Arc<Hub>) -> (zbus::Connection, CameraProxy<'static>) {
     (server, cam)
 }
 
-/// The D-Bus error name of a failed call.
-fn error_name(r: zbus::Result<impl std::fmt::Debug>) -> String {
+/// The D-Bus error name and message of a failed call.
+fn error_of(r: zbus::Result<impl std::fmt::Debug>) -> (String, String) {
     match r {
-        Err(zbus::Error::MethodError(name, _, _)) => name.to_string(),
+        Err(zbus::Error::MethodError(name, msg, _)) => (name.to_string(), msg.unwrap_or_default()),
         other => panic!("expected a D-Bus error, got {other:?}"),
     }
+}
+
+/// The D-Bus error name of a failed call.
+fn error_name(r: zbus::Result<impl std::fmt::Debug>) -> String {
+    error_of(r).0
 }
 
 fn hub() -> Arc<Hub> {
@@ -177,6 +182,21 @@ async fn every_member_answers_through_the_shared_proxy() {
         error_name(cam.join_room("http://127.0.0.1:3030/abc", "me").await),
         format!("{E}NotSupported")
     );
+    // A bare room id joins on the configured server, as the configured name.
+    assert_eq!(
+        error_name(cam.join_room("abc", "me").await),
+        format!("{E}InvalidArgument")
+    );
+    hub.set_room_defaults(bytemeetd::config::RoomDefaults {
+        server: Some("http://127.0.0.1:3030/".into()),
+        display_name: Some("Ada".into()),
+    });
+    let (name, msg) = error_of(cam.join_room("abc", "").await);
+    assert_eq!(name, format!("{E}NotSupported"));
+    assert!(
+        msg.contains("http://127.0.0.1:3030/abc") && msg.contains("Ada"),
+        "{msg}"
+    );
     assert_eq!(
         error_name(cam.leave_room("abc").await),
         format!("{E}InvalidArgument")
@@ -240,13 +260,9 @@ async fn snapshot_writes_the_next_frame_or_says_why_not() {
     let t = answer(Err("/dev/video0 was unplugged".into()));
     let r = cam.snapshot(shot.to_str().expect("utf8")).await;
     t.join().expect("thread");
-    match r {
-        Err(zbus::Error::MethodError(name, Some(msg), _)) => {
-            assert_eq!(name.as_str(), format!("{E}CameraUnavailable"));
-            assert!(msg.contains("unplugged"), "{msg}");
-        }
-        other => panic!("{other:?}"),
-    }
+    let (name, msg) = error_of(r);
+    assert_eq!(name, format!("{E}CameraUnavailable"));
+    assert!(msg.contains("unplugged"), "{msg}");
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! the D-Bus coordinates and the plain-data state they exchange.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 use zbus::zvariant::{OwnedValue, Value};
 
@@ -29,6 +30,36 @@ pub struct StatsSnapshot {
     pub stage_ms: BTreeMap<String, f64>,
     /// Worst milliseconds per frame seen, by stage.
     pub stage_max_ms: BTreeMap<String, f64>,
+}
+
+/// `$VAR/bytemeet/NAME`, or `$HOME/FALLBACK/bytemeet/NAME` when `VAR` is
+/// unset or empty (the XDG base-directory rule).
+fn xdg_file(var: &str, fallback: &str, name: &str) -> Option<PathBuf> {
+    let base = std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(fallback)))?;
+    Some(base.join("bytemeet").join(name))
+}
+
+/// The daemon's config file: `$XDG_CONFIG_HOME/bytemeet/config.toml`.
+pub fn config_file() -> Option<PathBuf> {
+    xdg_file("XDG_CONFIG_HOME", ".config", "config.toml")
+}
+
+/// The daemon's saved effects: `$XDG_STATE_HOME/bytemeet/state.toml`.
+pub fn state_file() -> Option<PathBuf> {
+    xdg_file("XDG_STATE_HOME", ".local/state", "state.toml")
+}
+
+/// The process id of whoever owns [`BUS_NAME`] on `conn`'s bus. Asking does
+/// not start the daemon; `NameHasNoOwner` means it is not running.
+pub async fn owner_pid(conn: &zbus::Connection) -> zbus::fdo::Result<u32> {
+    let name = zbus::names::BusName::try_from(BUS_NAME).map_err(zbus::Error::from)?;
+    zbus::fdo::DBusProxy::new(conn)
+        .await?
+        .get_connection_unix_process_id(name)
+        .await
 }
 
 /// `a(ss)`: a name and a one-line description, for the `List*` methods.

@@ -505,32 +505,24 @@ pub enum BusStatus {
     Unavailable(String),
 }
 
-/// Who owns the bus name: `pid 123 (bytemeetd --source demo)`.
+/// Who owns the bus name: `pid 123: bytemeetd --source demo`.
 async fn describe_owner(conn: &zbus::Connection) -> String {
-    let Ok(dbus) = zbus::fdo::DBusProxy::new(conn).await else {
+    let Ok(pid) = bytemeet_proto::owner_pid(conn).await else {
         return "another process".into();
     };
-    let Ok(name) = zbus::names::BusName::try_from(BUS_NAME) else {
-        return "another process".into();
-    };
-    match dbus.get_connection_unix_process_id(name).await {
-        Ok(pid) => {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|b| {
-                    b.split(|c| *c == 0)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| String::from_utf8_lossy(s).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default();
-            if cmd.is_empty() {
-                format!("pid {pid}")
-            } else {
-                format!("pid {pid}: {cmd}")
-            }
-        }
-        Err(_) => "another process".into(),
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|c| *c == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    if cmd.is_empty() {
+        format!("pid {pid}")
+    } else {
+        format!("pid {pid}: {cmd}")
     }
 }
 

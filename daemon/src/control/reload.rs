@@ -47,25 +47,23 @@ impl Reloader {
         };
         let mut last = self.last_good.lock().unwrap_or_else(|p| p.into_inner());
         let mut changed = Vec::new();
-        if file.filter != last.filter || file.background != last.background {
-            let (f, b) = (
-                file.filter != last.filter,
-                file.background != last.background,
-            );
+        let filter = file.filter != last.filter;
+        let background = file.background != last.background;
+        if filter || background {
             self.hub.update_effects(|e| {
-                if f {
+                if filter {
                     e.filter = settings.filter.clone();
                 }
-                if b {
+                if background {
                     e.background = settings.background.clone();
                 }
             });
-            if f {
-                changed.push("filter");
-            }
-            if b {
-                changed.push("background");
-            }
+        }
+        if filter {
+            changed.push("filter");
+        }
+        if background {
+            changed.push("background");
         }
         if file.rooms != last.rooms {
             self.hub.set_room_defaults(settings.rooms.clone());

@@ -4,7 +4,7 @@
 //! the old file or the new one, never a torn one.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::effects::EffectsState;
 use crate::gpu::filters;
@@ -17,17 +17,6 @@ struct StateFile {
     version: u32,
     #[serde(default)]
     effects: EffectsState,
-}
-
-/// `$XDG_STATE_HOME/bytemeet/state.toml` (default `~/.local/state/...`).
-pub fn default_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
-        })?;
-    Some(base.join("bytemeet").join("state.toml"))
 }
 
 /// Reads the saved effects; a missing file is `Ok(None)`. A filter this
