@@ -7,9 +7,34 @@
 // from background.wgsl), with 2 the picture, goes behind the person through
 // the feathered mask. CPU twins: blur_background and composite_picture in
 // daemon/src/gpu/reference.rs.
+// An avatar is drawn last, in the same pass: each of its layers is a slice
+// of `art` (premultiplied), placed by a homography from frame pixels to the
+// slice's texture coordinates (from the rig, daemon/src/avatar/rig.rs). With
+// `avatar` 2 (a full avatar) the person is replaced by what is behind them.
+// CPU twin: wear_avatar in reference.rs.
 //#include common.wgsl
 
 override backdrop: u32 = 0u;
+override avatar: u32 = 0u;
+
+struct AvatarLayer {
+    // Rows of the homography frame pixel -> texture coordinate.
+    m0: vec4<f32>,
+    m1: vec4<f32>,
+    m2: vec4<f32>,
+    // x: opacity.
+    opacity: vec4<f32>,
+}
+
+struct Avatar {
+    // x0, y0, x1, y1 in frame pixels: nothing is drawn outside.
+    bounds: vec4<f32>,
+    count: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+    layers: array<AvatarLayer, 8>,
+}
 
 struct Params {
     width: u32,
@@ -34,8 +59,42 @@ struct Composite {
 @group(0) @binding(5) var low: texture_2d<f32>;
 @group(0) @binding(6) var picture: texture_2d<f32>;
 @group(0) @binding(7) var lin: sampler;
+@group(1) @binding(0) var<uniform> av: Avatar;
+@group(1) @binding(1) var art: texture_2d_array<f32>;
+@group(1) @binding(2) var art_lin: sampler;
+
+// The avatar's layers over colour `c` at pixel (x, y), bottom layer first.
+fn wear(c: vec3<f32>, x: u32, y: u32) -> vec3<f32> {
+    let q = vec3<f32>(f32(x) + 0.5, f32(y) + 0.5, 1.0);
+    if (q.x < av.bounds.x || q.y < av.bounds.y || q.x >= av.bounds.z || q.y >= av.bounds.w) {
+        return c;
+    }
+    var out = c;
+    for (var i = 0u; i < av.count; i++) {
+        let l = av.layers[i];
+        let w = dot(l.m2.xyz, q);
+        if (l.opacity.x <= 0.0 || w <= 0.0) {
+            continue;
+        }
+        let uv = vec2<f32>(dot(l.m0.xyz, q), dot(l.m1.xyz, q)) / w;
+        if (uv.x < 0.0 || uv.y < 0.0 || uv.x > 1.0 || uv.y > 1.0) {
+            continue;
+        }
+        let t = textureSampleLevel(art, art_lin, uv, i32(i), 0.0) * l.opacity.x;
+        out = t.rgb + out * (1.0 - t.a);
+    }
+    return out;
+}
 
 fn px(x: u32, y: u32) -> vec3<f32> {
+    if (avatar == 0u) {
+        return scene(x, y);
+    }
+    return wear(scene(x, y), x, y);
+}
+
+// The camera picture with the background effect.
+fn scene(x: u32, y: u32) -> vec3<f32> {
     let xy = vec2<i32>(i32(x), i32(y));
     let fg = textureLoad(src, xy, 0).rgb;
     if (backdrop == 0u) {
@@ -44,7 +103,10 @@ fn px(x: u32, y: u32) -> vec3<f32> {
     let uv = (vec2<f32>(f32(x), f32(y)) + 0.5) / vec2<f32>(f32(p.width), f32(p.height));
     // The guided filter's mean linear model, evaluated with this pixel's luma.
     let ab = textureSampleLevel(mask, lin, uv, 0.0);
-    let m = feathered(clamp(ab.x * luma(fg) + ab.y, 0.0, 1.0), comp.feather);
+    var m = feathered(clamp(ab.x * luma(fg) + ab.y, 0.0, 1.0), comp.feather);
+    if (avatar == 2u) {
+        m = 0.0;
+    }
     var bg = fg;
     if (backdrop == 1u) {
         let b = textureSampleLevel(low, lin, uv, 0.0);

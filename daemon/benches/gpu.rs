@@ -146,7 +146,11 @@ fn ffmpeg_ms(yuv420: &[u8], size: Size, frames: usize, filter: &str) -> Option<f
 }
 
 fn look(filter: Option<&FilterSpec>, backdrop: Backdrop) -> Look<'_> {
-    Look { filter, backdrop }
+    Look {
+        filter,
+        backdrop,
+        avatar: None,
+    }
 }
 
 fn main() {

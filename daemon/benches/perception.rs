@@ -85,6 +85,7 @@ fn main() {
     let look = Look {
         filter: None,
         backdrop: Backdrop::Blur { strength: 12.0 },
+        avatar: None,
     };
     let frames = 60;
     let t = Instant::now();

@@ -34,6 +34,8 @@ pub struct ConfigFile {
     pub background: Option<String>,
     /// How the person is found, as `--segmenter` takes it.
     pub segmenter: Option<String>,
+    /// Starting avatar: the name of an installed pack.
+    pub avatar: Option<String>,
     /// GPU choice: `auto`, `hardware`, `software`, `vulkan`, `gl`.
     pub gpu: Option<String>,
     /// Defaults for joining ByteMeet rooms.
@@ -81,6 +83,7 @@ pub struct Settings {
     pub segmenter: SegmenterSpec,
     pub gpu: GpuPreference,
     pub rooms: RoomDefaults,
+    pub avatar: Option<String>,
 }
 
 impl Default for Settings {
@@ -97,6 +100,7 @@ impl Default for Settings {
             segmenter: SegmenterSpec::default(),
             gpu: GpuPreference::Auto,
             rooms: RoomDefaults::default(),
+            avatar: None,
         }
     }
 }
@@ -206,6 +210,19 @@ impl Settings {
         }
         if let Some(g) = &file.gpu {
             self.gpu = g.parse().map_err(|e| bad("gpu", e))?;
+        }
+        if let Some(a) = &file.avatar {
+            let a = a.trim();
+            self.avatar = if a.is_empty() || a == "none" || a == "off" {
+                None
+            } else if crate::avatar::pack::valid_name(a) {
+                Some(a.to_string())
+            } else {
+                return Err(bad(
+                    "avatar",
+                    format!("{a:?} is not an avatar name (see `bytemeetd --list-avatars`)"),
+                ));
+            };
         }
         if let Some(r) = &file.rooms {
             r.check().map_err(|e| bad("rooms", e))?;

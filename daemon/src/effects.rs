@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::avatar::{pack::Mode, Wearer};
 use crate::convert;
 use crate::frame::{Frame, PixelFormat, Size};
 use crate::gpu::background::{self, BackgroundSpec};
@@ -135,6 +136,12 @@ pub struct Effects {
     preference: GpuPreference,
     engine: Engine,
     perception: Option<Perception>,
+    /// The running perception thread tracks faces too.
+    perception_faces: bool,
+    /// Name of the avatar pack worn.
+    avatar: Option<String>,
+    /// Loads, rasterises and rigs the avatar; made on first use.
+    wearer: Option<Wearer>,
     /// Generation of the last mask handed to the GPU.
     mask_seen: u64,
     picture: PictureFeed,
@@ -160,6 +167,9 @@ impl Effects {
             preference,
             engine: Engine::NotStarted,
             perception: None,
+            perception_faces: false,
+            avatar: None,
+            wearer: None,
             mask_seen: 0,
             picture: PictureFeed::default(),
             lockstep: false,
@@ -169,7 +179,7 @@ impl Effects {
 
     /// True when frames go through the GPU at all.
     pub fn active(&self) -> bool {
-        self.filter.is_some() || !self.background.is_none()
+        self.filter.is_some() || !self.background.is_none() || self.avatar.is_some()
     }
 
     /// Takes on new settings; the next frame pushed shows them. Nothing that
@@ -178,6 +188,7 @@ impl Effects {
     pub fn apply(&mut self, state: &EffectsState) {
         self.filter = state.filter.clone();
         self.background = state.background.clone();
+        self.avatar = state.avatar.clone();
     }
 
     /// In lockstep every frame waits for its own person mask: for recordings,
@@ -275,31 +286,43 @@ impl Effects {
             return done;
         }
         let wants_mask = !self.background.is_none();
-        if wants_mask && self.perception.is_none() {
-            match Perception::start(&self.segmenter, false) {
-                Ok(p) => self.perception = Some(p),
+        let wants_face = self.avatar.is_some();
+        if (wants_mask || wants_face)
+            && (self.perception.is_none() || wants_face && !self.perception_faces)
+        {
+            self.perception = None;
+            match Perception::start(&self.segmenter, wants_face) {
+                Ok(p) => {
+                    self.perception = Some(p);
+                    self.perception_faces = wants_face;
+                }
                 Err(e) => Self::report(
                     &mut self.last_error,
                     format!("perception could not start: {e}"),
                 ),
             }
-        } else if !wants_mask && self.perception.is_some() {
+        } else if !wants_mask && !wants_face && self.perception.is_some() {
             self.perception = None;
         }
         let Some(engine) = Self::engine(&mut self.engine, self.preference, self.lockstep) else {
             return vec![frame];
         };
+        let mut face = None;
         if let Some(p) = &self.perception {
             p.offer(frame.clone());
             let mut newest = p.latest().newer_than(self.mask_seen);
+            face = p.latest().face();
             if self.lockstep {
-                // Recordings: every frame gets its own mask.
+                // Recordings: every frame gets its own mask and face.
                 let deadline = std::time::Instant::now() + LOCKSTEP_WAIT;
-                while newest.as_ref().is_none_or(|(_, m)| m.seq != frame.seq)
+                let face_due = wants_face && self.perception_faces;
+                while (newest.as_ref().is_none_or(|(_, m)| m.seq != frame.seq)
+                    || face_due && face.as_ref().is_none_or(|f| f.seq != frame.seq))
                     && std::time::Instant::now() < deadline
                 {
                     std::thread::sleep(std::time::Duration::from_millis(1));
                     newest = p.latest().newer_than(self.mask_seen);
+                    face = p.latest().face();
                 }
             }
             if let Some((generation, mask)) = newest {
@@ -309,7 +332,38 @@ impl Effects {
                 }
             }
         }
-        let backdrop = match &self.background {
+        let drawing = match &self.avatar {
+            Some(name) => {
+                let wearer = self.wearer.get_or_insert_with(Wearer::new);
+                let t = self.lockstep.then(|| frame.seq as f32 / 30.0);
+                wearer.frame(
+                    name,
+                    face.as_ref().and_then(|f| f.face.as_ref()),
+                    (frame.size.width, frame.size.height),
+                    self.lockstep,
+                    t,
+                )
+            }
+            None => None,
+        };
+        // A full avatar replaces the person, so something must be behind it:
+        // the chosen picture, else the pack's own scene.
+        let full_scene = match (&drawing, &self.background) {
+            (Some(d), BackgroundSpec::None | BackgroundSpec::Blur { .. })
+                if d.mode == Mode::Full =>
+            {
+                let scene = self
+                    .wearer
+                    .as_ref()
+                    .and_then(|w| w.pack())
+                    .and_then(|p| p.manifest.scene.clone())
+                    .unwrap_or_else(|| "deep-space".into());
+                Some(BackgroundSpec::Scene { name: scene })
+            }
+            _ => None,
+        };
+        let background = full_scene.as_ref().unwrap_or(&self.background);
+        let backdrop = match background {
             BackgroundSpec::None => Backdrop::None,
             BackgroundSpec::Blur { strength } => Backdrop::Blur {
                 strength: *strength,
@@ -339,6 +393,7 @@ impl Effects {
         let look = Look {
             filter: self.filter.as_ref(),
             backdrop,
+            avatar: drawing.as_ref(),
         };
         // A full ring: wait for the oldest frame rather than lose it.
         let mut done = collect_while(engine, &mut self.last_error, true, |e| {

@@ -2,6 +2,7 @@
 //! demo portrait, file) through the effect chain to the outputs (virtual
 //! camera, clips); see `ARCHITECTURE.md` for the map.
 
+pub mod avatar;
 pub mod config;
 pub mod control;
 pub mod convert;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 
+use bytemeetd::avatar::pack::Catalogue;
 use bytemeetd::config::{self, ConfigFile, Settings};
 use bytemeetd::control::dbus::{self as control_bus, BusStatus};
 use bytemeetd::control::reload::Reloader;
@@ -59,6 +60,15 @@ struct Args {
     /// Background: none, blur, blur:STRENGTH (1-64), scene:NAME, image:PATH or video:PATH.y4m.
     #[arg(long, value_name = "SPEC")]
     background: Option<BackgroundSpec>,
+    /// Avatar to wear at start: the name of an installed pack (see --list-avatars), or none.
+    #[arg(long, value_name = "NAME")]
+    avatar: Option<String>,
+    /// List the installed avatar packs (name, mode, description, where from) and exit.
+    #[arg(long)]
+    list_avatars: bool,
+    /// Check the avatar pack in DIR, print every problem found, and exit (1 if any).
+    #[arg(long, value_name = "DIR")]
+    check_avatar: Option<PathBuf>,
     /// How the person is found for backgrounds: chroma[:green|blue|#RRGGBB].
     #[arg(long, value_name = "SPEC")]
     segmenter: Option<SegmenterSpec>,
@@ -145,6 +155,9 @@ fn settings(args: &Args) -> anyhow::Result<Loaded> {
     if let Some(seg) = &args.segmenter {
         s.segmenter = seg.clone();
     }
+    if let Some(a) = &args.avatar {
+        s.avatar = (!matches!(a.trim(), "" | "none" | "off")).then(|| a.trim().to_string());
+    }
     if let Some(g) = args.gpu {
         s.gpu = g;
     }
@@ -164,7 +177,7 @@ fn starting_effects(
     let mut effects = EffectsState {
         filter: s.filter.clone(),
         background: s.background.clone(),
-        avatar: None,
+        avatar: s.avatar.clone(),
     };
     if let Some(path) = state_path {
         match state::load(path) {
@@ -182,7 +195,52 @@ fn starting_effects(
     if let Some(b) = &args.background {
         effects.background = b.clone();
     }
+    if args.avatar.is_some() {
+        effects.avatar = s.avatar.clone();
+    }
     effects
+}
+
+fn list_avatars() {
+    let cat = Catalogue::installed();
+    for p in &cat.packs {
+        let m = &p.manifest;
+        println!(
+            "{:<14} {:<5} {}  [{}]",
+            m.name,
+            m.mode.as_str(),
+            m.description,
+            p.origin
+        );
+    }
+    for (dir, e) in &cat.refused {
+        eprintln!("refused: {}:\n{e}", dir.display());
+    }
+    if let Some(dir) = bytemeetd::avatar::pack::user_dir() {
+        println!("(your own packs go in {})", dir.display());
+    }
+}
+
+/// `--check-avatar DIR`: every problem, or what the pack holds.
+fn check_avatar(dir: &std::path::Path) -> anyhow::Result<()> {
+    match bytemeetd::avatar::pack::load_dir(dir) {
+        Ok(p) => {
+            let m = &p.manifest;
+            // Draw it once, as the daemon will.
+            bytemeetd::avatar::rasterise(&p, 1.0).map_err(anyhow::Error::msg)?;
+            println!(
+                "{}: avatar {:?} ({} mode, {} layers) is fine",
+                dir.display(),
+                m.name,
+                m.mode.as_str(),
+                m.layers.len()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            anyhow::bail!("{} problem(s):\n{e}", e.0.len())
+        }
+    }
 }
 
 fn list_devices() {
@@ -254,6 +312,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if args.list_avatars {
+        list_avatars();
+        return Ok(());
+    }
+    if let Some(dir) = &args.check_avatar {
+        return check_avatar(dir);
+    }
     if args.list_scenes {
         for scene in SCENES {
             println!("{:<16} {}", scene.name, scene.description);
@@ -282,6 +347,15 @@ fn run(args: Args) -> anyhow::Result<()> {
             }
             tracing::warn!("{msg}; starting without a background");
             effects.background = BackgroundSpec::None;
+        }
+    }
+    if let Some(name) = effects.avatar.clone() {
+        if let Err(e) = bytemeetd::control::dbus::check_avatar(&name) {
+            if args.avatar.is_some() {
+                anyhow::bail!("avatar {name}: {e}");
+            }
+            tracing::warn!("avatar {name}: {e}; starting without it");
+            effects.avatar = None;
         }
     }
     if s.source == SourceSpec::Auto && discover::first_camera().is_none() {

@@ -45,6 +45,7 @@ fn filtered(spec: &FilterSpec) -> Look<'_> {
     Look {
         filter: Some(spec),
         backdrop: Backdrop::None,
+        avatar: None,
     }
 }
 
@@ -384,6 +385,7 @@ fn backgrounds_match_their_cpu_twins_and_goldens() {
     let look = Look {
         filter: None,
         backdrop: Backdrop::Blur { strength: 24.0 },
+        avatar: None,
     };
     let gpu = engine
         .process(&src, look, 0, PixelFormat::Rgba)
@@ -407,6 +409,7 @@ fn backgrounds_match_their_cpu_twins_and_goldens() {
     let look = Look {
         filter: Some(&toon),
         backdrop: Backdrop::Picture,
+        avatar: None,
     };
     let gpu = engine
         .process(&src, look, 0, PixelFormat::Rgba)
@@ -437,6 +440,7 @@ fn backgrounds_match_their_cpu_twins_and_goldens() {
     let look = Look {
         filter: None,
         backdrop: Backdrop::Picture,
+        avatar: None,
     };
     let gpu = engine
         .process(&src, look, 0, PixelFormat::Rgba)
@@ -477,6 +481,7 @@ fn the_background_blur_is_a_gaussian_of_the_asked_sigma() {
     let look = Look {
         filter: None,
         backdrop: Backdrop::Blur { strength: 12.0 },
+        avatar: None,
     };
     let gpu = engine
         .process(&src, look, 0, PixelFormat::Rgba)
@@ -545,6 +550,7 @@ fn a_bad_mask_is_refused_and_the_engine_goes_on() {
     let look = Look {
         filter: None,
         backdrop: Backdrop::Blur { strength: 12.0 },
+        avatar: None,
     };
     assert!(engine.process(&input(), look, 0, PixelFormat::Yuyv).is_ok());
 }

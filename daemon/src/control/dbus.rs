@@ -141,6 +141,47 @@ pub async fn parse_background(spec: &str) -> Result<BackgroundSpec, CameraError>
     Ok(b)
 }
 
+/// The installed packs as (name, description), user packs with where they are.
+pub fn avatar_choices(cat: &crate::avatar::pack::Catalogue) -> Vec<Choice> {
+    cat.packs
+        .iter()
+        .map(|p| {
+            let m = &p.manifest;
+            let from = match &p.origin {
+                crate::avatar::pack::Origin::BuiltIn => String::new(),
+                o => format!(" [{o}]"),
+            };
+            (
+                m.name.clone(),
+                format!("{} ({}){from}", m.description, m.mode.as_str()),
+            )
+        })
+        .collect()
+}
+
+/// An avatar can be worn when a pack of that name is installed and passes
+/// its checks; a refused pack of that name says why.
+pub fn check_avatar(name: &str) -> Result<String, CameraError> {
+    let cat = crate::avatar::pack::Catalogue::installed();
+    if cat.find(name).is_some() {
+        return Ok(name.to_string());
+    }
+    let refused = cat
+        .refused
+        .iter()
+        .find(|(dir, _)| dir.file_name().is_some_and(|d| d == name));
+    Err(match refused {
+        Some((dir, e)) => invalid(format!(
+            "the avatar pack in {} was refused; fix it and try again:\n{e}",
+            dir.display()
+        )),
+        None => CameraError::UnknownAvatar(format!(
+            "no avatar named {name:?}; installed: {} (see `bytemeetctl avatar list`)",
+            cat.names().join(", ")
+        )),
+    })
+}
+
 /// Parses and checks a source: a camera must exist, be a real capture device
 /// (not a virtual camera, which could be our own output) and not be held by
 /// another program.
@@ -270,7 +311,16 @@ impl CameraService {
     }
 
     async fn list_avatars(&self) -> Vec<Choice> {
-        Vec::new()
+        // Read fresh: packs a user adds are picked up without a restart.
+        blocking(|| {
+            let cat = crate::avatar::pack::Catalogue::installed();
+            for (dir, e) in &cat.refused {
+                tracing::warn!("avatar pack {} refused:\n{e}", dir.display());
+            }
+            Ok::<_, CameraError>(avatar_choices(&cat))
+        })
+        .await
+        .unwrap_or_default()
     }
 
     async fn set_filter(&self, spec: &str) -> Result<(), CameraError> {
@@ -286,13 +336,15 @@ impl CameraService {
     }
 
     async fn set_avatar(&self, name: &str) -> Result<(), CameraError> {
+        let name = name.trim();
         if is_off(name) {
             self.hub.update_effects(|e| e.avatar = None);
             return Ok(());
         }
-        Err(CameraError::UnknownAvatar(format!(
-            "no avatar named {name:?} is installed (this build has none; see `bytemeetctl avatar list`)"
-        )))
+        let chosen = name.to_string();
+        let name = blocking(move || check_avatar(&chosen)).await?;
+        self.hub.update_effects(|e| e.avatar = Some(name));
+        Ok(())
     }
 
     async fn clear_effects(&self) {

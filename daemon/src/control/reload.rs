@@ -49,13 +49,17 @@ impl Reloader {
         let mut changed = Vec::new();
         let filter = file.filter != last.filter;
         let background = file.background != last.background;
-        if filter || background {
+        let avatar = file.avatar != last.avatar;
+        if filter || background || avatar {
             self.hub.update_effects(|e| {
                 if filter {
                     e.filter = settings.filter.clone();
                 }
                 if background {
                     e.background = settings.background.clone();
+                }
+                if avatar {
+                    e.avatar = settings.avatar.clone();
                 }
             });
         }
@@ -64,6 +68,9 @@ impl Reloader {
         }
         if background {
             changed.push("background");
+        }
+        if avatar {
+            changed.push("avatar");
         }
         if file.rooms != last.rooms {
             self.hub.set_room_defaults(settings.rooms.clone());

@@ -14,6 +14,7 @@ use super::background::{blur_plan, BlurPlan, FEATHER, GUIDE_RADIUS, MASK_KEEP_NE
 use super::filters::{self, FilterSpec};
 use super::lut::Lut3d;
 use super::{shaders, GpuContext, GpuError};
+use crate::avatar::{pack::Mode, Drawing};
 use crate::frame::{Frame, PixelFormat, Size};
 
 const WG: u32 = 16;
@@ -37,13 +38,26 @@ pub enum Backdrop {
 pub struct Look<'a> {
     pub filter: Option<&'a FilterSpec>,
     pub backdrop: Backdrop,
+    /// An avatar drawn over the result (a full one replaces the person).
+    pub avatar: Option<&'a Drawing>,
 }
 
 impl Look<'_> {
     pub const PLAIN: Look<'static> = Look {
         filter: None,
         backdrop: Backdrop::None,
+        avatar: None,
     };
+}
+
+/// Bytes of pack.wgsl's `Avatar` uniform: bounds, count, 8 layers of 4 vec4s.
+const AVATAR_UNIFORM: u64 = 32 + 8 * 64;
+
+/// The avatar's art on the GPU: one array slice per layer.
+#[derive(Debug)]
+struct AvatarArt {
+    raster_id: u64,
+    group: wgpu::BindGroup,
 }
 
 /// A frame on its way back from the GPU.
@@ -151,8 +165,14 @@ pub struct GpuEngine {
     pack_module: wgpu::ShaderModule,
     pack_layout: wgpu::BindGroupLayout,
     pack_pipeline_layout: wgpu::PipelineLayout,
-    /// Pack pipelines by (output format code, backdrop code), built on first use.
-    packs: HashMap<(u32, u32), wgpu::ComputePipeline>,
+    /// Pack pipelines by (output format code, backdrop code, avatar code),
+    /// built on first use.
+    packs: HashMap<(u32, u32, u32), wgpu::ComputePipeline>,
+    avatar_layout: wgpu::BindGroupLayout,
+    avatar_params: wgpu::Buffer,
+    /// Bound when no avatar is worn.
+    avatar_blank: wgpu::BindGroup,
+    avatar_art: Option<AvatarArt>,
     comp_params: wgpu::Buffer,
     /// A 1x1 stand-in bound where no mask or blur texture exists yet.
     blank: wgpu::TextureView,
@@ -355,6 +375,42 @@ fn texture(
     })
 }
 
+/// A texture array for avatar art: `layers` slices of premultiplied RGBA8.
+fn art_texture(device: &wgpu::Device, width: u32, height: u32, layers: u32) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("avatar art"),
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: layers,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    })
+}
+
+fn avatar_group(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    params: &wgpu::Buffer,
+    art: &wgpu::TextureView,
+    sampler: &wgpu::Sampler,
+) -> wgpu::BindGroup {
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("avatar"),
+        layout,
+        entries: &[
+            entry(0, params.as_entire_binding()),
+            entry(1, wgpu::BindingResource::TextureView(art)),
+            entry(2, wgpu::BindingResource::Sampler(sampler)),
+        ],
+    })
+}
+
 fn explicit_pipeline(
     device: &wgpu::Device,
     layout: &wgpu::PipelineLayout,
@@ -452,9 +508,17 @@ impl GpuEngine {
                 layout_entry(7, SAMPLER),
             ],
         });
+        let avatar_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("avatar"),
+            entries: &[
+                layout_entry(0, UNIFORM),
+                layout_entry(1, sampled(Dim::D2Array)),
+                layout_entry(2, SAMPLER),
+            ],
+        });
         let pack_pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("pack"),
-            bind_group_layouts: &[Some(&pack_layout)],
+            bind_group_layouts: &[Some(&pack_layout), Some(&avatar_layout)],
             immediate_size: 0,
         });
         let blank = texture(
@@ -478,6 +542,17 @@ impl GpuEngine {
             size: 2,
             view: lut_texture(&ctx, &Lut3d::identity(2)),
         };
+        let avatar_params = uniform(d, "avatar params", AVATAR_UNIFORM);
+        let avatar_blank = avatar_group(
+            d,
+            &avatar_layout,
+            &avatar_params,
+            &art_texture(d, 1, 1, 1).create_view(&wgpu::TextureViewDescriptor {
+                dimension: Some(Dim::D2Array),
+                ..Default::default()
+            }),
+            &sampler,
+        );
         Ok(GpuEngine {
             unpack_params: uniform(d, "unpack params", 16),
             filter_params: uniform(d, "filter params", 32),
@@ -501,6 +576,10 @@ impl GpuEngine {
             pack_layout,
             pack_pipeline_layout,
             packs: HashMap::new(),
+            avatar_layout,
+            avatar_params,
+            avatar_blank,
+            avatar_art: None,
             blank,
             sampler,
             lut,
@@ -600,8 +679,11 @@ impl GpuEngine {
         }
         for format in 0..3 {
             for backdrop in 0..3 {
-                self.pack_pipeline(format, backdrop);
+                self.pack_pipeline(format, backdrop, 0);
+                self.pack_pipeline(format, backdrop, 1);
             }
+            // A full avatar always stands in front of a picture.
+            self.pack_pipeline(format, 2, 2);
         }
     }
 
@@ -733,9 +815,71 @@ impl GpuEngine {
         Ok(())
     }
 
-    /// The pack pipeline for an output format and backdrop, built on first use.
-    fn pack_pipeline(&mut self, format: u32, backdrop: u32) {
-        if self.packs.contains_key(&(format, backdrop)) {
+    /// Uploads an avatar's art (once per raster) and this frame's placement.
+    fn set_avatar(&mut self, a: &Drawing) -> Result<(), GpuError> {
+        let r = &a.raster;
+        let n = r.layers.len().min(crate::avatar::pack::MAX_LAYERS);
+        if n == 0 || a.to_art.len() < n || a.opacity.len() < n {
+            return Err(GpuError::Failed("an avatar without layers".into()));
+        }
+        if self
+            .avatar_art
+            .as_ref()
+            .is_none_or(|art| art.raster_id != r.id)
+        {
+            let d = &self.ctx.device;
+            let tex = art_texture(d, r.width, r.height, n as u32);
+            let bytes: Vec<u8> = r.layers[..n].concat();
+            if bytes.len() != (r.width * r.height * 4) as usize * n {
+                return Err(GpuError::Failed("avatar layers of unequal size".into()));
+            }
+            upload(
+                &self.ctx.queue,
+                &tex,
+                &bytes,
+                (r.width, r.height, n as u32),
+                4,
+            );
+            let view = tex.create_view(&wgpu::TextureViewDescriptor {
+                dimension: Some(wgpu::TextureViewDimension::D2Array),
+                ..Default::default()
+            });
+            self.avatar_art = Some(AvatarArt {
+                raster_id: r.id,
+                group: avatar_group(
+                    d,
+                    &self.avatar_layout,
+                    &self.avatar_params,
+                    &view,
+                    &self.sampler,
+                ),
+            });
+        }
+        let mut bytes = Vec::with_capacity(AVATAR_UNIFORM as usize);
+        for v in a.bounds {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        bytes.extend_from_slice(&words(&[n as u32, 0, 0, 0]));
+        for i in 0..n {
+            let m = a.to_art[i];
+            for row in m {
+                for v in [row[0], row[1], row[2], 0.0] {
+                    bytes.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            for v in [a.opacity[i], 0.0, 0.0, 0.0] {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        bytes.resize(AVATAR_UNIFORM as usize, 0);
+        self.ctx.queue.write_buffer(&self.avatar_params, 0, &bytes);
+        Ok(())
+    }
+
+    /// The pack pipeline for an output format, backdrop and avatar mode,
+    /// built on first use.
+    fn pack_pipeline(&mut self, format: u32, backdrop: u32, avatar: u32) {
+        if self.packs.contains_key(&(format, backdrop, avatar)) {
             return;
         }
         let entry = ["pack_rgba", "pack_yuyv", "pack_nv12"][format as usize];
@@ -744,9 +888,9 @@ impl GpuEngine {
             &self.pack_pipeline_layout,
             &self.pack_module,
             entry,
-            &[("backdrop", backdrop as f64)],
+            &[("backdrop", backdrop as f64), ("avatar", avatar as f64)],
         );
-        self.packs.insert((format, backdrop), p);
+        self.packs.insert((format, backdrop, avatar), p);
     }
 
     /// Builds the bind groups for the current frame size, mask and blur plan.
@@ -902,12 +1046,22 @@ impl GpuEngine {
         }
         let size = frame.size;
         self.ensure_size(size);
+        let avatar_code = match look.avatar.map(|a| a.mode) {
+            None => 0,
+            Some(Mode::Mask) => 1,
+            // A full avatar replaces the person: it needs a picture behind it, no mask.
+            Some(Mode::Full) if look.backdrop == Backdrop::Picture => 2,
+            Some(Mode::Full) => 1,
+        };
         // Without a mask there is nobody to put in front of a background.
-        let backdrop = if self.has_mask() {
+        let backdrop = if self.has_mask() || avatar_code == 2 {
             look.backdrop
         } else {
             Backdrop::None
         };
+        if let Some(a) = look.avatar {
+            self.set_avatar(a)?;
+        }
         let plan = match backdrop {
             Backdrop::Blur { strength } => blur_plan(strength, size),
             // Not blurring: any small plan will do for the (unused) blur textures.
@@ -939,7 +1093,7 @@ impl GpuEngine {
             Backdrop::Blur { .. } => 1,
             Backdrop::Picture => 2,
         };
-        self.pack_pipeline(format_code, backdrop_code);
+        self.pack_pipeline(format_code, backdrop_code, avatar_code);
         if self.in_flight.len() >= RING - 1 {
             // The oldest frame is dropped here only if its caller never collects.
             let _ = self.collect(true);
@@ -947,7 +1101,7 @@ impl GpuEngine {
         let (Some(sz), Some(binds), Some(pack)) = (
             self.sized.as_ref(),
             self.binds.as_ref(),
-            self.packs.get(&(format_code, backdrop_code)),
+            self.packs.get(&(format_code, backdrop_code, avatar_code)),
         ) else {
             return Err(GpuError::Failed("frame resources missing".into()));
         };
@@ -1068,6 +1222,11 @@ impl GpuEngine {
                 Backdrop::Picture => &binds.pack_guided[packed_from],
                 _ => &binds.pack[packed_from][cur],
             };
+            let worn = match (&self.avatar_art, avatar_code) {
+                (Some(art), 1 | 2) => &art.group,
+                _ => &self.avatar_blank,
+            };
+            pass.set_bind_group(1, worn, &[]);
             dispatch(&mut pass, pack, group, packed);
         }
         let slot = self.next_slot;

@@ -1,0 +1,470 @@
+//! Avatars: packs of layered art (`pack`), the rig that places each layer on
+//! the tracked face (`rig`), and `Wearer`, which the effect stage asks once
+//! per frame for what to draw. Packs are loaded and rasterised on a worker
+//! thread, once per (pack, size step): the frame path never waits for resvg.
+
+pub mod pack;
+pub mod rig;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pack::{Catalogue, Mode, Pack};
+use rig::{LayerDraw, Pose};
+
+/// A pack drawn at one size: one premultiplied RGBA8 image per layer, all
+/// `width` x `height` (the canvas scaled by `scale`).
+#[derive(Debug)]
+pub struct Raster {
+    /// Unique per raster: the GPU re-uploads only when it changes.
+    pub id: u64,
+    pub pack: String,
+    pub width: u32,
+    pub height: u32,
+    pub layers: Vec<Vec<u8>>,
+}
+
+static RASTER_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Draws every layer of `pack` at `scale` pixels per canvas unit.
+pub fn rasterise(pack: &Pack, scale: f32) -> Result<Raster, String> {
+    let [cw, ch] = pack.manifest.canvas.size;
+    let width = ((cw as f32 * scale).round() as u32).clamp(1, pack::MAX_SIDE);
+    let height = ((ch as f32 * scale).round() as u32).clamp(1, pack::MAX_SIDE);
+    let mut drawn: HashMap<&str, Vec<u8>> = HashMap::new();
+    let mut layers = Vec::with_capacity(pack.manifest.layers.len());
+    for layer in &pack.manifest.layers {
+        if let Some(done) = drawn.get(layer.file.as_str()) {
+            layers.push(done.clone());
+            continue;
+        }
+        let bytes = pack
+            .files
+            .get(&layer.file)
+            .ok_or_else(|| format!("{}: {} is not loaded", pack.manifest.name, layer.file))?;
+        let img = if layer.file.to_ascii_lowercase().ends_with(".svg") {
+            draw_svg(bytes, width, height)
+        } else {
+            draw_png(bytes, width, height)
+        }
+        .map_err(|e| format!("{}: {}: {e}", pack.manifest.name, layer.file))?;
+        drawn.insert(&layer.file, img.clone());
+        layers.push(img);
+    }
+    Ok(Raster {
+        id: RASTER_IDS.fetch_add(1, Ordering::Relaxed),
+        pack: pack.manifest.name.clone(),
+        width,
+        height,
+        layers,
+    })
+}
+
+/// An SVG drawn over the canvas (its view box stretched to the canvas).
+fn draw_svg(bytes: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    let tree = resvg::usvg::Tree::from_data(bytes, &resvg::usvg::Options::default())
+        .map_err(|e| e.to_string())?;
+    let mut pixmap =
+        resvg::tiny_skia::Pixmap::new(width, height).ok_or("cannot draw at this size")?;
+    let view = tree.size();
+    let (kx, ky) = (
+        width as f32 / view.width().max(1e-3),
+        height as f32 / view.height().max(1e-3),
+    );
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(kx, ky),
+        &mut pixmap.as_mut(),
+    );
+    // tiny-skia keeps premultiplied RGBA, as the compositor wants.
+    Ok(pixmap.take())
+}
+
+/// A PNG scaled to the raster, premultiplied.
+fn draw_png(bytes: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
+        .map_err(|e| e.to_string())?
+        .to_rgba8();
+    let img = image::imageops::resize(&img, width, height, image::imageops::FilterType::Triangle);
+    let mut data = img.into_raw();
+    for px in data.chunks_exact_mut(4) {
+        let a = px[3] as u32;
+        for c in &mut px[..3] {
+            *c = ((*c as u32 * a + 127) / 255) as u8;
+        }
+    }
+    Ok(data)
+}
+
+/// Raster scales come in steps of a half octave, so a face moving closer or
+/// further re-rasterises rarely, and the art is never magnified by more than
+/// about 1.4.
+pub fn scale_step(wanted: f32) -> f32 {
+    let steps = (wanted.max(1e-3).log2() * 2.0).ceil();
+    2f32.powf(steps / 2.0).clamp(1.0 / 16.0, 8.0)
+}
+
+/// What the compositor draws this frame.
+#[derive(Debug, Clone)]
+pub struct Drawing {
+    pub mode: Mode,
+    pub raster: Arc<Raster>,
+    /// Frame pixels -> raster texture coordinates (0..1), per layer.
+    pub to_art: Vec<rig::Mat3>,
+    pub opacity: Vec<f32>,
+    /// Frame-pixel box outside which nothing is drawn.
+    pub bounds: [f32; 4],
+}
+
+/// Turns layer draws into what the compositor needs: the inverse homographies,
+/// scaled to texture coordinates. A layer whose matrix cannot be inverted is hidden.
+pub fn drawing(
+    mode: Mode,
+    raster: Arc<Raster>,
+    m: &pack::Manifest,
+    draws: &[LayerDraw],
+    frame: (u32, u32),
+) -> Drawing {
+    let [cw, ch] = m.canvas.size.map(|v| v as f32);
+    let to_uv = [[1.0 / cw, 0.0, 0.0], [0.0, 1.0 / ch, 0.0], [0.0, 0.0, 1.0]];
+    let mut to_art = Vec::with_capacity(draws.len());
+    let mut opacity = Vec::with_capacity(draws.len());
+    for d in draws {
+        match rig::invert(&d.canvas_to_frame) {
+            Some(inv) => {
+                to_art.push(rig::mul(&to_uv, &inv));
+                opacity.push(d.opacity);
+            }
+            None => {
+                to_art.push(rig::IDENTITY);
+                opacity.push(0.0);
+            }
+        }
+    }
+    Drawing {
+        mode,
+        raster,
+        to_art,
+        opacity,
+        bounds: rig::bounds(m, draws, frame.0, frame.1),
+    }
+}
+
+/// Requests to the raster worker: a pack name and a scale.
+type Request = (String, f32);
+
+/// The worker's answer: the raster or why not.
+type Answer = (Request, Result<Arc<Raster>, String>, Option<Arc<Pack>>);
+
+/// How long the avatar holds its last place after the face is lost, before
+/// a `mask` avatar hides (a blink of the tracker should not make it flicker).
+const HOLD: Duration = Duration::from_millis(700);
+
+/// The avatar being worn: keeps the pack and rasters, asks the worker for
+/// new sizes, and rigs each frame.
+#[derive(Debug)]
+pub struct Wearer {
+    requests: mpsc::Sender<Request>,
+    answers: Arc<Mutex<Vec<Answer>>>,
+    pending: Option<Request>,
+    pack: Option<Arc<Pack>>,
+    raster: Option<(f32, Arc<Raster>)>,
+    last_pose: Option<(Pose, Instant)>,
+    last_error: Option<String>,
+    started: Instant,
+}
+
+impl Default for Wearer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Wearer {
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::channel::<Request>();
+        let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
+        let out = answers.clone();
+        let spawned = std::thread::Builder::new()
+            .name("avatar-raster".into())
+            .spawn(move || {
+                let mut packs: HashMap<String, Arc<Pack>> = HashMap::new();
+                while let Ok(mut req) = rx.recv() {
+                    // Only the newest request matters.
+                    while let Ok(newer) = rx.try_recv() {
+                        req = newer;
+                    }
+                    let pack = match packs.get(&req.0) {
+                        Some(p) => Ok(p.clone()),
+                        None => match Catalogue::installed().find(&req.0) {
+                            Some(p) => {
+                                let p = Arc::new(p.clone());
+                                packs.insert(req.0.clone(), p.clone());
+                                Ok(p)
+                            }
+                            None => Err(format!("no avatar called {:?}", req.0)),
+                        },
+                    };
+                    let answer = match pack {
+                        Ok(p) => (req.clone(), rasterise(&p, req.1).map(Arc::new), Some(p)),
+                        Err(e) => (req.clone(), Err(e), None),
+                    };
+                    if let Ok(mut a) = out.lock() {
+                        a.push(answer);
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the avatar thread: {e}");
+        }
+        Wearer {
+            requests: tx,
+            answers,
+            pending: None,
+            pack: None,
+            raster: None,
+            last_pose: None,
+            last_error: None,
+            started: Instant::now(),
+        }
+    }
+
+    /// The pack worn, once loaded.
+    pub fn pack(&self) -> Option<&Arc<Pack>> {
+        self.pack.as_ref()
+    }
+
+    fn take_answers(&mut self, name: &str) {
+        let answers = match self.answers.lock() {
+            Ok(mut a) => std::mem::take(&mut *a),
+            Err(_) => return,
+        };
+        for ((pack, scale), result, loaded) in answers {
+            if Some(&(pack.clone(), scale)) == self.pending.as_ref() {
+                self.pending = None;
+            }
+            if pack != name {
+                continue;
+            }
+            if let Some(p) = loaded {
+                self.pack = Some(p);
+            }
+            match result {
+                Ok(r) => {
+                    self.last_error = None;
+                    self.raster = Some((scale, r));
+                }
+                Err(e) => {
+                    if self.last_error.as_ref() != Some(&e) {
+                        tracing::error!("avatar {name}: {e}");
+                        self.last_error = Some(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// What to draw for avatar `name` on a frame of `frame` pixels, given the
+    /// newest face (or None). `wait`: block until the pack is drawn at the
+    /// size this face needs (recordings); otherwise the previous size (or
+    /// nothing) is used meanwhile. `t`: seconds, for animated effects (None:
+    /// time since start).
+    pub fn frame(
+        &mut self,
+        name: &str,
+        face: Option<&crate::perception::face::FaceState>,
+        frame: (u32, u32),
+        wait: bool,
+        t: Option<f32>,
+    ) -> Option<Drawing> {
+        self.frame_within(name, face, frame, wait, t, 2)
+    }
+
+    fn frame_within(
+        &mut self,
+        name: &str,
+        face: Option<&crate::perception::face::FaceState>,
+        frame: (u32, u32),
+        wait: bool,
+        t: Option<f32>,
+        tries: u8,
+    ) -> Option<Drawing> {
+        if self.pack.as_ref().is_some_and(|p| p.manifest.name != name) {
+            self.pack = None;
+            self.raster = None;
+            self.last_pose = None;
+        }
+        self.take_answers(name);
+        let now = Instant::now();
+        let pose = match face.and_then(Pose::from_face) {
+            Some(p) => {
+                self.last_pose = Some((p, now));
+                Some(p)
+            }
+            None => self
+                .last_pose
+                .filter(|(_, at)| now.duration_since(*at) < HOLD)
+                .map(|(p, _)| p),
+        };
+        let full = self.pack.as_ref().map(|p| p.manifest.mode == Mode::Full);
+        // A full avatar stands in the middle when nobody is in the picture.
+        let pose = match (pose, full) {
+            (Some(p), _) => p,
+            (None, Some(true)) => idle_pose(frame),
+            _ => {
+                // Still load the pack, so its mode is known.
+                if self.pack.is_none() && self.pending.is_none() {
+                    self.request(name, 0.5);
+                }
+                return None;
+            }
+        };
+        let scale = match &self.pack {
+            Some(p) => {
+                let c = &p.manifest.canvas;
+                let art = (c.right_eye[0] - c.left_eye[0]).hypot(c.right_eye[1] - c.left_eye[1]);
+                scale_step(pose.eye_distance / art.max(1e-3))
+            }
+            None => 0.5,
+        };
+        if self.raster.as_ref().is_none_or(|(s, _)| *s != scale) {
+            let want = (name.to_string(), scale);
+            if self.pending.as_ref() != Some(&want) {
+                self.request(name, scale);
+            }
+            if wait {
+                let deadline = now + Duration::from_secs(10);
+                while self.pending.is_some() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(2));
+                    self.take_answers(name);
+                }
+                let guessed = self.raster.as_ref().is_some_and(|(s, _)| *s != scale);
+                if guessed && self.pack.is_some() && tries > 0 {
+                    // The pack arrived drawn at a guessed size: draw it at the right one.
+                    return self.frame_within(name, face, frame, wait, t, tries - 1);
+                }
+            }
+        }
+        let (pack, (_, raster)) = (self.pack.as_ref()?, self.raster.as_ref()?);
+        let t = t.unwrap_or_else(|| now.duration_since(self.started).as_secs_f32());
+        let draws = rig::rig(&pack.manifest, &pose, t);
+        Some(drawing(
+            pack.manifest.mode,
+            raster.clone(),
+            &pack.manifest,
+            &draws,
+            frame,
+        ))
+    }
+
+    fn request(&mut self, name: &str, scale: f32) {
+        let req = (name.to_string(), scale);
+        if self.requests.send(req.clone()).is_ok() {
+            self.pending = Some(req);
+        }
+    }
+}
+
+/// Where a full avatar stands with nobody in the picture: centred, eyes at
+/// 40 % of the height, eyes a tenth of the height apart.
+fn idle_pose((w, h): (u32, u32)) -> Pose {
+    let (w, h) = (w as f32, h as f32);
+    let d = h / 10.0;
+    Pose {
+        eyes: [[w / 2.0 - d / 2.0, h * 0.4], [w / 2.0 + d / 2.0, h * 0.4]],
+        eye_distance: d,
+        yaw: 0.0,
+        pitch: 0.0,
+        eye_open: [1.0, 1.0],
+        mouth_open: 0.0,
+        smile: 0.0,
+        brow_raise: 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_steps_are_half_octaves() {
+        assert_eq!(scale_step(1.0), 1.0);
+        assert!((scale_step(1.2) - 2f32.sqrt()).abs() < 1e-6);
+        for w in [0.1f32, 0.37, 0.9, 1.5, 3.3] {
+            let s = scale_step(w);
+            assert!(s >= w && s < w * 1.42, "{w} -> {s}");
+        }
+    }
+
+    #[test]
+    fn every_built_in_pack_rasterises_with_art_in_every_layer() {
+        for p in pack::built_in() {
+            let r = rasterise(&p, 0.25).expect("raster");
+            assert_eq!(r.layers.len(), p.manifest.layers.len());
+            for (i, l) in r.layers.iter().enumerate() {
+                assert_eq!(l.len(), (r.width * r.height * 4) as usize);
+                let covered = l.chunks_exact(4).filter(|px| px[3] > 0).count();
+                assert!(covered > 20, "{} layer {i} is empty", p.manifest.name);
+                // Premultiplied: no colour exceeds its alpha.
+                assert!(l
+                    .chunks_exact(4)
+                    .all(|px| px[..3].iter().all(|&c| c <= px[3])));
+            }
+        }
+    }
+
+    #[test]
+    fn the_wearer_loads_off_thread_and_draws_on_the_face() {
+        let mut w = Wearer::new();
+        let pose_face = synthetic_face(640.0, 360.0, 60.0);
+        // Recordings wait for the pack.
+        let d = w
+            .frame(
+                "space-trooper",
+                Some(&pose_face),
+                (1280, 720),
+                true,
+                Some(0.0),
+            )
+            .expect("drawn");
+        assert_eq!(d.raster.pack, "space-trooper");
+        assert_eq!(d.mode, Mode::Mask);
+        let [x0, y0, x1, y1] = d.bounds;
+        assert!(
+            x0 < 610.0 && x1 > 670.0 && y0 < 300.0 && y1 > 420.0,
+            "{:?}",
+            d.bounds
+        );
+        // An unknown pack gives nothing, and says so once.
+        assert!(w
+            .frame("no-such", Some(&pose_face), (1280, 720), true, None)
+            .is_none());
+    }
+
+    /// A face with its eyes `d` pixels apart around (x, y): only the points
+    /// the rig reads are placed.
+    pub(crate) fn synthetic_face(x: f32, y: f32, d: f32) -> crate::perception::face::FaceState {
+        let mut lm = vec![[x, y + d * 0.6, 0.0]; 468];
+        lm[33] = [x - d * 0.75, y, 0.0];
+        lm[133] = [x - d * 0.25, y, 0.0];
+        lm[362] = [x + d * 0.25, y, 0.0];
+        lm[263] = [x + d * 0.75, y, 0.0];
+        lm[159] = [x - d / 2.0, y - d * 0.1, 0.0];
+        lm[386] = [x + d / 2.0, y - d * 0.1, 0.0];
+        lm[105] = [x - d / 2.0, y - d * 0.34, 0.0];
+        lm[334] = [x + d / 2.0, y - d * 0.34, 0.0];
+        crate::perception::face::FaceState {
+            bbox: [x - d, y - d, x + d, y + d * 1.5],
+            landmarks: lm,
+            yaw: 0.0,
+            pitch: 0.0,
+            roll: 0.0,
+            eye_open: [1.0, 1.0],
+            mouth_open: 0.0,
+            smile: 0.0,
+            score: 1.0,
+        }
+    }
+}
