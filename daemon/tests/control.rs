@@ -52,6 +52,7 @@ impl Bus {
             .env("DBUS_SESSION_BUS_ADDRESS", &address)
             .env("XDG_CONFIG_HOME", dir.path().join("config"))
             .env("XDG_STATE_HOME", dir.path().join("state"))
+            .env("XDG_DATA_HOME", dir.path().join("data"))
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .spawn()
@@ -76,6 +77,7 @@ impl Bus {
         c.env("DBUS_SESSION_BUS_ADDRESS", &self.address)
             .env("XDG_CONFIG_HOME", self.path("config"))
             .env("XDG_STATE_HOME", self.path("state"))
+            .env("XDG_DATA_HOME", self.path("data"))
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1");
     }
@@ -259,7 +261,7 @@ fn bytemeetctl_drives_the_running_daemon() {
     // Lists and the other setters.
     assert!(bus.ok(&["filter", "list"]).contains("sepia"));
     assert!(bus.ok(&["background", "list"]).contains("scene:moon"));
-    assert!(bus.ok(&["avatar", "list"]).contains("no avatars"));
+    assert!(bus.ok(&["avatar", "list"]).contains("space-trooper"));
     bus.ok(&["background", "scene", "moon"]);
     bus.ok(&["background", "blur", "--strength", "20"]);
     let json: serde_json::Value =
@@ -294,8 +296,11 @@ fn bytemeetctl_drives_the_running_daemon() {
     assert!(err.contains("no such file"), "{err}");
     let err = bus.fails(&["source", "set", "v4l2:/dev/video99"], 1);
     assert!(err.contains("does not exist"), "{err}");
-    let err = bus.fails(&["avatar", "set", "dragon"], 1);
-    assert!(err.contains("dragon"), "{err}");
+    let err = bus.fails(&["avatar", "set", "unicorn"], 1);
+    assert!(
+        err.contains("unicorn") && err.contains("installed: alien"),
+        "{err}"
+    );
     let err = bus.fails(&["room", "join", "http://127.0.0.1:3030/abc"], 1);
     assert!(err.contains("rooms"), "{err}");
     assert!(bus.ok(&["room", "list"]).contains("no rooms"));
@@ -339,6 +344,69 @@ fn bytemeetctl_drives_the_running_daemon() {
     assert_eq!(lines[0]["value"], "sepia");
     assert_eq!(lines[1]["value"], "");
 
+    let log = d.stop();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Writes a small mask-mode pack called `name` into `dir`.
+fn user_pack(dir: &Path, name: &str, driver: &str) {
+    std::fs::create_dir_all(dir).expect("pack dir");
+    std::fs::write(
+        dir.join("avatar.toml"),
+        format!(
+            "format = 1\nname = \"{name}\"\ndescription = \"A test mask\"\nauthor = \"tests\"\n\
+             licence = \"MIT\"\nmode = \"mask\"\n\n[canvas]\nsize = [64, 64]\n\
+             left_eye = [20, 30]\nright_eye = [44, 30]\n\n[[layer]]\nfile = \"face.svg\"\ndriver = \"{driver}\"\n"
+        ),
+    )
+    .expect("manifest");
+    std::fs::write(
+        dir.join("face.svg"),
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><circle cx="32" cy="32" r="28" fill="#0f0"/></svg>"##,
+    )
+    .expect("art");
+}
+
+/// User packs dropped into `$XDG_DATA_HOME/bytemeet/avatars` while the daemon
+/// runs are listed and worn without a restart; a broken one is refused with
+/// its file, key and reason, and the stream and the other packs go on.
+#[test]
+fn user_avatar_packs_are_picked_up_live_and_broken_ones_refused() {
+    let bus = Bus::start();
+    let d = bus.daemon(&[]);
+    assert!(!bus.ok(&["avatar", "list"]).contains("green-mask"));
+    let packs = bus.path("data").join("bytemeet/avatars");
+    user_pack(&packs.join("green-mask"), "green-mask", "head");
+    let list = bus.ok(&["avatar", "list"]);
+    assert!(
+        list.contains("green-mask") && list.contains("A test mask"),
+        "{list}"
+    );
+    assert!(
+        list.contains(&packs.join("green-mask").display().to_string()),
+        "{list}"
+    );
+    bus.ok(&["avatar", "set", "green-mask"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    assert_eq!(json["avatar"], "green-mask");
+
+    user_pack(&packs.join("tailed"), "tailed", "tail");
+    let err = bus.fails(&["avatar", "set", "tailed"], 1);
+    assert!(
+        err.contains("avatar.toml") && err.contains("layer[0].driver") && err.contains("tail"),
+        "{err}"
+    );
+    // The refusal changed nothing.
+    let json: serde_json::Value =
+        serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    assert_eq!(json["avatar"], "green-mask");
+    assert!(bus.ok(&["avatar", "list"]).contains("wizard"));
+    let before = grey_frames(&d.clip, 160, 120).len();
+    wait_for("frames after the refusal", || {
+        grey_frames(&d.clip, 160, 120).len() > before + 3
+    });
+    bus.ok(&["avatar", "off"]);
     let log = d.stop();
     assert!(!log.contains("panicked"), "{log}");
 }

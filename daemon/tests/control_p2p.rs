@@ -70,7 +70,11 @@ async fn every_member_answers_through_the_shared_proxy() {
     let bgs = cam.list_backgrounds().await.expect("backgrounds");
     assert!(bgs.iter().any(|(n, _)| n == "scene:moon"));
     assert!(bgs.iter().any(|(n, _)| n == "blur"));
-    assert_eq!(cam.list_avatars().await.expect("avatars"), vec![]);
+    let avatars = cam.list_avatars().await.expect("avatars");
+    assert!(avatars.len() >= 8, "{avatars:?}");
+    assert!(avatars
+        .iter()
+        .any(|(n, d)| n == "dragon" && d.contains("(full)")));
 
     // Filters.
     cam.set_filter("posterize:levels=4")
@@ -141,11 +145,14 @@ async fn every_member_answers_through_the_shared_proxy() {
         format!("image:{}", picture.display())
     );
 
-    // Avatars (none are installed in this build) and clearing.
+    // Avatars and clearing.
     assert_eq!(
-        error_name(cam.set_avatar("dragon").await),
+        error_name(cam.set_avatar("unicorn").await),
         format!("{E}UnknownAvatar")
     );
+    cam.set_avatar("dragon").await.expect("dragon");
+    assert_eq!(cam.avatar().await.expect("prop"), "dragon");
+    assert_eq!(hub.effects().avatar.as_deref(), Some("dragon"));
     cam.set_avatar("").await.expect("off");
     assert_eq!(cam.avatar().await.expect("prop"), "");
     cam.set_filter("toon").await.expect("toon");

@@ -554,3 +554,211 @@ fn a_bad_mask_is_refused_and_the_engine_goes_on() {
     };
     assert!(engine.process(&input(), look, 0, PixelFormat::Yuyv).is_ok());
 }
+
+/// Size of the avatar goldens: big enough to judge the art by eye.
+const AVATAR_SIZE: Size = Size::new(480, 270);
+
+/// Every built-in avatar on the demo portrait, placed by the real face
+/// tracker: the GPU matches the CPU twin, and the twin the reviewed golden
+/// (`tests/golden/avatar-NAME.png`). A full avatar stands in front of its
+/// scene; a mask avatar over the camera picture. Tolerances: GPU and CPU
+/// differ only in the last bits of the bilinear fetch (mean under 0.5
+/// levels, under 1 % of values more than 2 apart); against the golden, the
+/// landmarks may differ in their last bits between machines, which moves
+/// art edges by a fraction of a pixel (mean under 1 level, under 2 %).
+#[test]
+fn avatars_match_their_cpu_twin_and_goldens() {
+    use bytemeetd::avatar::{self, pack, rig};
+    let Some(engine) = engine() else { return };
+    let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+    let size = AVATAR_SIZE;
+    let frame = DemoSource::new(size, 30.0)
+        .and_then(|mut d| d.next_frame())
+        .expect("demo");
+    let mut tracker = bytemeetd::perception::face::FaceTracker::new().expect("models");
+    let face = tracker
+        .track(&frame.data, size, 0.0)
+        .expect("tracking runs")
+        .expect("the demo portrait has a face");
+    let pose = rig::Pose::from_face(&face).expect("pose");
+    let update = std::env::var_os("BYTEMEET_UPDATE_GOLDEN").is_some();
+    let mut failures = Vec::new();
+    let packs = pack::built_in();
+    assert!(packs.len() >= 8);
+    for p in packs {
+        let m = &p.manifest;
+        let c = &m.canvas;
+        let art = (c.right_eye[0] - c.left_eye[0]).hypot(c.right_eye[1] - c.left_eye[1]);
+        let raster =
+            avatar::rasterise(&p, avatar::scale_step(pose.eye_distance / art)).expect("raster");
+        let draws = rig::rig(m, &pose, 0.0);
+        let drawing = avatar::drawing(
+            m.mode,
+            std::sync::Arc::new(raster),
+            m,
+            &draws,
+            (size.width, size.height),
+        );
+        let full = m.mode == pack::Mode::Full;
+        let base = if full {
+            let scene = m.scene.as_deref().unwrap_or("deep-space");
+            let pic = background::render_scene(background::find_scene(scene).expect("scene"), size)
+                .expect("scene drawn");
+            engine.set_picture(&pic, size).expect("picture");
+            pic
+        } else {
+            frame.data.clone()
+        };
+        let look = Look {
+            filter: None,
+            backdrop: if full {
+                Backdrop::Picture
+            } else {
+                Backdrop::None
+            },
+            avatar: Some(&drawing),
+        };
+        let gpu = engine
+            .process(&frame, look, FRAME_NO, PixelFormat::Rgba)
+            .expect("gpu")
+            .data;
+        let cpu = reference::wear_avatar(&base, size.width, size.height, &drawing);
+        let d = diff(&gpu, &cpu);
+        eprintln!(
+            "{:<14} gpu vs cpu: mean {:.3}, outliers {:.3}%",
+            m.name,
+            d.mean,
+            d.outliers * 100.0
+        );
+        if d.mean > 0.5 || d.outliers > 0.01 {
+            failures.push(format!(
+                "{}: gpu vs cpu mean {:.3} outliers {:.4}",
+                m.name, d.mean, d.outliers
+            ));
+        }
+        // The avatar changed the picture where the face is.
+        let changed = diff(&cpu, &base);
+        if changed.mean < 1.0 {
+            failures.push(format!(
+                "{}: the avatar barely shows (mean change {:.2})",
+                m.name, changed.mean
+            ));
+        }
+        let path = golden_dir().join(format!("avatar-{}.png", m.name));
+        if update {
+            image::save_buffer(
+                &path,
+                &cpu,
+                size.width,
+                size.height,
+                image::ExtendedColorType::Rgba8,
+            )
+            .expect("save golden");
+            continue;
+        }
+        let golden = image::open(&path)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (BYTEMEET_UPDATE_GOLDEN=1 makes it)",
+                    path.display()
+                )
+            })
+            .to_rgba8()
+            .into_raw();
+        let g = diff(&cpu, &golden);
+        eprintln!(
+            "{:<14} cpu vs golden: mean {:.3}, outliers {:.3}%",
+            m.name,
+            g.mean,
+            g.outliers * 100.0
+        );
+        if g.mean > 1.0 || g.outliers > 0.02 {
+            failures.push(format!(
+                "{}: cpu vs golden mean {:.3} outliers {:.4}",
+                m.name, g.mean, g.outliers
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A mask avatar with a background: the background goes behind the person,
+/// then the avatar over the face; switching the avatar off leaves the
+/// background alone.
+#[test]
+fn an_avatar_sits_over_the_background_and_comes_off_cleanly() {
+    use bytemeetd::avatar::{self, pack, rig};
+    let Some(engine) = engine() else { return };
+    let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+    let frame = input();
+    let (mask, mw, mh) = ellipse_mask(0.0);
+    engine.set_mask(&mask, mw, mh).expect("mask");
+    let blur = Look {
+        filter: None,
+        backdrop: Backdrop::Blur { strength: 12.0 },
+        avatar: None,
+    };
+    let plain = engine
+        .process(&frame, blur, FRAME_NO, PixelFormat::Rgba)
+        .expect("blur")
+        .data;
+    let p = pack::built_in()
+        .into_iter()
+        .find(|p| p.manifest.name == "knight")
+        .expect("knight");
+    let pose = rig::Pose {
+        eyes: [[142.5, 80.0], [177.5, 80.0]],
+        eye_distance: 35.0,
+        yaw: 0.0,
+        pitch: 0.0,
+        eye_open: [1.0, 1.0],
+        mouth_open: 0.0,
+        smile: 0.0,
+        brow_raise: 0.0,
+    };
+    let raster = avatar::rasterise(&p, 0.5).expect("raster");
+    let draws = rig::rig(&p.manifest, &pose, 0.0);
+    let d = avatar::drawing(
+        p.manifest.mode,
+        std::sync::Arc::new(raster),
+        &p.manifest,
+        &draws,
+        (SIZE.width, SIZE.height),
+    );
+    let worn = engine
+        .process(
+            &frame,
+            Look {
+                avatar: Some(&d),
+                ..blur
+            },
+            FRAME_NO,
+            PixelFormat::Rgba,
+        )
+        .expect("worn")
+        .data;
+    let want = reference::wear_avatar(&plain, SIZE.width, SIZE.height, &d);
+    let dd = diff(&worn, &want);
+    assert!(
+        dd.mean < 0.5 && dd.outliers < 0.01,
+        "mean {} outliers {}",
+        dd.mean,
+        dd.outliers
+    );
+    // Outside the avatar's box the picture is the blurred one, untouched.
+    let [x0, y0, x1, y1] = d.bounds;
+    for y in 0..SIZE.height {
+        for x in 0..SIZE.width {
+            let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
+            if fx < x0 || fx >= x1 || fy < y0 || fy >= y1 {
+                let i = ((y * SIZE.width + x) * 4) as usize;
+                assert_eq!(worn[i..i + 3], plain[i..i + 3], "({x}, {y})");
+            }
+        }
+    }
+    let off = engine
+        .process(&frame, blur, FRAME_NO, PixelFormat::Rgba)
+        .expect("off")
+        .data;
+    assert!(diff(&off, &plain).mean < 0.01);
+}

@@ -231,7 +231,13 @@ pub fn parse_manifest(text: &str, file: &Path) -> Result<Manifest, PackError> {
         let key = e
             .span()
             .map_or(String::new(), |span| key_at(text, span.start));
-        PackError(vec![problem(file, key, e.message().to_string())])
+        // Some syntax errors carry no message of their own (a value missing
+        // at the end of the text): say what is wrong then.
+        let reason = match e.message().trim() {
+            "" => "a value is missing or malformed here".to_string(),
+            m => m.to_string(),
+        };
+        PackError(vec![problem(file, key, reason)])
     })
 }
 
@@ -716,6 +722,18 @@ drop = 4
         assert_eq!(p.len(), 1);
         assert!(p[0].file.ends_with(MANIFEST));
         assert_eq!(p[0].key, "name (line 2)", "{p:?}");
+    }
+
+    #[test]
+    fn a_value_missing_at_the_very_end_still_says_why() {
+        // Found by the manifest fuzzer: toml gives no message for this one.
+        let text = GOOD.trim_end().trim_end_matches("4");
+        let p = problems_of(text, &[]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            !p[0].reason.is_empty() && p[0].key.contains("drop"),
+            "{p:?}"
+        );
     }
 
     #[test]

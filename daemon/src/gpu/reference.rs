@@ -466,6 +466,65 @@ pub fn composite_picture(
     out
 }
 
+/// Bilinear fetch of a premultiplied RGBA8 image at texture coordinates
+/// (u, v), clamped at the edges, as a GPU's linear sampler does.
+fn sample_rgba(img: &[u8], w: u32, h: u32, u: f32, v: f32) -> [f32; 4] {
+    let x = u * w as f32 - 0.5;
+    let y = v * h as f32 - 0.5;
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let at = |xi: f32, yi: f32, c: usize| -> f32 {
+        let xi = (xi as i64).clamp(0, w as i64 - 1) as u32;
+        let yi = (yi as i64).clamp(0, h as i64 - 1) as u32;
+        img[((yi * w + xi) * 4) as usize + c] as f32 / 255.0
+    };
+    [0, 1, 2, 3].map(|c| {
+        let top = at(x0, y0, c) * (1.0 - fx) + at(x0 + 1.0, y0, c) * fx;
+        let bottom = at(x0, y0 + 1.0, c) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0, c) * fx;
+        top * (1.0 - fy) + bottom * fy
+    })
+}
+
+/// Twin of `wear` in pack.wgsl: the avatar's layers over `base` (RGBA8).
+pub fn wear_avatar(base: &[u8], w: u32, h: u32, a: &crate::avatar::Drawing) -> Vec<u8> {
+    let mut out = base.to_vec();
+    let r = &a.raster;
+    for y in 0..h {
+        for x in 0..w {
+            let q = [x as f32 + 0.5, y as f32 + 0.5];
+            if q[0] < a.bounds[0]
+                || q[1] < a.bounds[1]
+                || q[0] >= a.bounds[2]
+                || q[1] >= a.bounds[3]
+            {
+                continue;
+            }
+            let i = ((y * w + x) * 4) as usize;
+            let mut c = [0, 1, 2].map(|k| base[i + k] as f32 / 255.0);
+            for (l, art) in r.layers.iter().enumerate() {
+                let (m, op) = (a.to_art[l], a.opacity[l]);
+                let wq = m[2][0] * q[0] + m[2][1] * q[1] + m[2][2];
+                if op <= 0.0 || wq <= 0.0 {
+                    continue;
+                }
+                let u = (m[0][0] * q[0] + m[0][1] * q[1] + m[0][2]) / wq;
+                let v = (m[1][0] * q[0] + m[1][1] * q[1] + m[1][2]) / wq;
+                if !(0.0..=1.0).contains(&u) || !(0.0..=1.0).contains(&v) {
+                    continue;
+                }
+                let t = sample_rgba(art, r.width, r.height, u, v).map(|t| t * op);
+                for k in 0..3 {
+                    c[k] = t[k] + c[k] * (1.0 - t[3]);
+                }
+            }
+            for k in 0..3 {
+                out[i + k] = to_u8(c[k]);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
