@@ -22,7 +22,8 @@ for f in usr/bin/bytemeetd usr/bin/bytemeetctl \
   usr/share/zsh/vendor-completions/_bytemeetctl \
   usr/share/fish/vendor_completions.d/bytemeetctl.fish \
   usr/share/doc/bytemeet/copyright usr/share/doc/bytemeet/config.example.toml \
-  usr/share/doc/bytemeet/models/LICENSE.Apache-2.0; do
+  usr/share/doc/bytemeet/models/LICENSE.Apache-2.0 \
+  usr/share/doc/bytemeet/avatars/README.md; do
   if [ -s "$root/$f" ]; then ok "$f"; else bad "$f missing"; fi
 done
 
@@ -34,6 +35,7 @@ case "$(dpkg-deb -f "$deb" Recommends)" in *mesa-vulkan-drivers*) ok "Recommends
 expect() { if bash -c "$2" >/dev/null 2>&1; then ok "$1"; else bad "$1"; fi; }
 expect "bytemeetctl runs" "'$root/usr/bin/bytemeetctl' --version"
 expect "bytemeetd runs" "'$root/usr/bin/bytemeetd' --list-filters | grep -q sepia"
+expect "avatars built in" "HOME=/nonexistent '$root/usr/bin/bytemeetd' --list-avatars | grep -c built | grep -qx 8"
 expect "man page bytemeetctl(1)" "zcat '$root/usr/share/man/man1/bytemeetctl.1.gz' | grep -q '^\.TH bytemeetctl'"
 expect "man page bytemeetd(1)" "zcat '$root/usr/share/man/man1/bytemeetd.1.gz' | grep -q '^\.TH bytemeetd'"
 expect "bash completion" "grep -q complete '$root/usr/share/bash-completion/completions/bytemeetctl'"

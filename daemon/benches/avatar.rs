@@ -1,0 +1,185 @@
+//! Avatars at 1280x720 on whatever adapter `auto` picks (Mesa lavapipe on a
+//! machine without a GPU):
+//!
+//! - composition: the GPU chain with an avatar (mask mode over the camera
+//!   picture; full mode in front of its scene) minus the same chain without
+//!   it, per pack, medians of per-frame times, each frame waited for;
+//! - the rig (landmarks -> layer homographies) per frame, on the CPU;
+//! - pack load (manifest, checks, SVG parse) and rasterisation at the size a
+//!   face a tenth of the frame wide needs, per pack;
+//! - the baseline in the same run: the plain chain (upload, unpack, pack,
+//!   readback) and a memcpy of the frame, so figures read as ratios.
+//!
+//! Run: `cargo bench -p bytemeetd --bench avatar`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytemeetd::avatar::{self, pack, rig};
+use bytemeetd::convert;
+use bytemeetd::frame::{PixelFormat, Size};
+use bytemeetd::gpu::background;
+use bytemeetd::gpu::engine::{Backdrop, GpuEngine, Look};
+use bytemeetd::gpu::{GpuContext, GpuPreference};
+use bytemeetd::source::{demo::DemoSource, FrameSource};
+
+const WARMUP: usize = 8;
+const FRAMES: usize = 60;
+
+fn median(mut v: Vec<Duration>) -> f64 {
+    v.sort();
+    v[v.len() / 2].as_secs_f64() * 1e3
+}
+
+/// Median per-frame time of `look`, each frame waited for.
+fn run(engine: &mut GpuEngine, frame: &bytemeetd::frame::Frame, look: Look<'_>) -> f64 {
+    median(
+        (0..WARMUP + FRAMES)
+            .map(|i| {
+                let t = Instant::now();
+                black_box(
+                    engine
+                        .process(frame, look, i as u32, PixelFormat::Yuyv)
+                        .expect("gpu"),
+                );
+                t.elapsed()
+            })
+            .skip(WARMUP)
+            .collect(),
+    )
+}
+
+fn main() {
+    let size = Size::new(1280, 720);
+    let rgba = DemoSource::new(size, 30.0)
+        .and_then(|mut d| d.next_frame())
+        .expect("demo");
+    let frame = convert::convert(&rgba, PixelFormat::Yuyv).expect("yuyv");
+    let mut tracker = bytemeetd::perception::face::FaceTracker::new().expect("models");
+    let face = tracker
+        .track(&rgba.data, size, 0.0)
+        .expect("track")
+        .expect("a face in the demo");
+    let pose = rig::Pose::from_face(&face).expect("pose");
+    println!(
+        "demo portrait at {size}: eyes {:.0} px apart",
+        pose.eye_distance
+    );
+
+    let copy: Vec<Duration> = (0..WARMUP + FRAMES)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(frame.data.clone());
+            t.elapsed()
+        })
+        .skip(WARMUP)
+        .collect();
+    let memcpy = median(copy);
+
+    println!("\npack load and rasterisation (CPU, one thread):");
+    println!("{:<14} {:>8} {:>10} {:>10}", "pack", "load ms", "raster ms", "raster px");
+    let t = Instant::now();
+    let packs = pack::built_in();
+    let all = t.elapsed().as_secs_f64() * 1e3;
+    let mut rasters = Vec::new();
+    for p in &packs {
+        let m = &p.manifest;
+        let t = Instant::now();
+        let _ = black_box(pack::built_in().into_iter().find(|q| q.manifest.name == m.name));
+        let load = t.elapsed().as_secs_f64() * 1e3 / packs.len() as f64;
+        let art = (m.canvas.right_eye[0] - m.canvas.left_eye[0]).abs();
+        let scale = avatar::scale_step(pose.eye_distance / art);
+        let t = Instant::now();
+        let r = avatar::rasterise(p, scale).expect("raster");
+        let raster = t.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "{:<14} {:>8.2} {:>10.1} {:>10}",
+            m.name,
+            load,
+            raster,
+            format!("{}x{}", r.width, r.height)
+        );
+        rasters.push(Arc::new(r));
+    }
+    println!("all {} built-in packs loaded and checked in {all:.1} ms (load ms: that / packs, as each load reads them all)", packs.len());
+
+    let rig_times: Vec<Duration> = (0..WARMUP + FRAMES * 10)
+        .map(|i| {
+            let t = Instant::now();
+            black_box(rig::rig(&packs[i % packs.len()].manifest, &pose, i as f32 / 30.0));
+            t.elapsed()
+        })
+        .skip(WARMUP)
+        .collect();
+    println!("\nrig per frame: {:.4} ms median", median(rig_times));
+
+    let mut engine = match GpuContext::new(GpuPreference::Auto).and_then(GpuEngine::new) {
+        Ok(e) => e,
+        Err(e) => {
+            println!("no GPU adapter ({e}): no composition figures");
+            return;
+        }
+    };
+    engine.precompile();
+    println!("\ncomposition at {size} on {}:", engine.adapter());
+    let plain = run(&mut engine, &frame, Look::PLAIN);
+    println!(
+        "plain chain (upload, unpack, pack, readback): {plain:.2} ms = {:.0}x memcpy ({memcpy:.3} ms)",
+        plain / memcpy
+    );
+    println!(
+        "{:<14} {:>5} {:>12} {:>12} {:>10}",
+        "pack", "mode", "chain ms", "avatar ms", "vs plain"
+    );
+    let mut costs = Vec::new();
+    for (p, raster) in packs.iter().zip(&rasters) {
+        let m = &p.manifest;
+        let draws = rig::rig(m, &pose, 0.5);
+        let drawing = avatar::drawing(m.mode, raster.clone(), m, &draws, (size.width, size.height));
+        let full = m.mode == pack::Mode::Full;
+        let (base, look) = if full {
+            let scene = background::find_scene(m.scene.as_deref().unwrap_or("deep-space")).expect("scene");
+            let pic = background::render_scene(scene, size).expect("scene");
+            engine.set_picture(&pic, size).expect("picture");
+            (
+                run(&mut engine, &frame, Look {
+                    filter: None,
+                    backdrop: Backdrop::Picture,
+                    avatar: None,
+                }),
+                Look {
+                    filter: None,
+                    backdrop: Backdrop::Picture,
+                    avatar: Some(&drawing),
+                },
+            )
+        } else {
+            (
+                plain,
+                Look {
+                    avatar: Some(&drawing),
+                    ..Look::PLAIN
+                },
+            )
+        };
+        let with = run(&mut engine, &frame, look);
+        let cost = with - base;
+        costs.push(cost);
+        println!(
+            "{:<14} {:>5} {:>12.2} {:>12.2} {:>9.2}x",
+            m.name,
+            m.mode.as_str(),
+            with,
+            cost,
+            with / base
+        );
+    }
+    costs.sort_by(f64::total_cmp);
+    println!(
+        "avatar composition: median over packs {:.2} ms, worst {:.2} ms ({:.2} plain chains)",
+        costs[costs.len() / 2],
+        costs[costs.len() - 1],
+        costs[costs.len() - 1] / plain
+    );
+}
