@@ -7,15 +7,18 @@
 // from background.wgsl), with 2 the picture, goes behind the person through
 // the feathered mask. CPU twins: blur_background and composite_picture in
 // daemon/src/gpu/reference.rs.
-// An avatar is drawn last, in the same pass: each of its layers is a slice
-// of `art` (premultiplied), placed by a homography from frame pixels to the
-// slice's texture coordinates (from the rig, daemon/src/avatar/rig.rs). With
-// `avatar` 2 (a full avatar) the person is replaced by what is behind them.
-// CPU twin: wear_avatar in reference.rs.
+// An avatar is drawn by a second dispatch of the same entry point (`avatar`
+// 1) over its box only, so pixels elsewhere pay nothing for it: each of its
+// layers is a slice of `art` (premultiplied), placed by a homography from
+// frame pixels to the slice's texture coordinates (from the rig,
+// daemon/src/avatar/rig.rs). With `full` 1 (a full avatar) the person is
+// replaced by what is behind them, in both passes. CPU twin: wear_avatar in
+// reference.rs.
 //#include common.wgsl
 
 override backdrop: u32 = 0u;
 override avatar: u32 = 0u;
+override full: u32 = 0u;
 
 struct AvatarLayer {
     // Rows of the homography frame pixel -> texture coordinate.
@@ -24,15 +27,20 @@ struct AvatarLayer {
     m2: vec4<f32>,
     // x: opacity.
     opacity: vec4<f32>,
+    // The frame-pixel box the layer's art can touch (x0, y0, x1, y1).
+    frame: vec4<f32>,
+    // The texture-coordinate box of its non-transparent art.
+    content: vec4<f32>,
 }
 
 struct Avatar {
     // x0, y0, x1, y1 in frame pixels: nothing is drawn outside.
     bounds: vec4<f32>,
     count: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // The box pass: first output word column, first pixel row (even), rows (even).
+    ox: u32,
+    oy: u32,
+    rows: u32,
     layers: array<AvatarLayer, 8>,
 }
 
@@ -70,17 +78,23 @@ fn wear(c: vec3<f32>, x: u32, y: u32) -> vec3<f32> {
         return c;
     }
     var out = c;
+    // Fields are read one by one: copying a whole layer struct out of the
+    // uniform array costs more than the fetch on a software rasteriser.
     for (var i = 0u; i < av.count; i++) {
-        let l = av.layers[i];
-        let w = dot(l.m2.xyz, q);
-        if (l.opacity.x <= 0.0 || w <= 0.0) {
+        let b = av.layers[i].frame;
+        if (q.x < b.x || q.y < b.y || q.x >= b.z || q.y >= b.w) {
             continue;
         }
-        let uv = vec2<f32>(dot(l.m0.xyz, q), dot(l.m1.xyz, q)) / w;
-        if (uv.x < 0.0 || uv.y < 0.0 || uv.x > 1.0 || uv.y > 1.0) {
+        let w = dot(av.layers[i].m2.xyz, q);
+        if (w <= 0.0) {
             continue;
         }
-        let t = textureSampleLevel(art, art_lin, uv, i32(i), 0.0) * l.opacity.x;
+        let uv = vec2<f32>(dot(av.layers[i].m0.xyz, q), dot(av.layers[i].m1.xyz, q)) / w;
+        let k = av.layers[i].content;
+        if (uv.x < k.x || uv.y < k.y || uv.x > k.z || uv.y > k.w) {
+            continue;
+        }
+        let t = textureSampleLevel(art, art_lin, uv, i32(i), 0.0) * av.layers[i].opacity.x;
         out = t.rgb + out * (1.0 - t.a);
     }
     return out;
@@ -96,6 +110,10 @@ fn px(x: u32, y: u32) -> vec3<f32> {
 // The camera picture with the background effect.
 fn scene(x: u32, y: u32) -> vec3<f32> {
     let xy = vec2<i32>(i32(x), i32(y));
+    if (full == 1u && backdrop == 2u) {
+        // A full avatar: the person is replaced by the picture.
+        return textureLoad(picture, xy, 0).rgb;
+    }
     let fg = textureLoad(src, xy, 0).rgb;
     if (backdrop == 0u) {
         return fg;
@@ -103,10 +121,7 @@ fn scene(x: u32, y: u32) -> vec3<f32> {
     let uv = (vec2<f32>(f32(x), f32(y)) + 0.5) / vec2<f32>(f32(p.width), f32(p.height));
     // The guided filter's mean linear model, evaluated with this pixel's luma.
     let ab = textureSampleLevel(mask, lin, uv, 0.0);
-    var m = feathered(clamp(ab.x * luma(fg) + ab.y, 0.0, 1.0), comp.feather);
-    if (avatar == 2u) {
-        m = 0.0;
-    }
+    let m = feathered(clamp(ab.x * luma(fg) + ab.y, 0.0, 1.0), comp.feather);
     var bg = fg;
     if (backdrop == 1u) {
         let b = textureSampleLevel(low, lin, uv, 0.0);
@@ -125,8 +140,24 @@ fn b(v: f32) -> u32 {
     return u32(clamp(round(v), 0.0, 255.0));
 }
 
+// The output word an invocation writes: in the avatar pass, offset into the
+// avatar's box. NV12's box covers its Y rows, then the matching UV rows.
+fn word(id: vec3<u32>, nv12: bool) -> vec2<u32> {
+    if (avatar == 0u) {
+        return id.xy;
+    }
+    if (nv12 && id.y >= av.rows) {
+        return vec2<u32>(id.x + av.ox, p.height + av.oy / 2u + (id.y - av.rows));
+    }
+    if (id.y >= av.rows) {
+        return vec2<u32>(0xffffffffu, 0xffffffffu);
+    }
+    return vec2<u32>(id.x + av.ox, id.y + av.oy);
+}
+
 @compute @workgroup_size(16, 16)
-fn pack_rgba(@builtin(global_invocation_id) id: vec3<u32>) {
+fn pack_rgba(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let id = word(gid, false);
     if (id.x >= p.width || id.y >= p.height) {
         return;
     }
@@ -134,7 +165,8 @@ fn pack_rgba(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 @compute @workgroup_size(16, 16)
-fn pack_yuyv(@builtin(global_invocation_id) id: vec3<u32>) {
+fn pack_yuyv(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let id = word(gid, false);
     let half = p.width / 2u;
     if (id.x >= half || id.y >= p.height) {
         return;
@@ -146,7 +178,8 @@ fn pack_yuyv(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 @compute @workgroup_size(16, 16)
-fn pack_nv12(@builtin(global_invocation_id) id: vec3<u32>) {
+fn pack_nv12(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let id = word(gid, true);
     let words = p.width / 4u;
     if (id.x >= words || id.y >= p.height + p.height / 2u) {
         return;

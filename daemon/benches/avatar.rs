@@ -78,7 +78,10 @@ fn main() {
     let memcpy = median(copy);
 
     println!("\npack load and rasterisation (CPU, one thread):");
-    println!("{:<14} {:>8} {:>10} {:>10}", "pack", "load ms", "raster ms", "raster px");
+    println!(
+        "{:<14} {:>8} {:>10} {:>10}",
+        "pack", "load ms", "raster ms", "raster px"
+    );
     let t = Instant::now();
     let packs = pack::built_in();
     let all = t.elapsed().as_secs_f64() * 1e3;
@@ -86,7 +89,11 @@ fn main() {
     for p in &packs {
         let m = &p.manifest;
         let t = Instant::now();
-        let _ = black_box(pack::built_in().into_iter().find(|q| q.manifest.name == m.name));
+        let _ = black_box(
+            pack::built_in()
+                .into_iter()
+                .find(|q| q.manifest.name == m.name),
+        );
         let load = t.elapsed().as_secs_f64() * 1e3 / packs.len() as f64;
         let art = (m.canvas.right_eye[0] - m.canvas.left_eye[0]).abs();
         let scale = avatar::scale_step(pose.eye_distance / art);
@@ -107,7 +114,11 @@ fn main() {
     let rig_times: Vec<Duration> = (0..WARMUP + FRAMES * 10)
         .map(|i| {
             let t = Instant::now();
-            black_box(rig::rig(&packs[i % packs.len()].manifest, &pose, i as f32 / 30.0));
+            black_box(rig::rig(
+                &packs[i % packs.len()].manifest,
+                &pose,
+                i as f32 / 30.0,
+            ));
             t.elapsed()
         })
         .skip(WARMUP)
@@ -139,15 +150,20 @@ fn main() {
         let drawing = avatar::drawing(m.mode, raster.clone(), m, &draws, (size.width, size.height));
         let full = m.mode == pack::Mode::Full;
         let (base, look) = if full {
-            let scene = background::find_scene(m.scene.as_deref().unwrap_or("deep-space")).expect("scene");
+            let scene =
+                background::find_scene(m.scene.as_deref().unwrap_or("deep-space")).expect("scene");
             let pic = background::render_scene(scene, size).expect("scene");
             engine.set_picture(&pic, size).expect("picture");
             (
-                run(&mut engine, &frame, Look {
-                    filter: None,
-                    backdrop: Backdrop::Picture,
-                    avatar: None,
-                }),
+                run(
+                    &mut engine,
+                    &frame,
+                    Look {
+                        filter: None,
+                        backdrop: Backdrop::Picture,
+                        avatar: None,
+                    },
+                ),
                 Look {
                     filter: None,
                     backdrop: Backdrop::Picture,

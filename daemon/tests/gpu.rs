@@ -623,6 +623,24 @@ fn avatars_match_their_cpu_twin_and_goldens() {
             .expect("gpu")
             .data;
         let cpu = reference::wear_avatar(&base, size.width, size.height, &drawing);
+        // The avatar pass writes its box straight into YUYV and NV12 too.
+        let twin = Frame::new(size, PixelFormat::Rgba, cpu.clone(), 0);
+        for f in [PixelFormat::Yuyv, PixelFormat::Nv12] {
+            let g = engine
+                .process(&frame, look, FRAME_NO, f)
+                .expect("gpu packed");
+            let c = convert::convert(&twin, f).expect("cpu packed");
+            let mean = g
+                .data
+                .iter()
+                .zip(&c.data)
+                .map(|(a, b)| a.abs_diff(*b) as f64)
+                .sum::<f64>()
+                / c.data.len() as f64;
+            if mean > 2.0 {
+                failures.push(format!("{} in {f}: mean abs diff {mean:.3}", m.name));
+            }
+        }
         let d = diff(&gpu, &cpu);
         eprintln!(
             "{:<14} gpu vs cpu: mean {:.3}, outliers {:.3}%",

@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use pack::{Catalogue, Mode, Pack};
 use rig::{LayerDraw, Pose};
 
-/// A pack drawn at one size: one premultiplied RGBA8 image per layer, all
-/// `width` x `height` (the canvas scaled by `scale`).
+/// A pack drawn at one size: premultiplied RGBA8 images ("slices"), all
+/// `width` x `height` (the canvas scaled by `scale`). Neighbouring `head`
+/// layers always move together, so they are drawn into one slice: one
+/// texture fetch per pixel instead of several.
 #[derive(Debug)]
 pub struct Raster {
     /// Unique per raster: the GPU re-uploads only when it changes.
@@ -23,7 +25,13 @@ pub struct Raster {
     pub pack: String,
     pub width: u32,
     pub height: u32,
-    pub layers: Vec<Vec<u8>>,
+    pub slices: Vec<Vec<u8>>,
+    /// For each slice, the manifest layer whose rig it follows (the first
+    /// of the layers drawn into it).
+    pub layer_of: Vec<usize>,
+    /// For each slice, the texture-coordinate box holding all its
+    /// non-transparent pixels (u0, v0, u1, v1): nothing outside is fetched.
+    pub content: Vec<[f32; 4]>,
 }
 
 static RASTER_IDS: AtomicU64 = AtomicU64::new(1);
@@ -34,32 +42,93 @@ pub fn rasterise(pack: &Pack, scale: f32) -> Result<Raster, String> {
     let width = ((cw as f32 * scale).round() as u32).clamp(1, pack::MAX_SIDE);
     let height = ((ch as f32 * scale).round() as u32).clamp(1, pack::MAX_SIDE);
     let mut drawn: HashMap<&str, Vec<u8>> = HashMap::new();
-    let mut layers = Vec::with_capacity(pack.manifest.layers.len());
-    for layer in &pack.manifest.layers {
-        if let Some(done) = drawn.get(layer.file.as_str()) {
-            layers.push(done.clone());
-            continue;
-        }
-        let bytes = pack
-            .files
-            .get(&layer.file)
-            .ok_or_else(|| format!("{}: {} is not loaded", pack.manifest.name, layer.file))?;
-        let img = if layer.file.to_ascii_lowercase().ends_with(".svg") {
-            draw_svg(bytes, width, height)
-        } else {
-            draw_png(bytes, width, height)
-        }
-        .map_err(|e| format!("{}: {}: {e}", pack.manifest.name, layer.file))?;
+    let mut slices: Vec<Vec<u8>> = Vec::with_capacity(pack.manifest.layers.len());
+    let mut layer_of = Vec::with_capacity(pack.manifest.layers.len());
+    for (i, layer) in pack.manifest.layers.iter().enumerate() {
+        let img = match drawn.get(layer.file.as_str()) {
+            Some(done) => done.clone(),
+            None => draw_layer(pack, layer, width, height)?,
+        };
         drawn.insert(&layer.file, img.clone());
-        layers.push(img);
+        let merge = i > 0
+            && layer.driver == pack::Driver::Head
+            && pack.manifest.layers[i - 1].driver == pack::Driver::Head;
+        match slices.last_mut() {
+            Some(below) if merge => over(below, &img),
+            _ => {
+                slices.push(img);
+                layer_of.push(i);
+            }
+        }
     }
+    let content = slices
+        .iter()
+        .map(|s| content_box(s, width, height))
+        .collect();
     Ok(Raster {
         id: RASTER_IDS.fetch_add(1, Ordering::Relaxed),
         pack: pack.manifest.name.clone(),
         width,
         height,
-        layers,
+        slices,
+        layer_of,
+        content,
     })
+}
+
+/// `top` drawn over `below`, both premultiplied RGBA8 of the same size.
+fn over(below: &mut [u8], top: &[u8]) {
+    for (b, t) in below.chunks_exact_mut(4).zip(top.chunks_exact(4)) {
+        let keep = 255 - t[3] as u32;
+        for c in 0..4 {
+            b[c] = (t[c] as u32 + (b[c] as u32 * keep + 127) / 255).min(255) as u8;
+        }
+    }
+}
+
+/// The texture-coordinate box of an image's non-transparent pixels, one
+/// pixel wider on each side (bilinear fetches reach that far); empty when
+/// all is transparent.
+fn content_box(img: &[u8], width: u32, height: u32) -> [f32; 4] {
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (i, px) in img.chunks_exact(4).enumerate() {
+        if px[3] != 0 {
+            let (x, y) = (i as u32 % width, i as u32 / width);
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x + 1);
+            y1 = y1.max(y + 1);
+        }
+    }
+    if x0 > x1 {
+        return [0.0; 4];
+    }
+    let (w, h) = (width as f32, height as f32);
+    [
+        (x0 as f32 - 1.0).max(0.0) / w,
+        (y0 as f32 - 1.0).max(0.0) / h,
+        (x1 as f32 + 1.0).min(w) / w,
+        (y1 as f32 + 1.0).min(h) / h,
+    ]
+}
+
+/// One layer's art at the raster size.
+fn draw_layer(
+    pack: &Pack,
+    layer: &pack::Layer,
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, String> {
+    let bytes = pack
+        .files
+        .get(&layer.file)
+        .ok_or_else(|| format!("{}: {} is not loaded", pack.manifest.name, layer.file))?;
+    if layer.file.to_ascii_lowercase().ends_with(".svg") {
+        draw_svg(bytes, width, height)
+    } else {
+        draw_png(bytes, width, height)
+    }
+    .map_err(|e| format!("{}: {}: {e}", pack.manifest.name, layer.file))
 }
 
 /// An SVG drawn over the canvas (its view box stretched to the canvas).
@@ -114,12 +183,16 @@ pub struct Drawing {
     /// Frame pixels -> raster texture coordinates (0..1), per layer.
     pub to_art: Vec<rig::Mat3>,
     pub opacity: Vec<f32>,
-    /// Frame-pixel box outside which nothing is drawn.
+    /// Per slice: the frame-pixel box its art can touch (x0, y0, x1, y1).
+    pub slice_bounds: Vec<[f32; 4]>,
+    /// The union of the slice boxes: outside it nothing is drawn.
     pub bounds: [f32; 4],
 }
 
-/// Turns layer draws into what the compositor needs: the inverse homographies,
-/// scaled to texture coordinates. A layer whose matrix cannot be inverted is hidden.
+/// Turns layer draws into what the compositor needs, per slice of the
+/// raster: the inverse homography scaled to texture coordinates, the
+/// opacity, and the frame box its art can touch. A slice whose matrix cannot
+/// be inverted is hidden.
 pub fn drawing(
     mode: Mode,
     raster: Arc<Raster>,
@@ -129,10 +202,56 @@ pub fn drawing(
 ) -> Drawing {
     let [cw, ch] = m.canvas.size.map(|v| v as f32);
     let to_uv = [[1.0 / cw, 0.0, 0.0], [0.0, 1.0 / ch, 0.0], [0.0, 0.0, 1.0]];
-    let mut to_art = Vec::with_capacity(draws.len());
-    let mut opacity = Vec::with_capacity(draws.len());
-    for d in draws {
-        match rig::invert(&d.canvas_to_frame) {
+    let n = raster.slices.len();
+    let mut to_art = Vec::with_capacity(n);
+    let mut opacity = Vec::with_capacity(n);
+    let mut slice_bounds = Vec::with_capacity(n);
+    let mut bounds = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
+    let (fw, fh) = (frame.0 as f32, frame.1 as f32);
+    for (s, &layer) in raster.layer_of.iter().enumerate() {
+        let d = draws.get(layer).copied().unwrap_or(LayerDraw {
+            canvas_to_frame: rig::IDENTITY,
+            opacity: 0.0,
+        });
+        let inv = rig::invert(&d.canvas_to_frame).filter(|_| d.opacity > 0.0);
+        let [u0, v0, u1, v1] = raster.content[s];
+        let mut b = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
+        if inv.is_some() && u1 > u0 {
+            for (u, v) in [(u0, v0), (u1, v0), (u0, v1), (u1, v1)] {
+                match rig::apply(&d.canvas_to_frame, [u * cw, v * ch]) {
+                    Some(p) => {
+                        b = [
+                            b[0].min(p[0]),
+                            b[1].min(p[1]),
+                            b[2].max(p[0]),
+                            b[3].max(p[1]),
+                        ]
+                    }
+                    // A corner behind the camera: the art may reach anywhere.
+                    None => b = [0.0, 0.0, fw, fh],
+                }
+            }
+        }
+        let b = if b[0] > b[2] {
+            [0.0; 4]
+        } else {
+            [
+                b[0].floor().clamp(0.0, fw),
+                b[1].floor().clamp(0.0, fh),
+                b[2].ceil().clamp(0.0, fw),
+                b[3].ceil().clamp(0.0, fh),
+            ]
+        };
+        if b[2] > b[0] && b[3] > b[1] {
+            bounds = [
+                bounds[0].min(b[0]),
+                bounds[1].min(b[1]),
+                bounds[2].max(b[2]),
+                bounds[3].max(b[3]),
+            ];
+        }
+        slice_bounds.push(b);
+        match inv {
             Some(inv) => {
                 to_art.push(rig::mul(&to_uv, &inv));
                 opacity.push(d.opacity);
@@ -143,12 +262,16 @@ pub fn drawing(
             }
         }
     }
+    if bounds[0] > bounds[2] {
+        bounds = [0.0; 4];
+    }
     Drawing {
         mode,
         raster,
         to_art,
         opacity,
-        bounds: rig::bounds(m, draws, frame.0, frame.1),
+        slice_bounds,
+        bounds,
     }
 }
 
@@ -402,8 +525,9 @@ mod tests {
     fn every_built_in_pack_rasterises_with_art_in_every_layer() {
         for p in pack::built_in() {
             let r = rasterise(&p, 0.25).expect("raster");
-            assert_eq!(r.layers.len(), p.manifest.layers.len());
-            for (i, l) in r.layers.iter().enumerate() {
+            assert_eq!(r.slices.len(), r.layer_of.len());
+            assert!(r.slices.len() <= p.manifest.layers.len());
+            for (i, l) in r.slices.iter().enumerate() {
                 assert_eq!(l.len(), (r.width * r.height * 4) as usize);
                 let covered = l.chunks_exact(4).filter(|px| px[3] > 0).count();
                 assert!(covered > 20, "{} layer {i} is empty", p.manifest.name);

@@ -50,8 +50,12 @@ impl Look<'_> {
     };
 }
 
-/// Bytes of pack.wgsl's `Avatar` uniform: bounds, count, 8 layers of 4 vec4s.
-const AVATAR_UNIFORM: u64 = 32 + 8 * 64;
+/// Output format code, backdrop code, a full avatar (the person replaced),
+/// the avatar pass (over the avatar's box only).
+type PackKey = (u32, u32, u32, u32);
+
+/// Bytes of pack.wgsl's `Avatar` uniform: bounds, count, 8 layers of 6 vec4s.
+const AVATAR_UNIFORM: u64 = 32 + 8 * 96;
 
 /// The avatar's art on the GPU: one array slice per layer.
 #[derive(Debug)]
@@ -165,9 +169,9 @@ pub struct GpuEngine {
     pack_module: wgpu::ShaderModule,
     pack_layout: wgpu::BindGroupLayout,
     pack_pipeline_layout: wgpu::PipelineLayout,
-    /// Pack pipelines by (output format code, backdrop code, avatar code),
-    /// built on first use.
-    packs: HashMap<(u32, u32, u32), wgpu::ComputePipeline>,
+    /// Pack pipelines by (output format code, backdrop code, full avatar,
+    /// avatar pass), built on first use.
+    packs: HashMap<PackKey, wgpu::ComputePipeline>,
     avatar_layout: wgpu::BindGroupLayout,
     avatar_params: wgpu::Buffer,
     /// Bound when no avatar is worn.
@@ -678,12 +682,13 @@ impl GpuEngine {
             self.filter_pipeline(f.id);
         }
         for format in 0..3 {
-            for backdrop in 0..3 {
-                self.pack_pipeline(format, backdrop, 0);
-                self.pack_pipeline(format, backdrop, 1);
+            for pass in 0..2 {
+                for backdrop in 0..3 {
+                    self.pack_pipeline((format, backdrop, 0, pass));
+                }
+                // A full avatar always stands in front of a picture.
+                self.pack_pipeline((format, 2, 1, pass));
             }
-            // A full avatar always stands in front of a picture.
-            self.pack_pipeline(format, 2, 2);
         }
     }
 
@@ -818,8 +823,13 @@ impl GpuEngine {
     /// Uploads an avatar's art (once per raster) and this frame's placement.
     fn set_avatar(&mut self, a: &Drawing) -> Result<(), GpuError> {
         let r = &a.raster;
-        let n = r.layers.len().min(crate::avatar::pack::MAX_LAYERS);
-        if n == 0 || a.to_art.len() < n || a.opacity.len() < n {
+        let n = r.slices.len().min(crate::avatar::pack::MAX_LAYERS);
+        if n == 0
+            || a.to_art.len() < n
+            || a.opacity.len() < n
+            || a.slice_bounds.len() < n
+            || r.content.len() < n
+        {
             return Err(GpuError::Failed("an avatar without layers".into()));
         }
         if self
@@ -829,7 +839,7 @@ impl GpuEngine {
         {
             let d = &self.ctx.device;
             let tex = art_texture(d, r.width, r.height, n as u32);
-            let bytes: Vec<u8> = r.layers[..n].concat();
+            let bytes: Vec<u8> = r.slices[..n].concat();
             if bytes.len() != (r.width * r.height * 4) as usize * n {
                 return Err(GpuError::Failed("avatar layers of unequal size".into()));
             }
@@ -859,6 +869,7 @@ impl GpuEngine {
         for v in a.bounds {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
+        // The box (ox, oy, rows) is written per frame by `set_avatar_box`.
         bytes.extend_from_slice(&words(&[n as u32, 0, 0, 0]));
         for i in 0..n {
             let m = a.to_art[i];
@@ -870,16 +881,27 @@ impl GpuEngine {
             for v in [a.opacity[i], 0.0, 0.0, 0.0] {
                 bytes.extend_from_slice(&v.to_le_bytes());
             }
+            for v in a.slice_bounds[i].into_iter().chain(r.content[i]) {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
         }
         bytes.resize(AVATAR_UNIFORM as usize, 0);
         self.ctx.queue.write_buffer(&self.avatar_params, 0, &bytes);
         Ok(())
     }
 
+    /// Where the avatar pass writes: first word column, first row, rows.
+    fn set_avatar_box(&mut self, ox: u32, oy: u32, rows: u32) {
+        self.ctx
+            .queue
+            .write_buffer(&self.avatar_params, 20, &words(&[ox, oy, rows]));
+    }
+
     /// The pack pipeline for an output format, backdrop and avatar mode,
     /// built on first use.
-    fn pack_pipeline(&mut self, format: u32, backdrop: u32, avatar: u32) {
-        if self.packs.contains_key(&(format, backdrop, avatar)) {
+    fn pack_pipeline(&mut self, key: PackKey) {
+        let (format, backdrop, full, avatar) = key;
+        if self.packs.contains_key(&key) {
             return;
         }
         let entry = ["pack_rgba", "pack_yuyv", "pack_nv12"][format as usize];
@@ -888,9 +910,13 @@ impl GpuEngine {
             &self.pack_pipeline_layout,
             &self.pack_module,
             entry,
-            &[("backdrop", backdrop as f64), ("avatar", avatar as f64)],
+            &[
+                ("backdrop", backdrop as f64),
+                ("full", full as f64),
+                ("avatar", avatar as f64),
+            ],
         );
-        self.packs.insert((format, backdrop, avatar), p);
+        self.packs.insert(key, p);
     }
 
     /// Builds the bind groups for the current frame size, mask and blur plan.
@@ -1046,15 +1072,12 @@ impl GpuEngine {
         }
         let size = frame.size;
         self.ensure_size(size);
-        let avatar_code = match look.avatar.map(|a| a.mode) {
-            None => 0,
-            Some(Mode::Mask) => 1,
-            // A full avatar replaces the person: it needs a picture behind it, no mask.
-            Some(Mode::Full) if look.backdrop == Backdrop::Picture => 2,
-            Some(Mode::Full) => 1,
-        };
+        // A full avatar replaces the person: it needs a picture behind it, no mask.
+        let full = look
+            .avatar
+            .is_some_and(|a| a.mode == Mode::Full && look.backdrop == Backdrop::Picture);
         // Without a mask there is nobody to put in front of a background.
-        let backdrop = if self.has_mask() || avatar_code == 2 {
+        let backdrop = if self.has_mask() || full {
             look.backdrop
         } else {
             Backdrop::None
@@ -1093,7 +1116,31 @@ impl GpuEngine {
             Backdrop::Blur { .. } => 1,
             Backdrop::Picture => 2,
         };
-        self.pack_pipeline(format_code, backdrop_code, avatar_code);
+        let full_code = full as u32;
+        // The avatar's box in output words and rows (None: nothing to draw).
+        let per_word = match pack_format {
+            PixelFormat::Yuyv => 2,
+            PixelFormat::Nv12 => 4,
+            _ => 1,
+        };
+        let avatar_box = look.avatar.and_then(|a| {
+            let [x0, y0, x1, y1] = a.bounds;
+            let x0 = (x0.max(0.0) as u32 / 4 * 4).min(size.width);
+            let x1 = ((x1.max(0.0) as u32).div_ceil(4) * 4).min(size.width);
+            let y0 = (y0.max(0.0) as u32 / 2 * 2).min(size.height);
+            let y1 = ((y1.max(0.0) as u32).div_ceil(2) * 2).min(size.height);
+            (x1 > x0 && y1 > y0).then_some((
+                x0 / per_word,
+                (x1 - x0).div_ceil(per_word),
+                y0,
+                y1 - y0,
+            ))
+        });
+        if let Some((ox, _, oy, rows)) = avatar_box {
+            self.set_avatar_box(ox, oy, rows);
+            self.pack_pipeline((format_code, backdrop_code, full_code, 1));
+        }
+        self.pack_pipeline((format_code, backdrop_code, full_code, 0));
         if self.in_flight.len() >= RING - 1 {
             // The oldest frame is dropped here only if its caller never collects.
             let _ = self.collect(true);
@@ -1101,7 +1148,7 @@ impl GpuEngine {
         let (Some(sz), Some(binds), Some(pack)) = (
             self.sized.as_ref(),
             self.binds.as_ref(),
-            self.packs.get(&(format_code, backdrop_code, avatar_code)),
+            self.packs.get(&(format_code, backdrop_code, full_code, 0)),
         ) else {
             return Err(GpuError::Failed("frame resources missing".into()));
         };
@@ -1222,12 +1269,21 @@ impl GpuEngine {
                 Backdrop::Picture => &binds.pack_guided[packed_from],
                 _ => &binds.pack[packed_from][cur],
             };
-            let worn = match (&self.avatar_art, avatar_code) {
-                (Some(art), 1 | 2) => &art.group,
-                _ => &self.avatar_blank,
-            };
-            pass.set_bind_group(1, worn, &[]);
+            pass.set_bind_group(1, &self.avatar_blank, &[]);
             dispatch(&mut pass, pack, group, packed);
+            // The avatar: the same packing again over its box, with its layers.
+            if let (Some((_, words, _, rows)), Some(art), Some(worn)) = (
+                avatar_box,
+                &self.avatar_art,
+                self.packs.get(&(format_code, backdrop_code, full_code, 1)),
+            ) {
+                let rows_out = match pack_format {
+                    PixelFormat::Nv12 => rows + rows / 2,
+                    _ => rows,
+                };
+                pass.set_bind_group(1, &art.group, &[]);
+                dispatch(&mut pass, worn, group, groups(words, rows_out));
+            }
         }
         let slot = self.next_slot;
         self.next_slot = (slot + 1) % RING;

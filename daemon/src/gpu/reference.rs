@@ -501,15 +501,19 @@ pub fn wear_avatar(base: &[u8], w: u32, h: u32, a: &crate::avatar::Drawing) -> V
             }
             let i = ((y * w + x) * 4) as usize;
             let mut c = [0, 1, 2].map(|k| base[i + k] as f32 / 255.0);
-            for (l, art) in r.layers.iter().enumerate() {
-                let (m, op) = (a.to_art[l], a.opacity[l]);
+            for (l, art) in r.slices.iter().enumerate() {
+                let (m, op, b) = (a.to_art[l], a.opacity[l], a.slice_bounds[l]);
+                if q[0] < b[0] || q[1] < b[1] || q[0] >= b[2] || q[1] >= b[3] {
+                    continue;
+                }
                 let wq = m[2][0] * q[0] + m[2][1] * q[1] + m[2][2];
-                if op <= 0.0 || wq <= 0.0 {
+                if wq <= 0.0 {
                     continue;
                 }
                 let u = (m[0][0] * q[0] + m[0][1] * q[1] + m[0][2]) / wq;
                 let v = (m[1][0] * q[0] + m[1][1] * q[1] + m[1][2]) / wq;
-                if !(0.0..=1.0).contains(&u) || !(0.0..=1.0).contains(&v) {
+                let k = r.content[l];
+                if u < k[0] || v < k[1] || u > k[2] || v > k[3] {
                     continue;
                 }
                 let t = sample_rgba(art, r.width, r.height, u, v).map(|t| t * op);
