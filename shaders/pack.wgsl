@@ -8,40 +8,26 @@
 // the feathered mask. CPU twins: blur_background and composite_picture in
 // daemon/src/gpu/reference.rs.
 // An avatar is drawn by a second dispatch of the same entry point (`avatar`
-// 1) over its box only, so pixels elsewhere pay nothing for it: each of its
-// layers is a slice of `art` (premultiplied), placed by a homography from
-// frame pixels to the slice's texture coordinates (from the rig,
-// daemon/src/avatar/rig.rs). With `full` 1 (a full avatar) the person is
-// replaced by what is behind them, in both passes. CPU twin: wear_avatar in
-// reference.rs.
+// 1) over its box only, so pixels elsewhere pay nothing for it: it puts the
+// overlay avatar.wgsl drew (the layers, placed by the rig,
+// daemon/src/avatar/rig.rs) over the picture. With `full` 1 (a full avatar)
+// the person is replaced by what is behind them, in both passes. CPU twin:
+// wear_avatar in reference.rs.
 //#include common.wgsl
 
 override backdrop: u32 = 0u;
 override avatar: u32 = 0u;
 override full: u32 = 0u;
 
-struct AvatarLayer {
-    // Rows of the homography frame pixel -> texture coordinate.
-    m0: vec4<f32>,
-    m1: vec4<f32>,
-    m2: vec4<f32>,
-    // x: opacity.
-    opacity: vec4<f32>,
-    // The frame-pixel box the layer's art can touch (x0, y0, x1, y1).
-    frame: vec4<f32>,
-    // The texture-coordinate box of its non-transparent art.
-    content: vec4<f32>,
-}
-
+// The avatar pass: where it writes, and the overlay avatar.wgsl drew.
 struct Avatar {
-    // x0, y0, x1, y1 in frame pixels: nothing is drawn outside.
-    bounds: vec4<f32>,
-    count: u32,
-    // The box pass: first output word column, first pixel row (even), rows (even).
+    // First output word column, first pixel row (even), rows (even).
     ox: u32,
     oy: u32,
     rows: u32,
-    layers: array<AvatarLayer, 8>,
+    _pad0: u32,
+    // The overlay: x0, y0 (frame pixels), width, height.
+    overlay: vec4<u32>,
 }
 
 struct Params {
@@ -68,36 +54,16 @@ struct Composite {
 @group(0) @binding(6) var picture: texture_2d<f32>;
 @group(0) @binding(7) var lin: sampler;
 @group(1) @binding(0) var<uniform> av: Avatar;
-@group(1) @binding(1) var art: texture_2d_array<f32>;
-@group(1) @binding(2) var art_lin: sampler;
+@group(1) @binding(1) var<storage, read> overlay: array<u32>;
 
-// The avatar's layers over colour `c` at pixel (x, y), bottom layer first.
+// The avatar's overlay (premultiplied) over colour `c` at pixel (x, y).
 fn wear(c: vec3<f32>, x: u32, y: u32) -> vec3<f32> {
-    let q = vec3<f32>(f32(x) + 0.5, f32(y) + 0.5, 1.0);
-    if (q.x < av.bounds.x || q.y < av.bounds.y || q.x >= av.bounds.z || q.y >= av.bounds.w) {
+    let o = av.overlay;
+    if (x < o.x || y < o.y || x >= o.x + o.z || y >= o.y + o.w) {
         return c;
     }
-    var out = c;
-    // Fields are read one by one: copying a whole layer struct out of the
-    // uniform array costs more than the fetch on a software rasteriser.
-    for (var i = 0u; i < av.count; i++) {
-        let b = av.layers[i].frame;
-        if (q.x < b.x || q.y < b.y || q.x >= b.z || q.y >= b.w) {
-            continue;
-        }
-        let w = dot(av.layers[i].m2.xyz, q);
-        if (w <= 0.0) {
-            continue;
-        }
-        let uv = vec2<f32>(dot(av.layers[i].m0.xyz, q), dot(av.layers[i].m1.xyz, q)) / w;
-        let k = av.layers[i].content;
-        if (uv.x < k.x || uv.y < k.y || uv.x > k.z || uv.y > k.w) {
-            continue;
-        }
-        let t = textureSampleLevel(art, art_lin, uv, i32(i), 0.0) * av.layers[i].opacity.x;
-        out = t.rgb + out * (1.0 - t.a);
-    }
-    return out;
+    let t = unpack4x8unorm(overlay[(y - o.y) * o.z + (x - o.x)]);
+    return t.rgb + c * (1.0 - t.a);
 }
 
 fn px(x: u32, y: u32) -> vec3<f32> {
@@ -141,9 +107,20 @@ fn b(v: f32) -> u32 {
 }
 
 // The output word an invocation writes: in the avatar pass, offset into the
-// avatar's box. NV12's box covers its Y rows, then the matching UV rows.
-fn word(id: vec3<u32>, nv12: bool) -> vec2<u32> {
+// avatar's box. NV12's box covers its Y rows, then the matching UV rows. The
+// main pass leaves the words of that box to the avatar pass (an off-frame
+// word is skipped by the callers' bounds checks).
+fn word(id: vec3<u32>, per_word: u32, nv12: bool) -> vec2<u32> {
     if (avatar == 0u) {
+        let x_in = id.x >= av.ox && id.x < av.ox + av.overlay.z / per_word;
+        var y_in = id.y >= av.oy && id.y < av.oy + av.rows;
+        if (nv12 && id.y >= p.height) {
+            let r = id.y - p.height;
+            y_in = r >= av.oy / 2u && r < (av.oy + av.rows) / 2u;
+        }
+        if (av.rows > 0u && x_in && y_in) {
+            return vec2<u32>(0xffffffffu, 0xffffffffu);
+        }
         return id.xy;
     }
     if (nv12 && id.y >= av.rows) {
@@ -157,7 +134,7 @@ fn word(id: vec3<u32>, nv12: bool) -> vec2<u32> {
 
 @compute @workgroup_size(16, 16)
 fn pack_rgba(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = word(gid, false);
+    let id = word(gid, 1u, false);
     if (id.x >= p.width || id.y >= p.height) {
         return;
     }
@@ -166,7 +143,7 @@ fn pack_rgba(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(16, 16)
 fn pack_yuyv(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = word(gid, false);
+    let id = word(gid, 2u, false);
     let half = p.width / 2u;
     if (id.x >= half || id.y >= p.height) {
         return;
@@ -179,7 +156,7 @@ fn pack_yuyv(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(16, 16)
 fn pack_nv12(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = word(gid, true);
+    let id = word(gid, 4u, true);
     let words = p.width / 4u;
     if (id.x >= words || id.y >= p.height + p.height / 2u) {
         return;

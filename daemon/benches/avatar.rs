@@ -32,22 +32,33 @@ fn median(mut v: Vec<Duration>) -> f64 {
     v[v.len() / 2].as_secs_f64() * 1e3
 }
 
-/// Median per-frame time of `look`, each frame waited for.
-fn run(engine: &mut GpuEngine, frame: &bytemeetd::frame::Frame, look: Look<'_>) -> f64 {
-    median(
-        (0..WARMUP + FRAMES)
-            .map(|i| {
-                let t = Instant::now();
-                black_box(
-                    engine
-                        .process(frame, look, i as u32, PixelFormat::Yuyv)
-                        .expect("gpu"),
-                );
-                t.elapsed()
-            })
-            .skip(WARMUP)
-            .collect(),
-    )
+/// Median per-frame times of `base` and `look`, frames of the two taken in
+/// turn (so drift in the machine's speed hits both alike), each waited for.
+fn paired(
+    engine: &mut GpuEngine,
+    frame: &bytemeetd::frame::Frame,
+    base: Look<'_>,
+    look: Look<'_>,
+) -> (f64, f64) {
+    let mut times = (Vec::new(), Vec::new());
+    for i in 0..WARMUP + FRAMES {
+        for (which, l) in [(0, base), (1, look)] {
+            let t = Instant::now();
+            black_box(
+                engine
+                    .process(frame, l, i as u32, PixelFormat::Yuyv)
+                    .expect("gpu"),
+            );
+            if i >= WARMUP {
+                if which == 0 {
+                    times.0.push(t.elapsed());
+                } else {
+                    times.1.push(t.elapsed());
+                }
+            }
+        }
+    }
+    (median(times.0), median(times.1))
 }
 
 fn main() {
@@ -134,58 +145,46 @@ fn main() {
     };
     engine.precompile();
     println!("\ncomposition at {size} on {}:", engine.adapter());
-    let plain = run(&mut engine, &frame, Look::PLAIN);
+    let (plain, _) = paired(&mut engine, &frame, Look::PLAIN, Look::PLAIN);
     println!(
         "plain chain (upload, unpack, pack, readback): {plain:.2} ms = {:.0}x memcpy ({memcpy:.3} ms)",
         plain / memcpy
     );
+    println!("each pack against the plain chain, frames taken in turn (a full avatar");
+    println!("replaces the camera picture with its scene, so its figure includes that):");
     println!(
-        "{:<14} {:>5} {:>12} {:>12} {:>10}",
-        "pack", "mode", "chain ms", "avatar ms", "vs plain"
+        "{:<14} {:>5} {:>10} {:>10} {:>10} {:>9}",
+        "pack", "mode", "plain ms", "chain ms", "avatar ms", "vs plain"
     );
     let mut costs = Vec::new();
     for (p, raster) in packs.iter().zip(&rasters) {
         let m = &p.manifest;
         let draws = rig::rig(m, &pose, 0.5);
         let drawing = avatar::drawing(m.mode, raster.clone(), m, &draws, (size.width, size.height));
-        let full = m.mode == pack::Mode::Full;
-        let (base, look) = if full {
+        let look = if m.mode == pack::Mode::Full {
             let scene =
                 background::find_scene(m.scene.as_deref().unwrap_or("deep-space")).expect("scene");
             let pic = background::render_scene(scene, size).expect("scene");
             engine.set_picture(&pic, size).expect("picture");
-            (
-                run(
-                    &mut engine,
-                    &frame,
-                    Look {
-                        filter: None,
-                        backdrop: Backdrop::Picture,
-                        avatar: None,
-                    },
-                ),
-                Look {
-                    filter: None,
-                    backdrop: Backdrop::Picture,
-                    avatar: Some(&drawing),
-                },
-            )
+            Look {
+                filter: None,
+                backdrop: Backdrop::Picture,
+                avatar: Some(&drawing),
+            }
         } else {
-            (
-                plain,
-                Look {
-                    avatar: Some(&drawing),
-                    ..Look::PLAIN
-                },
-            )
+            Look {
+                avatar: Some(&drawing),
+                ..Look::PLAIN
+            }
         };
-        let with = run(&mut engine, &frame, look);
+        let (base, with) = paired(&mut engine, &frame, Look::PLAIN, look);
         let cost = with - base;
         costs.push(cost);
         println!(
-            "{:<14} {:>5} {:>12.2} {:>12.2} {:>9.2}x",
+            "{:<14} {:>5} {:>10.2} {:>10.2} {:>10.2} {:>8.2}x",
             m.name,
             m.mode.as_str(),
+            base,
             with,
             cost,
             with / base

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Instant;
 
+use super::avatar::{AvatarBox, AvatarGpu};
 use super::background::{blur_plan, BlurPlan, FEATHER, GUIDE_RADIUS, MASK_KEEP_NEW};
 use super::filters::{self, FilterSpec};
 use super::lut::Lut3d;
@@ -53,16 +54,6 @@ impl Look<'_> {
 /// Output format code, backdrop code, a full avatar (the person replaced),
 /// the avatar pass (over the avatar's box only).
 type PackKey = (u32, u32, u32, u32);
-
-/// Bytes of pack.wgsl's `Avatar` uniform: bounds, count, 8 layers of 6 vec4s.
-const AVATAR_UNIFORM: u64 = 32 + 8 * 96;
-
-/// The avatar's art on the GPU: one array slice per layer.
-#[derive(Debug)]
-struct AvatarArt {
-    raster_id: u64,
-    group: wgpu::BindGroup,
-}
 
 /// A frame on its way back from the GPU.
 #[derive(Debug)]
@@ -172,11 +163,7 @@ pub struct GpuEngine {
     /// Pack pipelines by (output format code, backdrop code, full avatar,
     /// avatar pass), built on first use.
     packs: HashMap<PackKey, wgpu::ComputePipeline>,
-    avatar_layout: wgpu::BindGroupLayout,
-    avatar_params: wgpu::Buffer,
-    /// Bound when no avatar is worn.
-    avatar_blank: wgpu::BindGroup,
-    avatar_art: Option<AvatarArt>,
+    avatar: AvatarGpu,
     comp_params: wgpu::Buffer,
     /// A 1x1 stand-in bound where no mask or blur texture exists yet.
     blank: wgpu::TextureView,
@@ -379,42 +366,6 @@ fn texture(
     })
 }
 
-/// A texture array for avatar art: `layers` slices of premultiplied RGBA8.
-fn art_texture(device: &wgpu::Device, width: u32, height: u32, layers: u32) -> wgpu::Texture {
-    device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("avatar art"),
-        size: wgpu::Extent3d {
-            width,
-            height,
-            depth_or_array_layers: layers,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba8Unorm,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    })
-}
-
-fn avatar_group(
-    device: &wgpu::Device,
-    layout: &wgpu::BindGroupLayout,
-    params: &wgpu::Buffer,
-    art: &wgpu::TextureView,
-    sampler: &wgpu::Sampler,
-) -> wgpu::BindGroup {
-    device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("avatar"),
-        layout,
-        entries: &[
-            entry(0, params.as_entire_binding()),
-            entry(1, wgpu::BindingResource::TextureView(art)),
-            entry(2, wgpu::BindingResource::Sampler(sampler)),
-        ],
-    })
-}
-
 fn explicit_pipeline(
     device: &wgpu::Device,
     layout: &wgpu::PipelineLayout,
@@ -512,17 +463,10 @@ impl GpuEngine {
                 layout_entry(7, SAMPLER),
             ],
         });
-        let avatar_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("avatar"),
-            entries: &[
-                layout_entry(0, UNIFORM),
-                layout_entry(1, sampled(Dim::D2Array)),
-                layout_entry(2, SAMPLER),
-            ],
-        });
+        let avatar = AvatarGpu::new(d)?;
         let pack_pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("pack"),
-            bind_group_layouts: &[Some(&pack_layout), Some(&avatar_layout)],
+            bind_group_layouts: &[Some(&pack_layout), Some(&avatar.pack_layout)],
             immediate_size: 0,
         });
         let blank = texture(
@@ -546,17 +490,6 @@ impl GpuEngine {
             size: 2,
             view: lut_texture(&ctx, &Lut3d::identity(2)),
         };
-        let avatar_params = uniform(d, "avatar params", AVATAR_UNIFORM);
-        let avatar_blank = avatar_group(
-            d,
-            &avatar_layout,
-            &avatar_params,
-            &art_texture(d, 1, 1, 1).create_view(&wgpu::TextureViewDescriptor {
-                dimension: Some(Dim::D2Array),
-                ..Default::default()
-            }),
-            &sampler,
-        );
         Ok(GpuEngine {
             unpack_params: uniform(d, "unpack params", 16),
             filter_params: uniform(d, "filter params", 32),
@@ -580,10 +513,7 @@ impl GpuEngine {
             pack_layout,
             pack_pipeline_layout,
             packs: HashMap::new(),
-            avatar_layout,
-            avatar_params,
-            avatar_blank,
-            avatar_art: None,
+            avatar,
             blank,
             sampler,
             lut,
@@ -820,83 +750,6 @@ impl GpuEngine {
         Ok(())
     }
 
-    /// Uploads an avatar's art (once per raster) and this frame's placement.
-    fn set_avatar(&mut self, a: &Drawing) -> Result<(), GpuError> {
-        let r = &a.raster;
-        let n = r.slices.len().min(crate::avatar::pack::MAX_LAYERS);
-        if n == 0
-            || a.to_art.len() < n
-            || a.opacity.len() < n
-            || a.slice_bounds.len() < n
-            || r.content.len() < n
-        {
-            return Err(GpuError::Failed("an avatar without layers".into()));
-        }
-        if self
-            .avatar_art
-            .as_ref()
-            .is_none_or(|art| art.raster_id != r.id)
-        {
-            let d = &self.ctx.device;
-            let tex = art_texture(d, r.width, r.height, n as u32);
-            let bytes: Vec<u8> = r.slices[..n].concat();
-            if bytes.len() != (r.width * r.height * 4) as usize * n {
-                return Err(GpuError::Failed("avatar layers of unequal size".into()));
-            }
-            upload(
-                &self.ctx.queue,
-                &tex,
-                &bytes,
-                (r.width, r.height, n as u32),
-                4,
-            );
-            let view = tex.create_view(&wgpu::TextureViewDescriptor {
-                dimension: Some(wgpu::TextureViewDimension::D2Array),
-                ..Default::default()
-            });
-            self.avatar_art = Some(AvatarArt {
-                raster_id: r.id,
-                group: avatar_group(
-                    d,
-                    &self.avatar_layout,
-                    &self.avatar_params,
-                    &view,
-                    &self.sampler,
-                ),
-            });
-        }
-        let mut bytes = Vec::with_capacity(AVATAR_UNIFORM as usize);
-        for v in a.bounds {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-        // The box (ox, oy, rows) is written per frame by `set_avatar_box`.
-        bytes.extend_from_slice(&words(&[n as u32, 0, 0, 0]));
-        for i in 0..n {
-            let m = a.to_art[i];
-            for row in m {
-                for v in [row[0], row[1], row[2], 0.0] {
-                    bytes.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-            for v in [a.opacity[i], 0.0, 0.0, 0.0] {
-                bytes.extend_from_slice(&v.to_le_bytes());
-            }
-            for v in a.slice_bounds[i].into_iter().chain(r.content[i]) {
-                bytes.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        bytes.resize(AVATAR_UNIFORM as usize, 0);
-        self.ctx.queue.write_buffer(&self.avatar_params, 0, &bytes);
-        Ok(())
-    }
-
-    /// Where the avatar pass writes: first word column, first row, rows.
-    fn set_avatar_box(&mut self, ox: u32, oy: u32, rows: u32) {
-        self.ctx
-            .queue
-            .write_buffer(&self.avatar_params, 20, &words(&[ox, oy, rows]));
-    }
-
     /// The pack pipeline for an output format, backdrop and avatar mode,
     /// built on first use.
     fn pack_pipeline(&mut self, key: PackKey) {
@@ -1082,9 +935,7 @@ impl GpuEngine {
         } else {
             Backdrop::None
         };
-        if let Some(a) = look.avatar {
-            self.set_avatar(a)?;
-        }
+
         let plan = match backdrop {
             Backdrop::Blur { strength } => blur_plan(strength, size),
             // Not blurring: any small plan will do for the (unused) blur textures.
@@ -1117,28 +968,21 @@ impl GpuEngine {
             Backdrop::Picture => 2,
         };
         let full_code = full as u32;
-        // The avatar's box in output words and rows (None: nothing to draw).
+        // The avatar's box (None: nothing to draw) and its work this frame.
         let per_word = match pack_format {
             PixelFormat::Yuyv => 2,
             PixelFormat::Nv12 => 4,
             _ => 1,
         };
-        let avatar_box = look.avatar.and_then(|a| {
-            let [x0, y0, x1, y1] = a.bounds;
-            let x0 = (x0.max(0.0) as u32 / 4 * 4).min(size.width);
-            let x1 = ((x1.max(0.0) as u32).div_ceil(4) * 4).min(size.width);
-            let y0 = (y0.max(0.0) as u32 / 2 * 2).min(size.height);
-            let y1 = ((y1.max(0.0) as u32).div_ceil(2) * 2).min(size.height);
-            (x1 > x0 && y1 > y0).then_some((
-                x0 / per_word,
-                (x1 - x0).div_ceil(per_word),
-                y0,
-                y1 - y0,
-            ))
-        });
-        if let Some((ox, _, oy, rows)) = avatar_box {
-            self.set_avatar_box(ox, oy, rows);
-            self.pack_pipeline((format_code, backdrop_code, full_code, 1));
+        let mut worn = None;
+        if let Some(a) = look.avatar {
+            if let Some(b) = AvatarBox::new(a.bounds, size) {
+                let prepared =
+                    self.avatar
+                        .prepare(&self.ctx, &self.sampler, a, size, b, per_word)?;
+                self.pack_pipeline((format_code, backdrop_code, full_code, 1));
+                worn = Some((b, prepared));
+            }
         }
         self.pack_pipeline((format_code, backdrop_code, full_code, 0));
         if self.in_flight.len() >= RING - 1 {
@@ -1269,20 +1113,28 @@ impl GpuEngine {
                 Backdrop::Picture => &binds.pack_guided[packed_from],
                 _ => &binds.pack[packed_from][cur],
             };
-            pass.set_bind_group(1, &self.avatar_blank, &[]);
+            // With an avatar the main pass leaves its box to the avatar pass.
+            let main_group = match (&worn, self.avatar.pack_group()) {
+                (Some(_), Some(g)) => g,
+                _ => &self.avatar.blank,
+            };
+            pass.set_bind_group(1, main_group, &[]);
             dispatch(&mut pass, pack, group, packed);
-            // The avatar: the same packing again over its box, with its layers.
-            if let (Some((_, words, _, rows)), Some(art), Some(worn)) = (
-                avatar_box,
-                &self.avatar_art,
+            // The avatar: its layers into the overlay, then the same packing
+            // again over its box, with the overlay on top.
+            if let (Some((b, prepared)), Some(pack_avatar), Some(avatar_group)) = (
+                &worn,
                 self.packs.get(&(format_code, backdrop_code, full_code, 1)),
+                self.avatar.pack_group(),
             ) {
+                self.avatar.record(&mut pass, prepared);
+                let (words, rows) = ((b.x1 - b.x0) / per_word, b.y1 - b.y0);
                 let rows_out = match pack_format {
                     PixelFormat::Nv12 => rows + rows / 2,
                     _ => rows,
                 };
-                pass.set_bind_group(1, &art.group, &[]);
-                dispatch(&mut pass, worn, group, groups(words, rows_out));
+                pass.set_bind_group(1, avatar_group, &[]);
+                dispatch(&mut pass, pack_avatar, group, groups(words, rows_out));
             }
         }
         let slot = self.next_slot;

@@ -1,6 +1,7 @@
 //! The GPU side of the effect chain: adapter choice, the shaders, the filter
 //! catalogue and its CPU twins, and the engine that runs a frame through them.
 
+mod avatar;
 pub mod background;
 pub mod engine;
 pub mod filters;

@@ -485,44 +485,38 @@ fn sample_rgba(img: &[u8], w: u32, h: u32, u: f32, v: f32) -> [f32; 4] {
     })
 }
 
-/// Twin of `wear` in pack.wgsl: the avatar's layers over `base` (RGBA8).
+/// Twin of `layer` in avatar.wgsl and `wear` in pack.wgsl: the avatar's
+/// slices blended into an 8-bit premultiplied overlay, bottom first (each
+/// only within its own box), then the overlay over `base` (RGBA8).
 pub fn wear_avatar(base: &[u8], w: u32, h: u32, a: &crate::avatar::Drawing) -> Vec<u8> {
     let mut out = base.to_vec();
     let r = &a.raster;
+    let quantise = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0;
     for y in 0..h {
         for x in 0..w {
             let q = [x as f32 + 0.5, y as f32 + 0.5];
-            if q[0] < a.bounds[0]
-                || q[1] < a.bounds[1]
-                || q[0] >= a.bounds[2]
-                || q[1] >= a.bounds[3]
-            {
-                continue;
-            }
-            let i = ((y * w + x) * 4) as usize;
-            let mut c = [0, 1, 2].map(|k| base[i + k] as f32 / 255.0);
+            let mut o = [0f32; 4];
             for (l, art) in r.slices.iter().enumerate() {
                 let (m, op, b) = (a.to_art[l], a.opacity[l], a.slice_bounds[l]);
-                if q[0] < b[0] || q[1] < b[1] || q[0] >= b[2] || q[1] >= b[3] {
+                if op <= 0.0 || q[0] < b[0] || q[1] < b[1] || q[0] >= b[2] || q[1] >= b[3] {
                     continue;
                 }
                 let wq = m[2][0] * q[0] + m[2][1] * q[1] + m[2][2];
-                if wq <= 0.0 {
-                    continue;
-                }
                 let u = (m[0][0] * q[0] + m[0][1] * q[1] + m[0][2]) / wq;
                 let v = (m[1][0] * q[0] + m[1][1] * q[1] + m[1][2]) / wq;
                 let k = r.content[l];
-                if u < k[0] || v < k[1] || u > k[2] || v > k[3] {
+                if wq <= 0.0 || u < k[0] || v < k[1] || u > k[2] || v > k[3] {
                     continue;
                 }
                 let t = sample_rgba(art, r.width, r.height, u, v).map(|t| t * op);
-                for k in 0..3 {
-                    c[k] = t[k] + c[k] * (1.0 - t[3]);
-                }
+                o = [0, 1, 2, 3].map(|c| quantise(t[c] + o[c] * (1.0 - t[3])));
             }
+            if o[3] == 0.0 && o[..3].iter().all(|&c| c == 0.0) {
+                continue;
+            }
+            let i = ((y * w + x) * 4) as usize;
             for k in 0..3 {
-                out[i + k] = to_u8(c[k]);
+                out[i + k] = to_u8(o[k] + base[i + k] as f32 / 255.0 * (1.0 - o[3]));
             }
         }
     }

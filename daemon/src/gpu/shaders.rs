@@ -12,10 +12,17 @@ pub const SOURCES: &[(&str, &str)] = &[
         "background.wgsl",
         include_str!("../../../shaders/background.wgsl"),
     ),
+    ("avatar.wgsl", include_str!("../../../shaders/avatar.wgsl")),
 ];
 
 /// Shaders that are compiled as modules (the rest are only included).
-pub const ENTRY_POINTS: &[&str] = &["unpack.wgsl", "filter.wgsl", "pack.wgsl", "background.wgsl"];
+pub const ENTRY_POINTS: &[&str] = &[
+    "unpack.wgsl",
+    "filter.wgsl",
+    "pack.wgsl",
+    "background.wgsl",
+    "avatar.wgsl",
+];
 
 /// Why a shader source could not be assembled.
 #[derive(Debug, thiserror::Error)]
