@@ -175,6 +175,28 @@ pub fn scale_step(wanted: f32) -> f32 {
     2f32.powf(steps / 2.0).clamp(1.0 / 16.0, 8.0)
 }
 
+/// How often a worn user pack is checked for edits.
+const EDIT_CHECK: Duration = Duration::from_secs(2);
+
+/// Rasters kept by the worker (a few sizes of the worn pack and the last ones).
+const RASTER_CACHE: usize = 8;
+
+/// The newest modification time among a user pack's files (None for
+/// built-in packs, which cannot change).
+fn files_stamp(p: &Pack) -> Option<std::time::SystemTime> {
+    let pack::Origin::Dir(dir) = &p.origin else {
+        return None;
+    };
+    std::iter::once(pack::MANIFEST)
+        .chain(p.files.keys().map(String::as_str))
+        .filter_map(|f| {
+            std::fs::metadata(dir.join(f))
+                .and_then(|m| m.modified())
+                .ok()
+        })
+        .max()
+}
+
 /// What the compositor draws this frame.
 #[derive(Debug, Clone)]
 pub struct Drawing {
@@ -297,6 +319,8 @@ pub struct Wearer {
     last_pose: Option<(Pose, Instant)>,
     last_error: Option<String>,
     started: Instant,
+    /// When a user's pack was last checked for edits.
+    checked: Instant,
 }
 
 impl Default for Wearer {
@@ -313,25 +337,57 @@ impl Wearer {
         let spawned = std::thread::Builder::new()
             .name("avatar-raster".into())
             .spawn(move || {
-                let mut packs: HashMap<String, Arc<Pack>> = HashMap::new();
+                // Loaded packs with the stamp of their files, and their
+                // rasters by scale: a face moving to and fro across a size
+                // step does not redraw the art each time.
+                let mut packs: HashMap<String, (Arc<Pack>, Option<std::time::SystemTime>)> =
+                    HashMap::new();
+                let mut rasters: HashMap<(String, u32), Arc<Raster>> = HashMap::new();
                 while let Ok(mut req) = rx.recv() {
                     // Only the newest request matters.
                     while let Ok(newer) = rx.try_recv() {
                         req = newer;
                     }
-                    let pack = match packs.get(&req.0) {
-                        Some(p) => Ok(p.clone()),
-                        None => match Catalogue::installed().find(&req.0) {
-                            Some(p) => {
-                                let p = Arc::new(p.clone());
-                                packs.insert(req.0.clone(), p.clone());
-                                Ok(p)
+                    // A user's pack edited since it was loaded is read again.
+                    let fresh = packs
+                        .get(&req.0)
+                        .filter(|(p, stamp)| files_stamp(p) == *stamp)
+                        .map(|(p, _)| p.clone());
+                    let pack = match fresh {
+                        Some(p) => Ok(p),
+                        None => {
+                            rasters.retain(|(name, _), _| *name != req.0);
+                            let cat = Catalogue::installed();
+                            match cat.find(&req.0) {
+                                Some(p) => {
+                                    let p = Arc::new(p.clone());
+                                    packs.insert(req.0.clone(), (p.clone(), files_stamp(&p)));
+                                    Ok(p)
+                                }
+                                None => Err(match cat.refused.iter().find(|(d, _)| d.ends_with(&req.0)) {
+                                    Some((d, e)) => format!(
+                                        "the pack in {} is refused; the last good one stays on:\n{e}",
+                                        d.display()
+                                    ),
+                                    None => format!("no avatar called {:?} any more", req.0),
+                                }),
                             }
-                            None => Err(format!("no avatar called {:?}", req.0)),
-                        },
+                        }
                     };
                     let answer = match pack {
-                        Ok(p) => (req.clone(), rasterise(&p, req.1).map(Arc::new), Some(p)),
+                        Ok(p) => {
+                            let key = (req.0.clone(), req.1.to_bits());
+                            let raster = match rasters.get(&key) {
+                                Some(r) => Ok(r.clone()),
+                                None => rasterise(&p, req.1).map(Arc::new).inspect(|r| {
+                                    if rasters.len() >= RASTER_CACHE {
+                                        rasters.clear();
+                                    }
+                                    rasters.insert(key, r.clone());
+                                }),
+                            };
+                            (req.clone(), raster, Some(p))
+                        }
                         Err(e) => (req.clone(), Err(e), None),
                     };
                     if let Ok(mut a) = out.lock() {
@@ -351,6 +407,7 @@ impl Wearer {
             last_pose: None,
             last_error: None,
             started: Instant::now(),
+            checked: Instant::now(),
         }
     }
 
@@ -470,6 +527,16 @@ impl Wearer {
                 }
             }
         }
+        // A user's pack is looked at again every couple of seconds, so edits
+        // show while it is worn (unchanged files cost a few stat calls).
+        let user_pack = self
+            .pack
+            .as_ref()
+            .is_some_and(|p| matches!(p.origin, pack::Origin::Dir(_)));
+        if user_pack && self.pending.is_none() && now.duration_since(self.checked) > EDIT_CHECK {
+            self.checked = now;
+            self.request(name, scale);
+        }
         let (pack, (_, raster)) = (self.pack.as_ref()?, self.raster.as_ref()?);
         let t = t.unwrap_or_else(|| now.duration_since(self.started).as_secs_f32());
         let draws = rig::rig(&pack.manifest, &pose, t);
@@ -565,6 +632,32 @@ mod tests {
         assert!(w
             .frame("no-such", Some(&pose_face), (1280, 720), true, None)
             .is_none());
+    }
+
+    #[test]
+    fn a_user_pack_edit_changes_its_stamp_and_built_ins_have_none() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("p");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join(pack::MANIFEST),
+            "format = 1\nname = \"p\"\ndescription = \"d\"\nauthor = \"a\"\nlicence = \"MIT\"\nmode = \"mask\"\n\
+             [canvas]\nsize = [64, 64]\nleft_eye = [20, 30]\nright_eye = [44, 30]\n\
+             [[layer]]\nfile = \"a.svg\"\ndriver = \"head\"\n",
+        )
+        .expect("manifest");
+        let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><circle cx="32" cy="32" r="9" fill="#fff"/></svg>"##;
+        std::fs::write(dir.join("a.svg"), svg).expect("svg");
+        let p = pack::load_dir(&dir).expect("pack");
+        let before = files_stamp(&p).expect("a user pack has a stamp");
+        let art = std::fs::File::options()
+            .write(true)
+            .open(dir.join("a.svg"))
+            .expect("open");
+        art.set_modified(before + Duration::from_secs(5))
+            .expect("touch");
+        assert!(files_stamp(&p).expect("stamp") > before);
+        assert!(pack::built_in().iter().all(|p| files_stamp(p).is_none()));
     }
 
     /// A face with its eyes `d` pixels apart around (x, y): only the points
