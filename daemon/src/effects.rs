@@ -341,8 +341,9 @@ impl Effects {
                 let t = self.lockstep.then(|| frame.seq as f32 / 30.0);
                 wearer.frame(
                     name,
-                    face.as_ref().and_then(|f| f.face.as_ref()),
+                    face.as_deref(),
                     (frame.size.width, frame.size.height),
+                    frame.captured_at,
                     self.lockstep,
                     t,
                 )

@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::perception::FaceResult;
 use pack::{Catalogue, Mode, Pack};
-use rig::{LayerDraw, Pose};
+use rig::{LayerDraw, Motion, Pose};
 
 /// A pack drawn at one size: premultiplied RGBA8 images ("slices"), all
 /// `width` x `height` (the canvas scaled by `scale`). Neighbouring `head`
@@ -317,6 +318,8 @@ pub struct Wearer {
     pack: Option<Arc<Pack>>,
     raster: Option<(f32, Arc<Raster>)>,
     last_pose: Option<(Pose, Instant)>,
+    /// The head's recent motion, to place the art where the head is now.
+    motion: Motion,
     last_error: Option<String>,
     started: Instant,
     /// When a user's pack was last checked for edits.
@@ -405,6 +408,7 @@ impl Wearer {
             pack: None,
             raster: None,
             last_pose: None,
+            motion: Motion::default(),
             last_error: None,
             started: Instant::now(),
             checked: Instant::now(),
@@ -446,27 +450,32 @@ impl Wearer {
         }
     }
 
-    /// What to draw for avatar `name` on a frame of `frame` pixels, given the
-    /// newest face (or None). `wait`: block until the pack is drawn at the
-    /// size this face needs (recordings); otherwise the previous size (or
-    /// nothing) is used meanwhile. `t`: seconds, for animated effects (None:
-    /// time since start).
+    /// What to draw for avatar `name` on a frame of `frame` pixels captured
+    /// at `shown_at`, given the newest face result (or None). The face may
+    /// come from an older frame: its place is then extrapolated to the
+    /// frame's moment from its motion. `wait`: block until the pack is drawn
+    /// at the size this face needs (recordings); otherwise the previous size
+    /// (or nothing) is used meanwhile. `t`: seconds, for animated effects
+    /// (None: time since start).
     pub fn frame(
         &mut self,
         name: &str,
-        face: Option<&crate::perception::face::FaceState>,
+        face: Option<&FaceResult>,
         frame: (u32, u32),
+        shown_at: Instant,
         wait: bool,
         t: Option<f32>,
     ) -> Option<Drawing> {
-        self.frame_within(name, face, frame, wait, t, 2)
+        self.frame_within(name, face, frame, shown_at, wait, t, 2)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn frame_within(
         &mut self,
         name: &str,
-        face: Option<&crate::perception::face::FaceState>,
+        face: Option<&FaceResult>,
         frame: (u32, u32),
+        shown_at: Instant,
         wait: bool,
         t: Option<f32>,
         tries: u8,
@@ -475,18 +484,24 @@ impl Wearer {
             self.pack = None;
             self.raster = None;
             self.last_pose = None;
+            self.motion.reset();
         }
         self.take_answers(name);
         let now = Instant::now();
-        let pose = match face.and_then(Pose::from_face) {
-            Some(p) => {
+        let secs = |i: Instant| i.saturating_duration_since(self.started).as_secs_f64();
+        let tracked = face.and_then(|f| Some((f.face.as_ref().and_then(Pose::from_face)?, f)));
+        let pose = match tracked {
+            Some((p, f)) => {
+                self.motion.observe(p, secs(f.captured_at), f.seq);
                 self.last_pose = Some((p, now));
-                Some(p)
+                self.motion.predict(secs(shown_at))
             }
-            None => self
-                .last_pose
-                .filter(|(_, at)| now.duration_since(*at) < HOLD)
-                .map(|(p, _)| p),
+            None => {
+                self.motion.reset();
+                self.last_pose
+                    .filter(|(_, at)| now.duration_since(*at) < HOLD)
+                    .map(|(p, _)| p)
+            }
         };
         let full = self.pack.as_ref().map(|p| p.manifest.mode == Mode::Full);
         // A full avatar stands in the middle when nobody is in the picture.
@@ -523,7 +538,7 @@ impl Wearer {
                 let guessed = self.raster.as_ref().is_some_and(|(s, _)| *s != scale);
                 if guessed && self.pack.is_some() && tries > 0 {
                     // The pack arrived drawn at a guessed size: draw it at the right one.
-                    return self.frame_within(name, face, frame, wait, t, tries - 1);
+                    return self.frame_within(name, face, frame, shown_at, wait, t, tries - 1);
                 }
             }
         }
@@ -606,16 +621,26 @@ mod tests {
         }
     }
 
+    fn result(face: crate::perception::face::FaceState, seq: u64, at: Instant) -> FaceResult {
+        FaceResult {
+            face: Some(face),
+            seq,
+            captured_at: at,
+        }
+    }
+
     #[test]
     fn the_wearer_loads_off_thread_and_draws_on_the_face() {
         let mut w = Wearer::new();
-        let pose_face = synthetic_face(640.0, 360.0, 60.0);
+        let at = Instant::now();
+        let face = result(synthetic_face(640.0, 360.0, 60.0), 1, at);
         // Recordings wait for the pack.
         let d = w
             .frame(
                 "space-trooper",
-                Some(&pose_face),
+                Some(&face),
                 (1280, 720),
+                at,
                 true,
                 Some(0.0),
             )
@@ -630,8 +655,31 @@ mod tests {
         );
         // An unknown pack gives nothing, and says so once.
         assert!(w
-            .frame("no-such", Some(&pose_face), (1280, 720), true, None)
+            .frame("no-such", Some(&face), (1280, 720), at, true, None)
             .is_none());
+    }
+
+    #[test]
+    fn the_avatar_is_placed_where_a_moving_head_is_now() {
+        let mut w = Wearer::new();
+        let t0 = Instant::now();
+        let frame_gap = Duration::from_millis(33);
+        let draw = |w: &mut Wearer, face: &FaceResult, shown: Instant| {
+            w.frame("knight", Some(face), (1280, 720), shown, true, Some(0.0))
+                .expect("drawn")
+                .bounds
+        };
+        // The head moves 12 px right per frame; perception is two frames behind.
+        let f1 = result(synthetic_face(600.0, 360.0, 60.0), 1, t0);
+        let f2 = result(synthetic_face(612.0, 360.0, 60.0), 2, t0 + frame_gap);
+        draw(&mut w, &f1, t0);
+        let late = draw(&mut w, &f2, t0 + frame_gap * 3);
+        let f4 = result(synthetic_face(636.0, 360.0, 60.0), 4, t0 + frame_gap * 3);
+        let mut fresh_w = Wearer::new();
+        let truth = draw(&mut fresh_w, &f4, t0 + frame_gap * 3);
+        for k in 0..4 {
+            assert!((late[k] - truth[k]).abs() <= 1.0, "{late:?} vs {truth:?}");
+        }
     }
 
     #[test]

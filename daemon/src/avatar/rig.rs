@@ -168,6 +168,71 @@ impl Pose {
     }
 }
 
+/// Furthest ahead a pose is extrapolated (perception is at most a few frames behind).
+const MAX_AHEAD: f64 = 0.1;
+/// Two results further apart than this (eye distances) are a jump of the
+/// tracker (another face, a re-detection), not motion: no extrapolation.
+const MAX_STEP: f32 = 1.0;
+
+/// The head's motion from the last two tracked poses: where it is now, for a
+/// frame newer than the newest result (the perception thread runs behind the
+/// picture), so the avatar does not trail a moving head.
+#[derive(Debug, Clone, Default)]
+pub struct Motion {
+    /// The newest pose, its frame's time (seconds) and sequence number.
+    last: Option<(Pose, f64, u64)>,
+    prev: Option<(Pose, f64)>,
+}
+
+impl Motion {
+    /// Takes a tracker result (the same frame twice counts once).
+    pub fn observe(&mut self, pose: Pose, at: f64, seq: u64) {
+        if self.last.as_ref().is_some_and(|(_, _, s)| *s == seq) {
+            return;
+        }
+        self.prev = self.last.map(|(p, t, _)| (p, t));
+        self.last = Some((pose, at, seq));
+    }
+
+    /// Forgets the history (the face was lost or the source changed).
+    pub fn reset(&mut self) {
+        *self = Motion::default();
+    }
+
+    /// The pose at time `at` (seconds): the newest one moved on by its
+    /// velocity for up to `MAX_AHEAD`, position and size only (angles and
+    /// expressions are not extrapolated).
+    pub fn predict(&self, at: f64) -> Option<Pose> {
+        let (p1, t1, _) = self.last?;
+        let Some((p0, t0)) = self.prev else {
+            return Some(p1);
+        };
+        let dt = t1 - t0;
+        let ahead = (at - t1).clamp(0.0, MAX_AHEAD);
+        let mid = |p: &Pose| {
+            [
+                (p.eyes[0][0] + p.eyes[1][0]) / 2.0,
+                (p.eyes[0][1] + p.eyes[1][1]) / 2.0,
+            ]
+        };
+        let (m0, m1) = (mid(&p0), mid(&p1));
+        let step = (m1[0] - m0[0]).hypot(m1[1] - m0[1]) / p1.eye_distance.max(1.0);
+        if !(0.001..=0.25).contains(&dt) || ahead <= 0.0 || step > MAX_STEP {
+            return Some(p1);
+        }
+        let k = (ahead / dt) as f32;
+        let mut p = p1;
+        for e in 0..2 {
+            for c in 0..2 {
+                p.eyes[e][c] += (p1.eyes[e][c] - p0.eyes[e][c]) * k;
+            }
+        }
+        p.eye_distance = (p1.eye_distance + (p1.eye_distance - p0.eye_distance) * k)
+            .clamp(p1.eye_distance * 0.5, p1.eye_distance * 2.0);
+        Some(p)
+    }
+}
+
 /// Where one layer goes: canvas units -> frame pixels, and how opaque it is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LayerDraw {
@@ -613,6 +678,36 @@ mod tests {
         assert_eq!(bounds(&m, &d, 700, 400), [440.0, 100.0, 700.0, 400.0]);
         let hidden: Vec<LayerDraw> = d.iter().map(|x| LayerDraw { opacity: 0.0, ..*x }).collect();
         assert_eq!(bounds(&m, &hidden, 1280, 720), [0.0; 4]);
+    }
+
+    #[test]
+    fn motion_extrapolates_steady_movement_only() {
+        let at = |x: f32, d: f32| Pose {
+            eyes: [[x - d / 2.0, 300.0], [x + d / 2.0, 300.0]],
+            eye_distance: d,
+            ..pose()
+        };
+        let mut m = Motion::default();
+        assert_eq!(m.predict(0.0), None);
+        m.observe(at(600.0, 80.0), 0.0, 1);
+        // One result: nothing to extrapolate from.
+        assert_eq!(m.predict(0.05), Some(at(600.0, 80.0)));
+        m.observe(at(610.0, 82.0), 1.0 / 30.0, 2);
+        m.observe(at(610.0, 82.0), 1.0 / 30.0, 2);
+        // 10 px and 2 px of size per frame: two frames on, 20 px and 4 px further.
+        let p = m.predict(3.0 / 30.0).expect("pose");
+        assert!((p.eyes[0][0] - (630.0 - 43.0)).abs() < 1e-3, "{p:?}");
+        assert!((p.eye_distance - 86.0).abs() < 1e-3);
+        // No further than 100 ms ahead, and never backwards.
+        let far = m.predict(10.0).expect("pose");
+        let capped = m.predict(1.0 / 30.0 + 0.1).expect("pose");
+        assert_eq!(far, capped);
+        assert_eq!(m.predict(0.0), Some(at(610.0, 82.0)));
+        // A jump of more than an eye distance is a new face: held, not flung.
+        m.observe(at(900.0, 82.0), 2.0 / 30.0, 3);
+        assert_eq!(m.predict(0.1), Some(at(900.0, 82.0)));
+        m.reset();
+        assert_eq!(m.predict(0.1), None);
     }
 
     #[test]
