@@ -155,36 +155,17 @@ fn the_first_frame_of_a_batch_wears_the_avatar_and_bad_names_are_refused() {
     let data = tempfile::tempdir().expect("tmp");
     let plain = data.path().join("plain.png");
     let worn = data.path().join("dragon.png");
-    let o = run(
-        data.path(),
-        &[
-            "--source",
-            "demo",
-            "--size",
-            "480x270",
-            "--frames",
-            "2",
-            "--output",
-            &format!("png:{}", plain.display()),
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let o = run(
-        data.path(),
-        &[
-            "--source",
-            "demo",
-            "--size",
-            "480x270",
-            "--frames",
-            "1",
-            "--avatar",
-            "dragon",
-            "--output",
-            &format!("png:{}", worn.display()),
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    // One frame of the demo portrait at 480x270, with `extra` flags.
+    let batch = |out: &Path, extra: &[&str]| {
+        let png = format!("png:{}", out.display());
+        let mut args = vec!["--source", "demo", "--size", "480x270", "--frames", "1"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--output", &png]);
+        let o = run(data.path(), &args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    };
+    batch(&plain, &[]);
+    batch(&worn, &["--avatar", "dragon"]);
     let plain = image::open(&plain).expect("png").to_rgba8();
     let worn = image::open(&worn).expect("png").to_rgba8();
     // The face (upper middle of the portrait) turned dragon green.

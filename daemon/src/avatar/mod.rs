@@ -660,6 +660,52 @@ mod tests {
     }
 
     #[test]
+    fn bounds_cover_each_slice_s_art_and_hidden_slices_not_at_all() {
+        let p = pack::built_in()
+            .into_iter()
+            .find(|p| p.manifest.name == "knight")
+            .expect("knight");
+        let r = Arc::new(rasterise(&p, 0.25).expect("raster"));
+        let face = synthetic_face(640.0, 360.0, 100.0);
+        let pose = Pose::from_face(&face).expect("pose");
+        let draws = rig::rig(&p.manifest, &pose, 0.0);
+        let d = drawing(p.manifest.mode, r.clone(), &p.manifest, &draws, (1280, 720));
+        // Art eyes 100 units apart onto eyes 100 px apart: scale 1, the art's
+        // eye midpoint (256, 250) onto the face's (640, 360). Helm and plume
+        // (one slice) span x 108..440 and y 0..470 of the canvas, so about
+        // 492..824 and 110..580 in the frame; the art is drawn at a quarter
+        // scale, so its edges are known to 4 canvas units, plus a pixel.
+        let [x0, y0, x1, y1] = d.bounds;
+        let near = |a: f32, b: f32| (a - b).abs() <= 10.0;
+        assert!(
+            near(x0, 492.0) && near(x1, 824.0) && near(y0, 110.0) && near(y1, 580.0),
+            "{:?}",
+            d.bounds
+        );
+        for b in &d.slice_bounds {
+            assert!(b[0] >= x0 && b[1] >= y0 && b[2] <= x1 && b[3] <= y1);
+        }
+        // Near the frame's edge the boxes are clipped to it.
+        let edge = Pose::from_face(&synthetic_face(1250.0, 360.0, 100.0)).expect("pose");
+        let d = drawing(
+            p.manifest.mode,
+            r.clone(),
+            &p.manifest,
+            &rig::rig(&p.manifest, &edge, 0.0),
+            (1280, 720),
+        );
+        assert_eq!(d.bounds[2], 1280.0);
+        // Hidden layers (opacity 0) have empty boxes.
+        let hidden: Vec<LayerDraw> = draws
+            .iter()
+            .map(|x| LayerDraw { opacity: 0.0, ..*x })
+            .collect();
+        let d = drawing(p.manifest.mode, r, &p.manifest, &hidden, (1280, 720));
+        assert_eq!(d.bounds, [0.0; 4]);
+        assert!(d.slice_bounds.iter().all(|b| *b == [0.0; 4]));
+    }
+
+    #[test]
     fn the_avatar_is_placed_where_a_moving_head_is_now() {
         let mut w = Wearer::new();
         let t0 = Instant::now();

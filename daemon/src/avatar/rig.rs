@@ -402,38 +402,6 @@ pub fn rig(m: &Manifest, pose: &Pose, t: f32) -> Vec<LayerDraw> {
         .collect()
 }
 
-/// The frame-pixel box the drawn layers can touch: x0, y0, x1, y1 (clamped
-/// to the frame; empty when nothing shows).
-pub fn bounds(m: &Manifest, draws: &[LayerDraw], width: u32, height: u32) -> [f32; 4] {
-    let [cw, ch] = m.canvas.size.map(|v| v as f32);
-    let mut b = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
-    for d in draws.iter().filter(|d| d.opacity > 0.0) {
-        for c in [[0.0, 0.0], [cw, 0.0], [0.0, ch], [cw, ch]] {
-            match apply(&d.canvas_to_frame, c) {
-                Some(p) => {
-                    b = [
-                        b[0].min(p[0]),
-                        b[1].min(p[1]),
-                        b[2].max(p[0]),
-                        b[3].max(p[1]),
-                    ];
-                }
-                // A corner behind the camera: the layer may reach anywhere.
-                None => b = [0.0, 0.0, width as f32, height as f32],
-            }
-        }
-    }
-    if b[0] > b[2] {
-        return [0.0; 4];
-    }
-    [
-        b[0].floor().clamp(0.0, width as f32),
-        b[1].floor().clamp(0.0, height as f32),
-        b[2].ceil().clamp(0.0, width as f32),
-        b[3].ceil().clamp(0.0, height as f32),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -667,17 +635,6 @@ mod tests {
         // Animated effects are a function of time alone: the same t, the same draw.
         assert_eq!(rig(&m, &p, 1.25), rig(&m, &p, 1.25));
         assert_ne!(rig(&m, &p, 1.25)[1], rig(&m, &p, 1.5)[1]);
-    }
-
-    #[test]
-    fn bounds_cover_the_drawn_layers_only() {
-        let m = manifest(vec![layer(Driver::Head), layer(Driver::Mouth)]);
-        let d = rig(&m, &pose(), 0.0);
-        // Canvas 200 at scale 2 around (640, 300) from art eyes at (100, 100).
-        assert_eq!(bounds(&m, &d, 1280, 720), [440.0, 100.0, 840.0, 500.0]);
-        assert_eq!(bounds(&m, &d, 700, 400), [440.0, 100.0, 700.0, 400.0]);
-        let hidden: Vec<LayerDraw> = d.iter().map(|x| LayerDraw { opacity: 0.0, ..*x }).collect();
-        assert_eq!(bounds(&m, &hidden, 1280, 720), [0.0; 4]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! slices into, each over its own box only, and what the pack pass needs to
 //! put the overlay over the picture. Used by `engine`.
 
+use super::engine::{entry, layout_entry, sampled, uniform, SAMPLER, UNIFORM};
 use super::{shaders, GpuContext, GpuError};
 use crate::avatar::Drawing;
 use crate::frame::Size;
@@ -91,19 +92,6 @@ pub struct AvatarGpu {
     groups: Option<Groups>,
 }
 
-fn entry(binding: u32, resource: wgpu::BindingResource<'_>) -> wgpu::BindGroupEntry<'_> {
-    wgpu::BindGroupEntry { binding, resource }
-}
-
-fn layout_entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty,
-        count: None,
-    }
-}
-
 fn storage(read_only: bool) -> wgpu::BindingType {
     wgpu::BindingType::Buffer {
         ty: wgpu::BufferBindingType::Storage { read_only },
@@ -140,17 +128,7 @@ impl AvatarGpu {
         });
         let pack_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("avatar (pack)"),
-            entries: &[
-                layout_entry(
-                    0,
-                    wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                ),
-                layout_entry(1, storage(true)),
-            ],
+            entries: &[layout_entry(0, UNIFORM), layout_entry(1, storage(true))],
         });
         let layer_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("avatar layers"),
@@ -164,18 +142,8 @@ impl AvatarGpu {
                     },
                 ),
                 layout_entry(1, storage(false)),
-                layout_entry(
-                    2,
-                    wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D2Array,
-                        multisampled: false,
-                    },
-                ),
-                layout_entry(
-                    3,
-                    wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                ),
+                layout_entry(2, sampled(wgpu::TextureViewDimension::D2Array)),
+                layout_entry(3, SAMPLER),
             ],
         });
         let pl = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -193,19 +161,9 @@ impl AvatarGpu {
                 cache: None,
             })
         };
-        let pack_params = buffer(
-            d,
-            "avatar pack params",
-            PACK_PARAMS,
-            wgpu::BufferUsages::UNIFORM,
-        );
+        let pack_params = uniform(d, "avatar pack params", PACK_PARAMS);
         // Never written: all zero, i.e. no box.
-        let blank_params = buffer(
-            d,
-            "avatar blank params",
-            PACK_PARAMS,
-            wgpu::BufferUsages::UNIFORM,
-        );
+        let blank_params = uniform(d, "avatar blank params", PACK_PARAMS);
         let blank_overlay = buffer(d, "avatar blank overlay", 16, wgpu::BufferUsages::STORAGE);
         let blank = d.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("avatar blank"),
@@ -218,12 +176,7 @@ impl AvatarGpu {
         Ok(AvatarGpu {
             clear: pipeline("clear"),
             layer: pipeline("layer"),
-            slice_params: buffer(
-                d,
-                "avatar slices",
-                SLOTS * SLOT,
-                wgpu::BufferUsages::UNIFORM,
-            ),
+            slice_params: uniform(d, "avatar slices", SLOTS * SLOT),
             pack_params,
             pack_layout,
             layer_layout,

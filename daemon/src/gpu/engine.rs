@@ -211,7 +211,7 @@ fn pipeline(
     })
 }
 
-fn uniform(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
+pub(super) fn uniform(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
     device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size,
@@ -293,7 +293,7 @@ fn packs_on_gpu(f: PixelFormat, size: Size) -> bool {
     }
 }
 
-fn layout_entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
+pub(super) fn layout_entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
@@ -302,7 +302,7 @@ fn layout_entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEnt
     }
 }
 
-fn sampled(dim: wgpu::TextureViewDimension) -> wgpu::BindingType {
+pub(super) fn sampled(dim: wgpu::TextureViewDimension) -> wgpu::BindingType {
     wgpu::BindingType::Texture {
         sample_type: wgpu::TextureSampleType::Float { filterable: true },
         view_dimension: dim,
@@ -318,9 +318,10 @@ fn storage(format: wgpu::TextureFormat) -> wgpu::BindingType {
     }
 }
 
-const SAMPLER: wgpu::BindingType = wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering);
+pub(super) const SAMPLER: wgpu::BindingType =
+    wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering);
 
-const UNIFORM: wgpu::BindingType = wgpu::BindingType::Buffer {
+pub(super) const UNIFORM: wgpu::BindingType = wgpu::BindingType::Buffer {
     ty: wgpu::BufferBindingType::Uniform,
     has_dynamic_offset: false,
     min_binding_size: None,
@@ -338,7 +339,7 @@ fn dispatch(
     pass.dispatch_workgroups(x, y, 1);
 }
 
-fn entry(binding: u32, resource: wgpu::BindingResource<'_>) -> wgpu::BindGroupEntry<'_> {
+pub(super) fn entry(binding: u32, resource: wgpu::BindingResource<'_>) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry { binding, resource }
 }
 
