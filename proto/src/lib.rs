@@ -1,6 +1,8 @@
 //! Types and names shared by the ByteMeet daemon, its CLI and the room server:
 //! the D-Bus coordinates and the plain-data state they exchange.
 
+pub mod signal;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
