@@ -213,7 +213,7 @@ impl Settings {
         }
         if let Some(a) = &file.avatar {
             let a = a.trim();
-            self.avatar = if a.is_empty() || a == "none" || a == "off" {
+            self.avatar = if crate::effects::is_off(a) {
                 None
             } else if crate::avatar::pack::valid_name(a) {
                 Some(a.to_string())

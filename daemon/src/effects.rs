@@ -15,6 +15,12 @@ use crate::gpu::{GpuContext, GpuPreference};
 use crate::perception::{Perception, SegmenterSpec};
 use crate::source::{self, FrameSource};
 
+/// Whether an effect argument means "none" (`""`, `none`, `off`, any case),
+/// wherever effects are chosen: flags, config, D-Bus.
+pub fn is_off(s: &str) -> bool {
+    matches!(s.trim().to_ascii_lowercase().as_str(), "" | "none" | "off")
+}
+
 /// What the picture should look like: the one plain-data type that the
 /// command line, the config file, D-Bus and the persisted state all read and
 /// write.

@@ -156,7 +156,7 @@ fn settings(args: &Args) -> anyhow::Result<Loaded> {
         s.segmenter = seg.clone();
     }
     if let Some(a) = &args.avatar {
-        s.avatar = (!matches!(a.trim(), "" | "none" | "off")).then(|| a.trim().to_string());
+        s.avatar = (!bytemeetd::effects::is_off(a)).then(|| a.trim().to_string());
     }
     if let Some(g) = args.gpu {
         s.gpu = g;
@@ -216,7 +216,7 @@ fn list_avatars() {
     for (dir, e) in &cat.refused {
         eprintln!("refused: {}:\n{e}", dir.display());
     }
-    if let Some(dir) = bytemeetd::avatar::pack::user_dir() {
+    if let Some(dir) = bytemeet_proto::avatars_dir() {
         println!("(your own packs go in {})", dir.display());
     }
 }

@@ -54,6 +54,12 @@ pub fn state_file() -> Option<PathBuf> {
     xdg_file("XDG_STATE_HOME", ".local/state", "state.toml")
 }
 
+/// Where a user's own avatar packs live: `$XDG_DATA_HOME/bytemeet/avatars`
+/// (`~/.local/share/bytemeet/avatars`).
+pub fn avatars_dir() -> Option<PathBuf> {
+    xdg_file("XDG_DATA_HOME", ".local/share", "avatars")
+}
+
 /// The process id of whoever owns [`BUS_NAME`] on `conn`'s bus. Asking does
 /// not start the daemon; `NameHasNoOwner` means it is not running.
 pub async fn owner_pid(conn: &zbus::Connection) -> zbus::fdo::Result<u32> {

@@ -367,7 +367,7 @@ impl Wearer {
                                     packs.insert(req.0.clone(), (p.clone(), files_stamp(&p)));
                                     Ok(p)
                                 }
-                                None => Err(match cat.refused.iter().find(|(d, _)| d.ends_with(&req.0)) {
+                                None => Err(match cat.refused_named(&req.0) {
                                     Some((d, e)) => format!(
                                         "the pack in {} is refused; the last good one stays on:\n{e}",
                                         d.display()

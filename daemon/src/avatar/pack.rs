@@ -101,9 +101,6 @@ pub enum Driver {
     Effect,
 }
 
-pub const DRIVERS: &str =
-    "head, body, jaw, mouth, eyelids, eyelid-left, eyelid-right, pupils, brows, effect";
-
 /// How an effect layer moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -557,16 +554,6 @@ pub fn built_in() -> Vec<Pack> {
     packs
 }
 
-/// Where a user's own packs live: `$XDG_DATA_HOME/bytemeet/avatars`
-/// (`~/.local/share/bytemeet/avatars`).
-pub fn user_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .map(|d| d.join("bytemeet").join("avatars"))
-}
-
 /// Every pack a user can pick and every refused one, read fresh from disk
 /// (user packs are picked up without a restart). A user pack shadows a
 /// built-in one of the same name.
@@ -611,11 +598,18 @@ impl Catalogue {
 
     /// The catalogue a running daemon uses: built-ins and the user's directory.
     pub fn installed() -> Self {
-        Self::scan(user_dir().as_deref())
+        Self::scan(bytemeet_proto::avatars_dir().as_deref())
     }
 
     pub fn find(&self, name: &str) -> Option<&Pack> {
         self.packs.iter().find(|p| p.manifest.name == name)
+    }
+
+    /// The refused pack in a directory called `name`, with its problems.
+    pub fn refused_named(&self, name: &str) -> Option<&(PathBuf, PackError)> {
+        self.refused
+            .iter()
+            .find(|(dir, _)| dir.file_name().is_some_and(|d| d == name))
     }
 
     pub fn names(&self) -> Vec<String> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytemeet_proto::{CameraError, Choice, RoomEntry, BUS_NAME, OBJECT_PATH};
 use zbus::zvariant::OwnedValue;
 
-use crate::effects::EffectsState;
+use crate::effects::{is_off, EffectsState};
 use crate::frame::{PixelFormat, Size};
 use crate::gpu::background::{self, BackgroundSpec, SCENES};
 use crate::gpu::filters::{FilterSpec, FILTERS};
@@ -37,10 +37,6 @@ impl CameraService {
     pub fn new(hub: Arc<Hub>, reloader: Option<Arc<Reloader>>) -> Self {
         CameraService { hub, reloader }
     }
-}
-
-fn is_off(s: &str) -> bool {
-    matches!(s.trim().to_ascii_lowercase().as_str(), "" | "none" | "off")
 }
 
 fn invalid(msg: impl Into<String>) -> CameraError {
@@ -166,11 +162,7 @@ pub fn check_avatar(name: &str) -> Result<String, CameraError> {
     if cat.find(name).is_some() {
         return Ok(name.to_string());
     }
-    let refused = cat
-        .refused
-        .iter()
-        .find(|(dir, _)| dir.file_name().is_some_and(|d| d == name));
-    Err(match refused {
+    Err(match cat.refused_named(name) {
         Some((dir, e)) => invalid(format!(
             "the avatar pack in {} was refused; fix it and try again:\n{e}",
             dir.display()
