@@ -1,5 +1,10 @@
 //! ByteMeet rooms. `room` is the server's logic, pure: messages in,
-//! messages out, no sockets, so every rule is tested directly. The Socket.io
-//! and HTTP layer around it is to come (issue "rooms").
+//! messages out, no sockets, so every rule is tested directly. `server` is
+//! the thin HTTP and Socket.io layer around it (feature `server`); `client`
+//! is a small Socket.io client speaking the same protocol, for the daemon,
+//! the load client and tests.
 
+pub mod client;
 pub mod room;
+#[cfg(feature = "server")]
+pub mod server;
