@@ -143,6 +143,9 @@ enum RoomCmd {
         /// The name others see (default: `[rooms] display_name`, else "ByteMeet").
         #[arg(long)]
         name: Option<String>,
+        /// The most this room's video may use, kbit/s (default: `[rooms] max_kbps`, else 2500).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(150..=20_000))]
+        max_kbps: Option<u32>,
     },
     /// Leave a room by its id (see `room list`).
     Leave { id: String },
@@ -296,6 +299,7 @@ struct Room {
     id: String,
     url: String,
     name: String,
+    state: String,
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -319,7 +323,12 @@ async fn status(conn: &zbus::Connection, cam: &CameraProxy<'_>) -> Result<Status
             .rooms()
             .await?
             .into_iter()
-            .map(|(id, url, name)| Room { id, url, name })
+            .map(|(id, url, name, state)| Room {
+                id,
+                url,
+                name,
+                state,
+            })
             .collect(),
         stats: StatsSnapshot::from_dict(&cam.stats().await?),
     })
@@ -360,7 +369,7 @@ fn print_status(out: &mut impl Write, s: &Status) -> Result<(), Failure> {
     let rooms: Vec<String> = s
         .rooms
         .iter()
-        .map(|r| format!("{} ({})", r.id, r.url))
+        .map(|r| format!("{} ({}, {})", r.id, r.url, r.state))
         .collect();
     row(
         out,
@@ -601,9 +610,15 @@ async fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             cam.snapshot(&path.to_string_lossy()).await?;
             writeln!(out, "{}", path.display())?;
         }
-        Cmd::Room(RoomCmd::Join { url, name }) => {
-            // Empty: the daemon uses `[rooms] display_name` from its config.
-            let id = cam.join_room(&url, name.as_deref().unwrap_or("")).await?;
+        Cmd::Room(RoomCmd::Join {
+            url,
+            name,
+            max_kbps,
+        }) => {
+            // Empty and 0: the daemon uses its `[rooms]` config.
+            let id = cam
+                .join_room(&url, name.as_deref().unwrap_or(""), max_kbps.unwrap_or(0))
+                .await?;
             writeln!(out, "{id}")?;
         }
         Cmd::Room(RoomCmd::Leave { id }) => cam.leave_room(&id).await?,
@@ -612,8 +627,8 @@ async fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             if rooms.is_empty() {
                 writeln!(out, "no rooms joined")?;
             }
-            for (id, url, name) in rooms {
-                writeln!(out, "{id}\t{url}\t{name}")?;
+            for (id, url, name, state) in rooms {
+                writeln!(out, "{id}\t{url}\t{name}\t{state}")?;
             }
         }
         Cmd::Watch {

@@ -51,6 +51,9 @@ pub struct RoomDefaults {
     pub server: Option<String>,
     /// The name others see.
     pub display_name: Option<String>,
+    /// The most a room's video may use, in kbit/s (default 2500); a join
+    /// can ask for less or more.
+    pub max_kbps: Option<u32>,
 }
 
 impl RoomDefaults {
@@ -65,7 +68,26 @@ impl RoomDefaults {
                 return Err("display_name must have 1 to 64 characters".into());
             }
         }
+        if let Some(k) = self.max_kbps {
+            check_kbps(k)?;
+        }
         Ok(())
+    }
+}
+
+/// The range a room's bitrate ceiling may take, kbit/s.
+pub const ROOM_KBPS: std::ops::RangeInclusive<u32> = 150..=20_000;
+
+/// Checks a room bitrate ceiling.
+pub fn check_kbps(kbps: u32) -> Result<(), String> {
+    if ROOM_KBPS.contains(&kbps) {
+        Ok(())
+    } else {
+        Err(format!(
+            "max_kbps {kbps}: give {}..{} kbit/s",
+            ROOM_KBPS.start(),
+            ROOM_KBPS.end()
+        ))
     }
 }
 
@@ -321,6 +343,11 @@ mod tests {
             .with_file(&file, Path::new("c"))
             .expect_err("no scheme");
         assert!(err.to_string().contains("`rooms`"), "{err}");
+        let file: ConfigFile = toml::from_str("[rooms]\nmax_kbps = 50\n").expect("toml");
+        let err = Settings::default()
+            .with_file(&file, Path::new("c"))
+            .expect_err("too low");
+        assert!(err.to_string().contains("150..20000"), "{err}");
     }
 
     #[test]

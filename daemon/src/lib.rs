@@ -13,6 +13,7 @@ pub mod perception;
 pub mod pipeline;
 pub mod placeholder;
 pub mod queue;
+pub mod room;
 pub mod scheduler;
 pub mod sink;
 pub mod source;

@@ -367,6 +367,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         hub = hub.persist_to(path);
     }
     hub.set_room_defaults(s.rooms.clone());
+    hub.set_output_fps(s.fps);
     let hub = Arc::new(hub);
     let reloader = match followed {
         Some((path, file)) if !batch => {
@@ -406,7 +407,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 "no usable output: give one with --output y4m:PATH, png:PATH or v4l2:/dev/videoN"
             );
         }
-        tracing::warn!("no output is available: the daemon waits idle (the camera stays off)");
+        tracing::warn!("no virtual camera or file output: the camera stays off until a room is joined (`bytemeetctl room join URL`)");
     }
     let shutdown = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -423,7 +424,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         gpu: s.gpu,
     };
     tracing::info!(source = %s.source, size = %s.size, fps = s.fps, "bytemeetd running");
-    let summary = pipeline::run(cfg, sinks, shutdown, hub)?;
+    let summary = pipeline::run(cfg, sinks, shutdown, hub.clone());
+    hub.leave_rooms();
+    let summary = summary?;
     let snap = stats.snapshot();
     let stages: Vec<String> = snap
         .stage_ms

@@ -355,6 +355,13 @@ pub fn run(
                 Err(e) => tracing::error!(output = %o.name, "cannot convert a frame: {e}"),
             }
         }
+        let tap = hub.room_tap();
+        if tap.wanted() {
+            match variants.get(crate::frame::PixelFormat::I420) {
+                Ok(f) => tap.publish(f),
+                Err(e) => tracing::error!("cannot convert a frame for the rooms: {e}"),
+            }
+        }
         stats.stage("convert", t.elapsed());
         stats.frame_out(Instant::now(), repeat);
     };
@@ -372,8 +379,10 @@ pub fn run(
             sched.source_changed();
         }
         let now = Instant::now();
-        let demand =
-            batch || outputs.iter().any(|o| o.demand.wants_frames()) || hub.snapshot_wanted();
+        let demand = batch
+            || outputs.iter().any(|o| o.demand.wants_frames())
+            || hub.snapshot_wanted()
+            || hub.room_tap().wanted();
         match sched.update(now, demand) {
             Some(Action::Open) => {
                 tracing::debug!(source = %source, "opening source");

@@ -73,8 +73,9 @@ pub async fn owner_pid(conn: &zbus::Connection) -> zbus::fdo::Result<u32> {
 /// `a(ss)`: a name and a one-line description, for the `List*` methods.
 pub type Choice = (String, String);
 
-/// `a(sss)`: a joined room: its id, its page address and the name shown there.
-pub type RoomEntry = (String, String, String);
+/// `a(ssss)`: a joined room: its id, its page address, the name shown there,
+/// and how it is going ("in the room with 2", "reconnecting: ...").
+pub type RoomEntry = (String, String, String, String);
 
 /// D-Bus errors the daemon answers with. Their names are stable
 /// (`org.bytemeet.Camera1.Error.UnknownFilter`, ...): scripts may match on
@@ -132,8 +133,11 @@ pub trait Camera {
     fn set_source(&self, spec: &str) -> zbus::Result<()>;
     /// Writes the next output picture as PNG to an absolute path.
     fn snapshot(&self, path: &str) -> zbus::Result<()>;
-    /// Joins a ByteMeet room; returns the room id.
-    fn join_room(&self, url: &str, display_name: &str) -> zbus::Result<String>;
+    /// Joins a ByteMeet room (`http://HOST:PORT/ROOM`, or a room id with
+    /// `[rooms] server` configured) as `display_name` (empty: the configured
+    /// one), sending at most `max_kbps` (0: the configured ceiling); returns
+    /// the room id.
+    fn join_room(&self, url: &str, display_name: &str, max_kbps: u32) -> zbus::Result<String>;
     fn leave_room(&self, id: &str) -> zbus::Result<()>;
     /// Reads the config file again.
     fn reload(&self) -> zbus::Result<()>;

@@ -371,7 +371,12 @@ impl CameraService {
         blocking(move || write_png(&frame, &path)).await
     }
 
-    async fn join_room(&self, url: &str, display_name: &str) -> Result<String, CameraError> {
+    async fn join_room(
+        &self,
+        url: &str,
+        display_name: &str,
+        max_kbps: u32,
+    ) -> Result<String, CameraError> {
         let defaults = self.hub.room_defaults();
         // A bare room id joins on the configured server.
         let url = match &defaults.server {
@@ -382,37 +387,52 @@ impl CameraService {
                     url.trim_start_matches('/')
                 )
             }
+            None if !url.contains("://") => {
+                return Err(invalid(format!(
+                    "room {url:?}: give the room's address (http://HOST:3030/ROOM), or set [rooms] server in the config to join by room id"
+                )))
+            }
             _ => url.to_string(),
         };
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"))
-            .ok_or_else(|| {
-                invalid(format!(
-                    "room {url:?}: give the room's http(s) address, or set [rooms] server in the config to join by room id"
-                ))
-            })?;
-        if rest.split_once('/').is_none_or(|(_, room)| room.is_empty()) {
-            return Err(invalid(format!(
-                "room {url:?}: the address names no room (http://HOST:3030/ROOM)"
-            )));
-        }
         let name = match display_name.trim() {
             "" => defaults.display_name.unwrap_or_else(|| "ByteMeet".into()),
             n => n.to_string(),
         };
-        if name.chars().count() > 64 {
-            return Err(invalid("display name: at most 64 characters"));
+        if name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(invalid(
+                "display name: at most 64 characters, none of them control characters",
+            ));
         }
-        Err(CameraError::NotSupported(format!(
-            "this build of bytemeetd cannot join rooms yet ({url} as {name:?}); open the room's page in a browser and pick the \"ByteMeet Camera\" there"
-        )))
+        let max_kbps = match max_kbps {
+            0 => defaults
+                .max_kbps
+                .unwrap_or(crate::room::RoomSettings::default().max_kbps),
+            k => {
+                crate::config::check_kbps(k).map_err(invalid)?;
+                k
+            }
+        };
+        let hub = self.hub.clone();
+        blocking(move || {
+            let rooms = hub.rooms().map_err(CameraError::Failed)?;
+            rooms
+                .join(&url, &name, crate::room::RoomSettings { max_kbps })
+                .map_err(|e| match e {
+                    crate::room::RoomError::Runtime(why) => CameraError::Failed(why),
+                    e => invalid(e.to_string()),
+                })
+        })
+        .await
     }
 
     async fn leave_room(&self, id: &str) -> Result<(), CameraError> {
-        Err(invalid(format!(
-            "not in a room {id:?} (`bytemeetctl room list` shows the rooms joined)"
-        )))
+        let hub = self.hub.clone();
+        let id = id.to_string();
+        blocking(move || match hub.rooms() {
+            Ok(rooms) => rooms.leave(&id).map_err(|e| invalid(e.to_string())),
+            Err(why) => Err(CameraError::Failed(why)),
+        })
+        .await
     }
 
     async fn reload(&self) -> Result<(), CameraError> {
@@ -461,7 +481,11 @@ impl CameraService {
 
     #[zbus(property)]
     async fn rooms(&self) -> Vec<RoomEntry> {
-        Vec::new()
+        self.hub
+            .joined_rooms()
+            .into_iter()
+            .map(|r| (r.id, r.url, r.name, r.state))
+            .collect()
     }
 
     #[zbus(property)]

@@ -81,6 +81,11 @@ pub struct Hub {
     snapshots: Mutex<Vec<oneshot::Sender<SnapshotReply>>>,
     stats: Arc<Stats>,
     rooms: Mutex<RoomDefaults>,
+    /// Output pictures for the rooms joined.
+    room_tap: Arc<crate::room::tap::FrameTap>,
+    /// The rooms joined, made on the first join.
+    joined: std::sync::OnceLock<Result<crate::room::Rooms, String>>,
+    output_fps: Mutex<f64>,
     /// Where the effects are persisted; `None` for runs that leave no trace.
     state_path: Option<PathBuf>,
     /// Woken on every change that clients should hear about.
@@ -97,6 +102,9 @@ impl Hub {
             snapshots: Mutex::new(Vec::new()),
             stats,
             rooms: Mutex::new(RoomDefaults::default()),
+            room_tap: Arc::default(),
+            joined: std::sync::OnceLock::new(),
+            output_fps: Mutex::new(30.0),
             state_path: None,
             changed: Notify::new(),
         }
@@ -180,6 +188,47 @@ impl Hub {
     pub fn set_outputs(&self, outputs: Vec<String>) {
         *self.outputs.lock().unwrap_or_else(|p| p.into_inner()) = outputs;
         self.changed.notify_one();
+    }
+
+    /// Where the pipeline puts output pictures for the rooms.
+    pub fn room_tap(&self) -> &Arc<crate::room::tap::FrameTap> {
+        &self.room_tap
+    }
+
+    /// The output frame rate (the rooms' encoders run at it).
+    pub fn set_output_fps(&self, fps: f64) {
+        *self.output_fps.lock().unwrap_or_else(|p| p.into_inner()) = fps;
+    }
+
+    /// The rooms, started on first use.
+    pub fn rooms(&self) -> Result<&crate::room::Rooms, String> {
+        self.joined
+            .get_or_init(|| {
+                let fps = *self.output_fps.lock().unwrap_or_else(|p| p.into_inner());
+                crate::room::Rooms::new(
+                    self.room_tap.clone(),
+                    self.stats.clone(),
+                    fps.round() as u32,
+                )
+                .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The rooms joined so far (none if rooms were never used).
+    pub fn joined_rooms(&self) -> Vec<crate::room::RoomInfo> {
+        match self.joined.get() {
+            Some(Ok(r)) => r.list(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Leaves every room (on shutdown).
+    pub fn leave_rooms(&self) {
+        if let Some(Ok(r)) = self.joined.get() {
+            r.leave_all();
+        }
     }
 
     pub fn room_defaults(&self) -> RoomDefaults {

@@ -1,0 +1,578 @@
+//! The daemon in ByteMeet rooms: joins a room as a participant over the
+//! rooms' Socket.io signalling (`bytemeet_rooms::client`) and sends the
+//! processed camera to every other participant over WebRTC.
+//!
+//! Per room: one encoder thread takes the newest output picture from the
+//! `FrameTap`, encodes it once (VP8) at the lowest bitrate any viewer's
+//! congestion control allows, and hands the frame to every viewer's peer
+//! connection. A signalling task keeps the room: it negotiates with each
+//! peer, and after a network or server drop it reconnects and negotiates
+//! again.
+
+pub mod peer;
+pub mod tap;
+pub mod vp8;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytemeet_proto::signal::{ClientMsg, ServerMsg};
+use bytemeet_rooms::client::{Connection, Incoming, RoomUrl};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::convert::FrameVariants;
+use crate::frame::{PixelFormat, SharedFrame};
+use crate::stats::Stats;
+use peer::{Feedback, Peer, PeerEvent};
+use tap::FrameTap;
+
+/// One encoded picture, shared by every viewer of a room.
+#[derive(Debug)]
+pub struct EncodedFrame {
+    pub data: bytes::Bytes,
+    pub keyframe: bool,
+    pub duration: Duration,
+    pub captured_at: Instant,
+}
+
+/// Per-room encoder settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomSettings {
+    /// The most the encoder sends, whatever congestion control allows.
+    pub max_kbps: u32,
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        RoomSettings { max_kbps: 2500 }
+    }
+}
+
+/// A joined room, as `Rooms` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomInfo {
+    pub id: String,
+    pub url: String,
+    pub name: String,
+    pub state: String,
+}
+
+/// Why joining or leaving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    #[error(transparent)]
+    Url(#[from] bytemeet_rooms::client::ClientError),
+    #[error("already in room {0:?} (`bytemeetctl room list`)")]
+    AlreadyIn(String),
+    #[error("not in a room {0:?} (`bytemeetctl room list` shows the rooms joined)")]
+    NotIn(String),
+    #[error("cannot start the rooms' worker: {0}")]
+    Runtime(String),
+}
+
+struct Joined {
+    info: Arc<Mutex<RoomInfo>>,
+    stop: watch::Sender<bool>,
+    encoder: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Every joined room.
+pub struct Rooms {
+    runtime: tokio::runtime::Runtime,
+    tap: Arc<FrameTap>,
+    stats: Arc<Stats>,
+    fps: u32,
+    joined: Mutex<BTreeMap<String, Joined>>,
+}
+
+impl std::fmt::Debug for Rooms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rooms").finish_non_exhaustive()
+    }
+}
+
+impl Rooms {
+    pub fn new(tap: Arc<FrameTap>, stats: Arc<Stats>, fps: u32) -> Result<Self, RoomError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rooms")
+            .enable_all()
+            .build()
+            .map_err(|e| RoomError::Runtime(e.to_string()))?;
+        Ok(Rooms {
+            runtime,
+            tap,
+            stats,
+            fps: fps.max(1),
+            joined: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Joined>> {
+        self.joined.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Joins the room at `url` as `name`; returns the room's id here.
+    pub fn join(&self, url: &str, name: &str, settings: RoomSettings) -> Result<String, RoomError> {
+        let target = RoomUrl::parse(url)?;
+        let mut joined = self.lock();
+        let id = target.room.clone();
+        if joined.contains_key(&id) {
+            return Err(RoomError::AlreadyIn(id));
+        }
+        let info = Arc::new(Mutex::new(RoomInfo {
+            id: id.clone(),
+            url: target.page(),
+            name: name.to_string(),
+            state: "connecting".into(),
+        }));
+        let (stop, stop_rx) = watch::channel(false);
+        let (frames, _) = broadcast::channel::<Arc<EncodedFrame>>(8);
+        let keyframe = Arc::new(AtomicBool::new(true));
+        let viewers: Viewers = Arc::new(Mutex::new(HashMap::new()));
+        let encoder = {
+            let ctx = EncoderCtx {
+                reader: self.tap.reader(),
+                frames: frames.clone(),
+                keyframe: keyframe.clone(),
+                viewers: viewers.clone(),
+                stop: stop_rx.clone(),
+                settings,
+                fps: self.fps,
+                stats: self.stats.clone(),
+                room: id.clone(),
+            };
+            std::thread::Builder::new()
+                .name("room-encode".into())
+                .spawn(move || encode_loop(ctx))
+                .map_err(|e| RoomError::Runtime(e.to_string()))?
+        };
+        let session = Session {
+            target,
+            name: name.to_string(),
+            info: info.clone(),
+            frames,
+            keyframe,
+            viewers,
+            stop: stop_rx,
+        };
+        self.runtime.spawn(session.run());
+        tracing::info!(room = %id, url, "joining room");
+        joined.insert(
+            id.clone(),
+            Joined {
+                info,
+                stop,
+                encoder: Some(encoder),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Leaves a room: peers are told, connections closed.
+    pub fn leave(&self, id: &str) -> Result<(), RoomError> {
+        let room = self
+            .lock()
+            .remove(id)
+            .ok_or_else(|| RoomError::NotIn(id.to_string()))?;
+        Self::stop(room);
+        tracing::info!(room = id, "left room");
+        Ok(())
+    }
+
+    fn stop(mut room: Joined) {
+        let _ = room.stop.send(true);
+        if let Some(h) = room.encoder.take() {
+            let _ = h.join();
+        }
+    }
+
+    pub fn list(&self) -> Vec<RoomInfo> {
+        self.lock()
+            .values()
+            .map(|j| j.info.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .collect()
+    }
+
+    /// Leaves every room (on shutdown), giving each a moment to say so.
+    pub fn leave_all(&self) {
+        let rooms: Vec<Joined> = std::mem::take(&mut *self.lock()).into_values().collect();
+        for r in rooms {
+            Self::stop(r);
+        }
+        // The sessions send their goodbye on the runtime.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Each connected viewer's feedback, by peer id.
+type Viewers = Arc<Mutex<HashMap<String, Arc<Feedback>>>>;
+
+struct EncoderCtx {
+    reader: tap::TapReader,
+    frames: broadcast::Sender<Arc<EncodedFrame>>,
+    keyframe: Arc<AtomicBool>,
+    viewers: Viewers,
+    stop: watch::Receiver<bool>,
+    settings: RoomSettings,
+    fps: u32,
+    stats: Arc<Stats>,
+    room: String,
+}
+
+/// The bitrate for the room: the lowest of the connected viewers'
+/// estimates, within the room's ceiling.
+fn room_kbps(estimates_bps: impl Iterator<Item = f64>, max_kbps: u32) -> u32 {
+    let lowest = estimates_bps
+        .filter(|b| *b > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if lowest.is_finite() {
+        ((lowest / 1000.0) as u32).clamp(vp8::MIN_KBPS, max_kbps.max(vp8::MIN_KBPS))
+    } else {
+        max_kbps
+    }
+}
+
+fn encode_loop(mut ctx: EncoderCtx) {
+    let mut encoder: Option<vp8::Encoder> = None;
+    let frame_ms = 1000 / ctx.fps;
+    let stage = format!("room {} encode", ctx.room);
+    let mut last_error: Option<String> = None;
+    while !*ctx.stop.borrow() {
+        let Some(frame) = ctx.reader.next(Duration::from_millis(200)) else {
+            continue;
+        };
+        let estimates: Vec<f64> = {
+            let v = ctx.viewers.lock().unwrap_or_else(|p| p.into_inner());
+            v.values()
+                .filter(|f| f.connected.load(Ordering::Relaxed))
+                .map(|f| f.target_bps())
+                .collect()
+        };
+        if estimates.is_empty() {
+            // Nobody to send to: no encoding.
+            continue;
+        }
+        let t = Instant::now();
+        match encode_one(&mut encoder, &frame, &ctx, &estimates, frame_ms) {
+            Ok(Some(e)) => {
+                let _ = ctx.frames.send(Arc::new(e));
+                last_error = None;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let msg = e.to_string();
+                if last_error.as_deref() != Some(&msg) {
+                    tracing::error!(room = %ctx.room, "{msg}");
+                    last_error = Some(msg);
+                }
+            }
+        }
+        ctx.stats.stage(&stage, t.elapsed());
+    }
+}
+
+fn encode_one(
+    encoder: &mut Option<vp8::Encoder>,
+    frame: &SharedFrame,
+    ctx: &EncoderCtx,
+    estimates: &[f64],
+    frame_ms: u32,
+) -> Result<Option<EncodedFrame>, vp8::VpxError> {
+    let (w, h) = (frame.size.width & !1, frame.size.height & !1);
+    let kbps = room_kbps(estimates.iter().copied(), ctx.settings.max_kbps);
+    if encoder
+        .as_ref()
+        .is_none_or(|e| (e.config().width, e.config().height) != (w, h))
+    {
+        *encoder = Some(vp8::Encoder::new(vp8::EncoderConfig::new(
+            w, h, ctx.fps, kbps,
+        ))?);
+        ctx.keyframe.store(true, Ordering::Relaxed);
+    }
+    let Some(enc) = encoder.as_mut() else {
+        return Ok(None);
+    };
+    if enc.config().bitrate_kbps.abs_diff(kbps) * 10 > enc.config().bitrate_kbps {
+        tracing::debug!(room = %ctx.room, kbps, "bitrate");
+        enc.set_bitrate(kbps)?;
+    }
+    let i420 = if frame.format == PixelFormat::I420 && frame.size.width == w {
+        frame.clone()
+    } else {
+        FrameVariants::new(frame.clone())
+            .get(PixelFormat::I420)
+            .map_err(|e| vp8::VpxError::input(e.to_string()))?
+    };
+    let key = ctx.keyframe.swap(false, Ordering::Relaxed);
+    Ok(enc
+        .encode(&i420.data, frame_ms, key)?
+        .map(|e| EncodedFrame {
+            data: bytes::Bytes::from(e.data),
+            keyframe: e.keyframe,
+            duration: Duration::from_millis(frame_ms.into()),
+            captured_at: frame.captured_at,
+        }))
+}
+
+/// The local address that reaches `authority`: peer connections bind
+/// there, so a server on loopback gets loopback candidates and one on the
+/// LAN gets the LAN address.
+fn local_ip_towards(authority: &str) -> IpAddr {
+    let probe = || -> std::io::Result<IpAddr> {
+        let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+        s.connect(authority)?;
+        Ok(s.local_addr()?.ip())
+    };
+    probe().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// The signalling side of one room.
+struct Session {
+    target: RoomUrl,
+    name: String,
+    info: Arc<Mutex<RoomInfo>>,
+    frames: broadcast::Sender<Arc<EncodedFrame>>,
+    keyframe: Arc<AtomicBool>,
+    viewers: Viewers,
+    stop: watch::Receiver<bool>,
+}
+
+/// How a connection to the room ended.
+enum Ended {
+    /// We left.
+    Left,
+    /// The server or the network went away: try again.
+    Lost(String),
+    /// The server refused us for good (room full, bad name...).
+    Refused(String),
+}
+
+impl Session {
+    fn set_state(&self, state: impl Into<String>) {
+        let state = state.into();
+        let mut info = self.info.lock().unwrap_or_else(|p| p.into_inner());
+        if info.state != state {
+            tracing::info!(room = %info.id, state = %state, "room");
+            info.state = state;
+        }
+    }
+
+    async fn run(mut self) {
+        let mut delay = Duration::from_millis(250);
+        loop {
+            if *self.stop.borrow() {
+                return;
+            }
+            let ended = match Connection::open(&self.target.authority).await {
+                Ok(conn) => {
+                    delay = Duration::from_millis(250);
+                    self.connected(conn).await
+                }
+                Err(e) => Ended::Lost(e.to_string()),
+            };
+            match ended {
+                Ended::Left => return,
+                Ended::Refused(why) => {
+                    self.set_state(format!("refused: {why}"));
+                    // Try again later: a full room may have room then.
+                    delay = Duration::from_secs(10);
+                }
+                Ended::Lost(why) => {
+                    self.set_state(format!("reconnecting: {why}"));
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.stop.changed() => return,
+            }
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn connected(&mut self, mut conn: Connection) -> Ended {
+        let join = ClientMsg::Join {
+            room: self.target.room.clone(),
+            name: self.name.clone(),
+        };
+        if conn.send(&join).is_err() {
+            return Ended::Lost("the connection closed".into());
+        }
+        let bind_ip = local_ip_towards(&self.target.authority);
+        let (peer_tx, mut peer_rx) = mpsc::unbounded_channel();
+        let mut peers: HashMap<String, Peer> = HashMap::new();
+        let ended = loop {
+            tokio::select! {
+                ev = conn.recv() => {
+                    let Some(ev) = ev else { break Ended::Lost("the server closed the connection".into()) };
+                    let Incoming::Msg(msg) = ev else { continue };
+                    if let Some(end) = self.on_message(msg, &conn, &mut peers, bind_ip, &peer_tx).await {
+                        break end;
+                    }
+                }
+                Some(ev) = peer_rx.recv() => match ev {
+                    PeerEvent::Candidate { peer, candidate } => {
+                        let _ = conn.send(&ClientMsg::Ice { to: peer, candidate });
+                    }
+                    PeerEvent::Connected { peer } => {
+                        if let Some(p) = peers.get(&peer) {
+                            tracing::info!(room = %self.target.room, %peer, "viewer connected");
+                            self.viewers
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(peer, p.feedback.clone());
+                        }
+                    }
+                    PeerEvent::Failed { peer } => {
+                        self.drop_peer(&mut peers, &peer).await;
+                    }
+                },
+                _ = self.stop.changed() => {
+                    let _ = conn.send(&ClientMsg::Leave {});
+                    // Let the goodbye go out before the socket closes.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    break Ended::Left;
+                }
+            }
+        };
+        for (_, p) in peers.drain() {
+            p.close().await;
+        }
+        self.viewers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        ended
+    }
+
+    async fn drop_peer(&self, peers: &mut HashMap<String, Peer>, id: &str) {
+        self.viewers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if let Some(p) = peers.remove(id) {
+            p.close().await;
+        }
+    }
+
+    async fn new_peer(
+        &self,
+        id: &str,
+        bind_ip: IpAddr,
+        tx: &mpsc::UnboundedSender<PeerEvent>,
+    ) -> Option<Peer> {
+        match Peer::new(id, bind_ip, &self.frames, self.keyframe.clone(), tx.clone()).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(room = %self.target.room, "{e}");
+                None
+            }
+        }
+    }
+
+    async fn on_message(
+        &self,
+        msg: ServerMsg,
+        conn: &Connection,
+        peers: &mut HashMap<String, Peer>,
+        bind_ip: IpAddr,
+        tx: &mpsc::UnboundedSender<PeerEvent>,
+    ) -> Option<Ended> {
+        let room = &self.target.room;
+        match msg {
+            ServerMsg::RoomState { peers: there, .. } => {
+                self.set_state(format!("in the room with {}", there.len()));
+                // The newcomer offers to everyone already there.
+                for p in there {
+                    if let Some(peer) = self.new_peer(&p.id, bind_ip, tx).await {
+                        match peer.offer().await {
+                            Ok(sdp) => {
+                                let _ = conn.send(&ClientMsg::Offer {
+                                    to: p.id.clone(),
+                                    sdp,
+                                });
+                                peers.insert(p.id, peer);
+                            }
+                            Err(e) => tracing::warn!(%room, "{e}"),
+                        }
+                    }
+                }
+            }
+            ServerMsg::PeerJoined { peer } => {
+                tracing::info!(%room, peer = %peer.id, name = %peer.name, "peer joined");
+            }
+            ServerMsg::PeerLeft { id } => {
+                tracing::info!(%room, peer = %id, "peer left");
+                self.drop_peer(peers, &id).await;
+            }
+            ServerMsg::Offer { from, sdp } => {
+                // A newcomer offers: a fresh connection answers it.
+                self.drop_peer(peers, &from).await;
+                if let Some(mut peer) = self.new_peer(&from, bind_ip, tx).await {
+                    match peer.answer(sdp).await {
+                        Ok(sdp) => {
+                            let _ = conn.send(&ClientMsg::Answer {
+                                to: from.clone(),
+                                sdp,
+                            });
+                            peers.insert(from, peer);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%room, "{e}");
+                            peer.close().await;
+                        }
+                    }
+                }
+            }
+            ServerMsg::Answer { from, sdp } => {
+                if let Some(peer) = peers.get_mut(&from) {
+                    if let Err(e) = peer.answered(sdp).await {
+                        tracing::warn!(%room, "{e}");
+                    }
+                }
+            }
+            ServerMsg::Ice { from, candidate } => {
+                if let Some(peer) = peers.get_mut(&from) {
+                    peer.candidate(candidate).await;
+                }
+            }
+            ServerMsg::Chat { name, text, .. } => {
+                tracing::debug!(%room, %name, %text, "chat");
+            }
+            ServerMsg::Error { code, message } => {
+                use bytemeet_proto::signal::ErrorCode::*;
+                tracing::warn!(%room, ?code, "the room server says: {message}");
+                if matches!(code, RoomFull | ServerFull | Invalid | AlreadyInRoom) {
+                    return Some(Ended::Refused(message));
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_room_sends_what_its_slowest_viewer_can_take() {
+        assert_eq!(room_kbps([].into_iter(), 2500), 2500);
+        assert_eq!(room_kbps([3e6, 800e3].into_iter(), 2500), 800);
+        assert_eq!(room_kbps([9e6].into_iter(), 2500), 2500);
+        assert_eq!(room_kbps([20e3].into_iter(), 2500), vp8::MIN_KBPS);
+        // Not yet estimated (0) does not count.
+        assert_eq!(room_kbps([0.0, 1.2e6].into_iter(), 2500), 1200);
+    }
+
+    #[test]
+    fn the_local_address_towards_loopback_is_loopback() {
+        assert_eq!(
+            local_ip_towards("127.0.0.1:3030"),
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        );
+    }
+}
