@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need, then runs format
-# and lint checks, every cargo test, the .deb check, and the real-kernel V4L2
-# test in a VM.
+# and lint checks, every cargo test, the rooms in headless Chromium, the .deb
+# check, and the real-kernel V4L2 test in a VM.
 #   BYTEMEET_SKIP_SETUP=1  skip package installation
 #   BYTEMEET_SKIP_VM=1     skip the VM test (it needs about a minute and qemu)
 set -euo pipefail
@@ -20,6 +20,14 @@ echo "== cargo clippy (also type-checks the benchmarks)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+cargo build --workspace --bins --locked
+echo "== rooms in headless Chromium"
+(cd tests/rooms && npm ci --no-audit --no-fund --loglevel=error)
+if ! cmp -s tests/rooms/node_modules/socket.io-client/dist/socket.io.min.js rooms/web/vendor/socket.io.min.js; then
+  echo "rooms/web/vendor/socket.io.min.js is not the client the lockfile pins: run tests/rooms/vendor.sh" >&2
+  exit 1
+fi
+dbus-run-session -- node tests/rooms/e2e.mjs "$CARGO_TARGET_DIR/debug" "$CARGO_TARGET_DIR/rooms-e2e"
 echo "== packaging (.deb from the test build, unpacked and checked)"
 bash tests/packaging.sh
 if [ "${BYTEMEET_SKIP_VM:-0}" != 1 ]; then

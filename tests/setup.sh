@@ -3,7 +3,8 @@
 # Idempotent: packages already present are skipped. Uses sudo when not root.
 set -euo pipefail
 
-BUILD_PKGS=(build-essential pkg-config libclang-dev ca-certificates curl)
+# libvpx-dev: VP8 for the rooms' video.
+BUILD_PKGS=(build-essential pkg-config libclang-dev ca-certificates curl libvpx-dev)
 # Mesa: lavapipe (software Vulkan) runs the GPU effects where there is no GPU,
 # as on CI. libegl1 + libegl-mesa0 add the GL fallback.
 RUNTIME_PKGS=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0)
@@ -11,6 +12,11 @@ RUNTIME_PKGS=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0)
 # verify on the packaged unit; ffmpeg: ffprobe checks
 # clips; the rest boots a real kernel for the V4L2 test.
 TEST_PKGS=(dbus systemd ffmpeg qemu-system-x86 busybox-static v4l-utils cpio kmod linux-headers-amd64)
+# The rooms' browser test: headless Chromium driven from Node.
+TEST_PKGS+=(chromium fonts-dejavu-core)
+if ! command -v npm >/dev/null 2>&1; then
+  TEST_PKGS+=(nodejs npm)
+fi
 
 want=("${BUILD_PKGS[@]}" "${RUNTIME_PKGS[@]}")
 if [ "${1:-}" != "--build-only" ]; then

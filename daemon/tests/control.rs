@@ -301,9 +301,27 @@ fn bytemeetctl_drives_the_running_daemon() {
         err.contains("unicorn") && err.contains("installed: alien"),
         "{err}"
     );
-    let err = bus.fails(&["room", "join", "http://127.0.0.1:3030/abc"], 1);
-    assert!(err.contains("rooms"), "{err}");
+    // Rooms: a bad address is refused; a server that is not there is
+    // joined anyway and retried, with the reason in the list.
+    let err = bus.fails(&["room", "join", "https://127.0.0.1:9/abc"], 1);
+    assert!(err.contains("https"), "{err}");
     assert!(bus.ok(&["room", "list"]).contains("no rooms"));
+    assert_eq!(
+        bus.ok(&["room", "join", "http://127.0.0.1:9/abc"]).trim(),
+        "abc"
+    );
+    let err = bus.fails(&["room", "join", "http://127.0.0.1:9/abc"], 1);
+    assert!(err.contains("already in room"), "{err}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = bus.ok(&["room", "list"]);
+        if list.contains("reconnecting: cannot reach the room server at http://127.0.0.1:9/") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{list}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bus.ok(&["room", "leave", "abc"]);
     let err = bus.fails(&["room", "leave", "abc"], 1);
     assert!(err.contains("room list"), "{err}");
     bus.ok(&["reload"]);

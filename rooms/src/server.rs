@@ -136,10 +136,14 @@ impl Server {
         };
         tracing::debug!(conn, "connected");
         let server = self.clone();
+        // The work is done in the closure itself, which socketioxide calls in
+        // the order events arrive; only the (empty) future it returns is
+        // spawned. Doing it inside the future would let a client's events
+        // overtake each other (an ICE candidate before its offer).
         socket.on_fallback(
             move |Event(event): Event, TryData(data): TryData<serde_json::Value>| {
-                let server = server.clone();
-                async move { server.event(conn, &event, data) }
+                server.event(conn, &event, data);
+                std::future::ready(())
             },
         );
         let server = self.clone();

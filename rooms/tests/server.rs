@@ -124,6 +124,23 @@ async fn peers_meet_relay_and_chat_through_the_server() {
             sdp: "v=0".into()
         }
     );
+    // A client's events reach the other side in the order they were sent.
+    for i in 0..100 {
+        b.send(&ClientMsg::Offer {
+            to: pa.clone(),
+            sdp: format!("v=0 {i}"),
+        })
+        .expect("send");
+    }
+    for i in 0..100 {
+        assert_eq!(
+            next(&mut a).await,
+            ServerMsg::Offer {
+                from: pb.clone(),
+                sdp: format!("v=0 {i}")
+            }
+        );
+    }
     a.send(&ClientMsg::Ice {
         to: pb.clone(),
         candidate: Candidate {

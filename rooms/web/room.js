@@ -76,12 +76,19 @@
     socket.emit(event, data);
   }
 
+  function showPresence() {
+    if (!state.wantIn || !socket.connected) return;
+    const n = state.peers.size;
+    setStatus(n === 0 ? "in the room, alone so far" : `in the room with ${n} other${n === 1 ? "" : "s"}`);
+  }
+
   function dropPeer(id) {
     const peer = state.peers.get(id);
     if (!peer) return;
     state.peers.delete(id);
     peer.pc.close();
     peer.tile.remove();
+    showPresence();
   }
 
   function dropAll() {
@@ -149,7 +156,8 @@
 
   socket.on("room-state", async ({ you, peers }) => {
     state.me = you;
-    setStatus(peers.length ? `in the room with ${peers.length}` : "in the room, alone so far");
+    for (const p of peers) peerFor(p.id, p.name);
+    showPresence();
     for (const p of peers) {
       const peer = peerFor(p.id, p.name);
       try {
@@ -162,6 +170,7 @@
   });
   socket.on("peer-joined", ({ peer }) => {
     peerFor(peer.id, peer.name);
+    showPresence();
     note(`${peer.name} joined`);
   });
   socket.on("peer-left", ({ id }) => {

@@ -428,11 +428,7 @@ impl CameraService {
     async fn leave_room(&self, id: &str) -> Result<(), CameraError> {
         let hub = self.hub.clone();
         let id = id.to_string();
-        blocking(move || match hub.rooms() {
-            Ok(rooms) => rooms.leave(&id).map_err(|e| invalid(e.to_string())),
-            Err(why) => Err(CameraError::Failed(why)),
-        })
-        .await
+        blocking(move || hub.leave_room(&id).map_err(|e| invalid(e.to_string()))).await
     }
 
     async fn reload(&self) -> Result<(), CameraError> {

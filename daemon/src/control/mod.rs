@@ -224,6 +224,14 @@ impl Hub {
         }
     }
 
+    /// Leaves a room joined before.
+    pub fn leave_room(&self, id: &str) -> Result<(), crate::room::RoomError> {
+        match self.joined.get() {
+            Some(Ok(r)) => r.leave(id),
+            _ => Err(crate::room::RoomError::NotIn(id.to_string())),
+        }
+    }
+
     /// Leaves every room (on shutdown).
     pub fn leave_rooms(&self) {
         if let Some(Ok(r)) = self.joined.get() {

@@ -81,7 +81,9 @@ struct Joined {
 
 /// Every joined room.
 pub struct Rooms {
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (taken there to shut down without
+    /// blocking, which an async caller's thread may not do).
+    runtime: Option<tokio::runtime::Runtime>,
     tap: Arc<FrameTap>,
     stats: Arc<Stats>,
     fps: u32,
@@ -103,7 +105,7 @@ impl Rooms {
             .build()
             .map_err(|e| RoomError::Runtime(e.to_string()))?;
         Ok(Rooms {
-            runtime,
+            runtime: Some(runtime),
             tap,
             stats,
             fps: fps.max(1),
@@ -158,8 +160,12 @@ impl Rooms {
             keyframe,
             viewers,
             stop: stop_rx,
+            present: Default::default(),
         };
-        self.runtime.spawn(session.run());
+        match &self.runtime {
+            Some(rt) => drop(rt.spawn(session.run())),
+            None => return Err(RoomError::Runtime("shutting down".into())),
+        }
         tracing::info!(room = %id, url, "joining room");
         joined.insert(
             id.clone(),
@@ -200,11 +206,23 @@ impl Rooms {
     /// Leaves every room (on shutdown), giving each a moment to say so.
     pub fn leave_all(&self) {
         let rooms: Vec<Joined> = std::mem::take(&mut *self.lock()).into_values().collect();
+        if rooms.is_empty() {
+            return;
+        }
         for r in rooms {
             Self::stop(r);
         }
         // The sessions send their goodbye on the runtime.
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Drop for Rooms {
+    fn drop(&mut self) {
+        self.leave_all();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -339,6 +357,8 @@ struct Session {
     keyframe: Arc<AtomicBool>,
     viewers: Viewers,
     stop: watch::Receiver<bool>,
+    /// Other participants in the room now.
+    present: std::sync::atomic::AtomicUsize,
 }
 
 /// How a connection to the room ended.
@@ -359,6 +379,14 @@ impl Session {
             tracing::info!(room = %info.id, state = %state, "room");
             info.state = state;
         }
+    }
+
+    fn set_presence(&self) {
+        self.set_state(match self.present.load(Ordering::Relaxed) {
+            0 => "in the room, alone".to_string(),
+            1 => "in the room with 1 other".to_string(),
+            n => format!("in the room with {n} others"),
+        });
     }
 
     async fn run(mut self) {
@@ -484,7 +512,8 @@ impl Session {
         let room = &self.target.room;
         match msg {
             ServerMsg::RoomState { peers: there, .. } => {
-                self.set_state(format!("in the room with {}", there.len()));
+                self.present.store(there.len(), Ordering::Relaxed);
+                self.set_presence();
                 // The newcomer offers to everyone already there.
                 for p in there {
                     if let Some(peer) = self.new_peer(&p.id, bind_ip, tx).await {
@@ -503,9 +532,15 @@ impl Session {
             }
             ServerMsg::PeerJoined { peer } => {
                 tracing::info!(%room, peer = %peer.id, name = %peer.name, "peer joined");
+                self.present.fetch_add(1, Ordering::Relaxed);
+                self.set_presence();
             }
             ServerMsg::PeerLeft { id } => {
                 tracing::info!(%room, peer = %id, "peer left");
+                let _ = self
+                    .present
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                self.set_presence();
                 self.drop_peer(peers, &id).await;
             }
             ServerMsg::Offer { from, sdp } => {

@@ -285,7 +285,6 @@ impl Peer {
                 RTCRtpCodecParameters {
                     rtp_codec: vp8_codec(),
                     payload_type: VP8_PAYLOAD,
-                    ..Default::default()
                 },
                 RtpCodecKind::Video,
             )

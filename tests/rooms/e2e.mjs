@@ -1,0 +1,293 @@
+// End to end: the room server, bytemeetd (demo source, thermal filter) and
+// two headless Chromium browsers in one room, then the faults: the server
+// restarted mid-call, a browser killed without a goodbye, malformed and
+// oversized events from a raw Socket.io client, and the daemon leaving.
+//
+// Run under a private session bus (tests/run.sh does):
+//   dbus-run-session -- node tests/rooms/e2e.mjs BIN_DIR OUT_DIR
+// BIN_DIR holds bytemeet-rooms, bytemeetd and bytemeetctl; screenshots go
+// to OUT_DIR.
+
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { io } from "socket.io-client";
+
+const [bin, out] = process.argv.slice(2);
+if (!bin || !out) {
+  console.error("usage: e2e.mjs BIN_DIR OUT_DIR");
+  process.exit(2);
+}
+mkdirSync(out, { recursive: true });
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const FLAGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--use-fake-ui-for-media-stream",
+  "--use-fake-device-for-media-stream",
+  "--allow-loopback-in-peer-connection",
+];
+
+const children = [];
+let failures = 0;
+const started = Date.now();
+
+function log(msg) {
+  console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
+}
+
+function check(ok, what) {
+  if (ok) {
+    log(`ok   ${what}`);
+  } else {
+    failures++;
+    log(`FAIL ${what}`);
+  }
+  return ok;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Polls `probe` until it returns a truthy value or `ms` pass.
+async function until(ms, probe) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await probe().catch(() => undefined);
+    if (last) return last;
+    await sleep(250);
+  }
+  return last;
+}
+
+const home = mkdtempSync(join(tmpdir(), "bytemeet-e2e-"));
+const env = {
+  ...process.env,
+  XDG_CONFIG_HOME: join(home, "config"),
+  XDG_STATE_HOME: join(home, "state"),
+  XDG_DATA_HOME: join(home, "data"),
+  RUST_LOG: process.env.RUST_LOG || "info",
+};
+
+function start(name, args) {
+  const child = spawn(join(bin, name), args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  const lines = [];
+  const keep = (d) => {
+    for (const l of d.toString().split("\n")) if (l) lines.push(l);
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  child.lines = lines;
+  children.push(child);
+  return child;
+}
+
+async function startServer(port) {
+  const server = start("bytemeet-rooms", ["--port", String(port)]);
+  const url = await until(10000, async () => server.lines.find((l) => l.startsWith("http://")));
+  if (!url) throw new Error(`the room server did not start:\n${server.lines.join("\n")}`);
+  return { server, base: url.replace(/\/$/, "") };
+}
+
+function ctl(...args) {
+  return execFileSync(join(bin, "bytemeetctl"), args, {
+    env,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  }).trim();
+}
+
+// The inbound video stats of the tile named `name` on `page`.
+async function videoOf(page, name) {
+  return page.evaluate(async (name) => {
+    for (const [, p] of window.bytemeet.peers) {
+      if (p.name !== name) continue;
+      let v = null;
+      (await p.pc.getStats()).forEach((r) => {
+        if (r.type === "inbound-rtp" && r.kind === "video") v = r;
+      });
+      if (!v) return null;
+      return { decoded: v.framesDecoded || 0, width: v.frameWidth, height: v.frameHeight };
+    }
+    return null;
+  }, name);
+}
+
+// True once the video from `name` on `page` is decoding: frames rise.
+async function decoding(page, name, ms) {
+  return until(ms, async () => {
+    const a = await videoOf(page, name);
+    if (!a || !a.decoded) return false;
+    await sleep(700);
+    const b = await videoOf(page, name);
+    return b && b.decoded > a.decoded ? b : false;
+  });
+}
+
+// Mean colour and the share of strongly coloured pixels in a tile's video.
+async function colours(page, name) {
+  return page.evaluate((name) => {
+    const tile = [...document.querySelectorAll(".tile")].find(
+      (t) => t.querySelector(".name").textContent === name,
+    );
+    const video = tile && tile.querySelector("video");
+    if (!video || !video.videoWidth) return null;
+    const c = document.createElement("canvas");
+    c.width = video.videoWidth;
+    c.height = video.videoHeight;
+    const g = c.getContext("2d");
+    g.drawImage(video, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    let r = 0, gr = 0, b = 0, vivid = 0;
+    const n = d.length / 4;
+    for (let i = 0; i < d.length; i += 4) {
+      r += d[i];
+      gr += d[i + 1];
+      b += d[i + 2];
+      const max = Math.max(d[i], d[i + 1], d[i + 2]);
+      const min = Math.min(d[i], d[i + 1], d[i + 2]);
+      if (max > 40 && (max - min) / max > 0.5) vivid++;
+    }
+    return { r: r / n, g: gr / n, b: b / n, vivid: vivid / n };
+  }, name);
+}
+
+const tiles = (page) =>
+  page.evaluate(() => [...document.querySelectorAll(".tile .name")].map((e) => e.textContent));
+
+async function main() {
+  const { server: first, base } = await startServer(0);
+  const port = new URL(base).port;
+  const room = "e2e-" + Date.now().toString(36);
+  const roomUrl = `${base}/${room}`;
+  log(`room server at ${base}`);
+
+  // The daemon: demo portrait through the thermal filter, no virtual camera.
+  const daemon = start("bytemeetd", [
+    "--source", "demo", "--filter", "thermal", "--size", "640x360", "--fps", "30",
+  ]);
+  const up = await until(20000, async () => {
+    try {
+      return ctl("status").includes("running");
+    } catch {
+      return false;
+    }
+  });
+  if (!up) throw new Error(`bytemeetd did not come up:\n${daemon.lines.join("\n")}`);
+  check(ctl("room", "join", roomUrl, "--name", "Daemon") === room, "bytemeetctl room join answers the room id");
+
+  const browserA = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+  const serverB = await chromium.launchServer({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+  const browserB = await chromium.connect(serverB.wsEndpoint());
+  const a = await (await browserA.newContext()).newPage();
+  const b = await (await browserB.newContext()).newPage();
+  for (const [p, who] of [[a, "Ada"], [b, "Bob"]]) {
+    p.on("pageerror", (e) => log(`${who} page error: ${e}`));
+  }
+  await a.goto(`${roomUrl}?name=Ada`);
+  await b.goto(`${roomUrl}?name=Bob`);
+
+  // Each browser decodes the daemon's video at the daemon's size.
+  for (const [p, who] of [[a, "Ada"], [b, "Bob"]]) {
+    const v = await decoding(p, "Daemon", 20000);
+    check(v && v.width === 640 && v.height === 360,
+      `${who} decodes the daemon's video (${JSON.stringify(v)})`);
+  }
+  // The thermal filter's false colours reach the browser.
+  const col = await until(5000, () => colours(a, "Daemon"));
+  check(col && col.vivid > 0.6 && col.r > col.g,
+    `the daemon's tile shows thermal colours (${JSON.stringify(col)})`);
+  // The browsers see each other's fake cameras.
+  check(await decoding(a, "Bob", 15000), "Ada decodes Bob's camera");
+  check(await decoding(b, "Ada", 15000), "Bob decodes Ada's camera");
+  check(ctl("room", "list").includes("with 2 others"), `the daemon counts two others (${ctl("room", "list")})`);
+
+  // Chat, shown as text.
+  await a.fill("#chat-input", "<b>hi</b> from Ada");
+  await a.press("#chat-input", "Enter");
+  const said = await until(5000, () =>
+    b.evaluate(() => {
+      const t = [...document.querySelectorAll("#messages .text")].map((e) => e.textContent);
+      const html = document.querySelector("#messages b") !== null;
+      return t.includes("<b>hi</b> from Ada") ? { html } : null;
+    }));
+  check(said && !said.html, "Ada's chat reaches Bob as text, not HTML");
+  await a.screenshot({ path: join(out, "ada.png") });
+  await b.screenshot({ path: join(out, "bob.png") });
+
+  // A raw Socket.io client sends junk: errors come back, the call goes on.
+  const raw = io(base, { transports: ["websocket"], reconnection: false });
+  const errors = [];
+  raw.on("error", (e) => errors.push(e.code));
+  await until(5000, async () => raw.connected);
+  raw.emit("join", { room: "other", name: "Mallory" });
+  raw.emit("launch-missiles", {});
+  raw.emit("offer", "not an object");
+  raw.emit("join", { room: room, name: "again" });
+  raw.emit("chat", { text: "x".repeat(70000) });
+  raw.emit("ice", { to: "p1", candidate: { candidate: "c" } });
+  await until(5000, async () => errors.length >= 5);
+  check(JSON.stringify(errors) === JSON.stringify(["malformed", "malformed", "already-in-room", "too-large", "unknown-peer"]),
+    `junk events get error events (${JSON.stringify(errors)})`);
+  raw.close();
+  check(await decoding(a, "Daemon", 5000), "Ada's call is undisturbed");
+  const notes = await a.evaluate(() => [...document.querySelectorAll("#messages .note")].map((e) => e.textContent));
+  check(!notes.some((n) => n.startsWith("server:")), "Ada got no error from someone else's junk");
+
+  // The server restarts mid-call: everyone is back within 10 s.
+  first.kill("SIGTERM");
+  await until(5000, async () => first.exitCode !== null);
+  log("room server stopped");
+  await sleep(500);
+  const restartedAt = Date.now();
+  await startServer(port);
+  log("room server started again");
+  const back = await until(10000, async () => {
+    for (const [p, others] of [[a, ["Bob", "Daemon"]], [b, ["Ada", "Daemon"]]]) {
+      for (const o of others) {
+        const v = await videoOf(p, o);
+        if (!v || !v.decoded) return false;
+      }
+    }
+    return true;
+  });
+  check(back, `everyone is back ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart (10 s allowed)`);
+  check(await decoding(a, "Daemon", 5000), "Ada decodes the daemon again");
+  await a.screenshot({ path: join(out, "ada-after-restart.png") });
+
+  // Bob's browser dies without a goodbye: he leaves Ada's grid.
+  serverB.process().kill("SIGKILL");
+  const gone = await until(20000, async () => !(await tiles(a)).includes("Bob"));
+  check(gone, `a killed browser leaves the grid (${JSON.stringify(await tiles(a))})`);
+  check(await until(5000, async () => ctl("room", "list").includes("with 1 other")), "the daemon sees Bob go");
+
+  // The daemon leaves: its tile goes.
+  ctl("room", "leave", room);
+  check(await until(10000, async () => !(await tiles(a)).includes("Daemon")), "the daemon's tile goes when it leaves");
+  check(ctl("room", "list") === "no rooms joined", "no rooms joined after leaving");
+  await a.screenshot({ path: join(out, "ada-alone.png") });
+  await browserA.close();
+}
+
+try {
+  await main();
+} catch (e) {
+  failures++;
+  log(`FAIL ${e.stack || e}`);
+} finally {
+  for (const c of children) {
+    if (c.exitCode === null) c.kill("SIGTERM");
+  }
+  await sleep(300);
+  writeFileSync(join(out, "logs.txt"), children.map((c) => c.lines.join("\n")).join("\n----\n"));
+}
+log(failures ? `${failures} check(s) failed; logs and screenshots in ${out}` : "all room checks passed");
+process.exit(failures ? 1 : 0);
