@@ -8,12 +8,11 @@
 // BIN_DIR holds bytemeet-rooms, bytemeetd and bytemeetctl; screenshots go
 // to OUT_DIR.
 
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { io } from "socket.io-client";
+import { CHROMIUM, FLAGS, Harness, decoding, log, sleep, until, videoOf } from "./lib.mjs";
 
 const [bin, out] = process.argv.slice(2);
 if (!bin || !out) {
@@ -22,27 +21,9 @@ if (!bin || !out) {
 }
 mkdirSync(out, { recursive: true });
 
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const FLAGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--use-fake-ui-for-media-stream",
-  "--use-fake-device-for-media-stream",
-  "--allow-loopback-in-peer-connection",
-];
-
-const children = [];
+const h = new Harness(bin);
+const ctl = (...args) => h.ctl(...args);
 let failures = 0;
-const started = Date.now();
-
-function log(msg) {
-  console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
-}
 
 function check(ok, what) {
   if (ok) {
@@ -52,84 +33,6 @@ function check(ok, what) {
     log(`FAIL ${what}`);
   }
   return ok;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// Polls `probe` until it returns a truthy value or `ms` pass.
-async function until(ms, probe) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    last = await probe().catch(() => undefined);
-    if (last) return last;
-    await sleep(250);
-  }
-  return last;
-}
-
-const home = mkdtempSync(join(tmpdir(), "bytemeet-e2e-"));
-const env = {
-  ...process.env,
-  XDG_CONFIG_HOME: join(home, "config"),
-  XDG_STATE_HOME: join(home, "state"),
-  XDG_DATA_HOME: join(home, "data"),
-  RUST_LOG: process.env.RUST_LOG || "info",
-};
-
-function start(name, args) {
-  const child = spawn(join(bin, name), args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  const lines = [];
-  const keep = (d) => {
-    for (const l of d.toString().split("\n")) if (l) lines.push(l);
-  };
-  child.stdout.on("data", keep);
-  child.stderr.on("data", keep);
-  child.lines = lines;
-  children.push(child);
-  return child;
-}
-
-async function startServer(port) {
-  const server = start("bytemeet-rooms", ["--port", String(port)]);
-  const url = await until(10000, async () => server.lines.find((l) => l.startsWith("http://")));
-  if (!url) throw new Error(`the room server did not start:\n${server.lines.join("\n")}`);
-  return { server, base: url.replace(/\/$/, "") };
-}
-
-function ctl(...args) {
-  return execFileSync(join(bin, "bytemeetctl"), args, {
-    env,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  }).trim();
-}
-
-// The inbound video stats of the tile named `name` on `page`.
-async function videoOf(page, name) {
-  return page.evaluate(async (name) => {
-    for (const [, p] of window.bytemeet.peers) {
-      if (p.name !== name) continue;
-      let v = null;
-      (await p.pc.getStats()).forEach((r) => {
-        if (r.type === "inbound-rtp" && r.kind === "video") v = r;
-      });
-      if (!v) return null;
-      return { decoded: v.framesDecoded || 0, width: v.frameWidth, height: v.frameHeight };
-    }
-    return null;
-  }, name);
-}
-
-// True once the video from `name` on `page` is decoding: frames rise.
-async function decoding(page, name, ms) {
-  return until(ms, async () => {
-    const a = await videoOf(page, name);
-    if (!a || !a.decoded) return false;
-    await sleep(700);
-    const b = await videoOf(page, name);
-    return b && b.decoded > a.decoded ? b : false;
-  });
 }
 
 // Mean colour and the share of strongly coloured pixels in a tile's video.
@@ -164,24 +67,16 @@ const tiles = (page) =>
   page.evaluate(() => [...document.querySelectorAll(".tile .name")].map((e) => e.textContent));
 
 async function main() {
-  const { server: first, base } = await startServer(0);
+  const { server: first, base } = await h.startServer(0);
   const port = new URL(base).port;
   const room = "e2e-" + Date.now().toString(36);
   const roomUrl = `${base}/${room}`;
   log(`room server at ${base}`);
 
   // The daemon: demo portrait through the thermal filter, no virtual camera.
-  const daemon = start("bytemeetd", [
+  await h.startDaemon([
     "--source", "demo", "--filter", "thermal", "--size", "640x360", "--fps", "30",
   ]);
-  const up = await until(20000, async () => {
-    try {
-      return ctl("status").includes("running");
-    } catch {
-      return false;
-    }
-  });
-  if (!up) throw new Error(`bytemeetd did not come up:\n${daemon.lines.join("\n")}`);
   check(ctl("room", "join", roomUrl, "--name", "Daemon") === room, "bytemeetctl room join answers the room id");
 
   const browserA = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
@@ -248,7 +143,7 @@ async function main() {
   log("room server stopped");
   await sleep(500);
   const restartedAt = Date.now();
-  await startServer(port);
+  await h.startServer(port);
   log("room server started again");
   const back = await until(10000, async () => {
     for (const [p, others] of [[a, ["Bob", "Daemon"]], [b, ["Ada", "Daemon"]]]) {
@@ -283,11 +178,7 @@ try {
   failures++;
   log(`FAIL ${e.stack || e}`);
 } finally {
-  for (const c of children) {
-    if (c.exitCode === null) c.kill("SIGTERM");
-  }
-  await sleep(300);
-  writeFileSync(join(out, "logs.txt"), children.map((c) => c.lines.join("\n")).join("\n----\n"));
+  await h.stop(join(out, "logs.txt"));
 }
 log(failures ? `${failures} check(s) failed; logs and screenshots in ${out}` : "all room checks passed");
 process.exit(failures ? 1 : 0);

@@ -10,6 +10,7 @@
 //! again.
 
 pub mod peer;
+pub mod stamp;
 pub mod tap;
 pub mod vp8;
 
@@ -87,6 +88,8 @@ pub struct Rooms {
     tap: Arc<FrameTap>,
     stats: Arc<Stats>,
     fps: u32,
+    /// Draw each frame's capture time into the video (latency benchmark).
+    stamp: bool,
     joined: Mutex<BTreeMap<String, Joined>>,
 }
 
@@ -109,6 +112,7 @@ impl Rooms {
             tap,
             stats,
             fps: fps.max(1),
+            stamp: std::env::var_os(stamp::ENV).is_some_and(|v| v == "1"),
             joined: Mutex::new(BTreeMap::new()),
         })
     }
@@ -146,6 +150,7 @@ impl Rooms {
                 fps: self.fps,
                 stats: self.stats.clone(),
                 room: id.clone(),
+                stamp: self.stamp,
             };
             std::thread::Builder::new()
                 .name("room-encode".into())
@@ -239,6 +244,7 @@ struct EncoderCtx {
     fps: u32,
     stats: Arc<Stats>,
     room: String,
+    stamp: bool,
 }
 
 /// The bitrate for the room: the lowest of the connected viewers'
@@ -257,6 +263,7 @@ fn room_kbps(estimates_bps: impl Iterator<Item = f64>, max_kbps: u32) -> u32 {
 fn encode_loop(mut ctx: EncoderCtx) {
     let mut encoder: Option<vp8::Encoder> = None;
     let frame_ms = 1000 / ctx.fps;
+    let mut last_taken: Option<Instant> = None;
     let stage = format!("room {} encode", ctx.room);
     let mut last_error: Option<String> = None;
     while !*ctx.stop.borrow() {
@@ -275,6 +282,12 @@ fn encode_loop(mut ctx: EncoderCtx) {
             continue;
         }
         let t = Instant::now();
+        // The RTP clock must follow real time: each frame lasts until the
+        // next is taken, whatever the nominal rate (repeats, a slow camera).
+        let frame_ms = last_taken.map_or(frame_ms, |at: Instant| {
+            (t.saturating_duration_since(at).as_millis() as u32).clamp(1, 1000)
+        });
+        last_taken = Some(t);
         match encode_one(&mut encoder, &frame, &ctx, &estimates, frame_ms) {
             Ok(Some(e)) => {
                 let _ = ctx.frames.send(Arc::new(e));
@@ -326,14 +339,21 @@ fn encode_one(
             .map_err(|e| vp8::VpxError::input(e.to_string()))?
     };
     let key = ctx.keyframe.swap(false, Ordering::Relaxed);
-    Ok(enc
-        .encode(&i420.data, frame_ms, key)?
-        .map(|e| EncodedFrame {
-            data: bytes::Bytes::from(e.data),
-            keyframe: e.keyframe,
-            duration: Duration::from_millis(frame_ms.into()),
-            captured_at: frame.captured_at,
-        }))
+    let stamped;
+    let picture = if ctx.stamp {
+        let mut copy = i420.data.clone();
+        stamp::draw(&mut copy, w, h, stamp::wall_ms(frame.captured_at));
+        stamped = copy;
+        &stamped
+    } else {
+        &i420.data
+    };
+    Ok(enc.encode(picture, frame_ms, key)?.map(|e| EncodedFrame {
+        data: bytes::Bytes::from(e.data),
+        keyframe: e.keyframe,
+        duration: Duration::from_millis(frame_ms.into()),
+        captured_at: frame.captured_at,
+    }))
 }
 
 /// The local address that reaches `authority`: peer connections bind

@@ -59,7 +59,7 @@ impl EncoderConfig {
             height,
             fps: fps.max(1),
             bitrate_kbps: bitrate_kbps.max(MIN_KBPS),
-            cpu_used: 12,
+            cpu_used: 16,
             threads: 1,
         }
     }
@@ -130,7 +130,7 @@ impl Encoder {
         cfg.rc_end_usage = vpx::vpx_rc_mode::VPX_CBR;
         cfg.rc_target_bitrate = config.bitrate_kbps;
         cfg.rc_min_quantizer = 4;
-        cfg.rc_max_quantizer = 56;
+        cfg.rc_max_quantizer = 63;
         cfg.rc_undershoot_pct = 50;
         cfg.rc_overshoot_pct = 50;
         cfg.rc_buf_sz = 1000;

@@ -1,0 +1,80 @@
+// Glass-to-glass latency, daemon -> Chromium on loopback: bytemeetd (demo
+// source, 1280x720, 30 fps) draws each frame's capture time into its room
+// video (BYTEMEET_LATENCY_STAMP=1, see daemon/src/room/stamp.rs); the page
+// reads the stamp from every frame it presents and compares it with its own
+// clock. Also reports the daemon's per-frame encode time, and the time of
+// its RGBA->I420 conversion as the baseline measured in the same run.
+//
+//   dbus-run-session -- node tests/rooms/latency.mjs BIN_DIR [SECONDS]
+
+import { chromium } from "playwright-core";
+import { CHROMIUM, FLAGS, Harness, decoding, log } from "./lib.mjs";
+
+const [bin, secs = "15"] = process.argv.slice(2);
+if (!bin) {
+  console.error("usage: latency.mjs BIN_DIR [SECONDS]");
+  process.exit(2);
+}
+
+const h = new Harness(bin, { BYTEMEET_LATENCY_STAMP: "1" });
+let code = 0;
+try {
+  const { base } = await h.startServer(0);
+  await h.startDaemon(["--source", "demo", "--size", "1280x720", "--fps", "30"]);
+  const url = `${base}/latency`;
+  h.ctl("room", "join", url, "--name", "Daemon");
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${url}?name=Viewer`);
+  if (!(await decoding(page, "Daemon", 20000))) throw new Error("the daemon's video never decoded");
+  // Let the bitrate settle before measuring.
+  await page.waitForTimeout(3000);
+  const samples = await page.evaluate(async (ms) => {
+    const tile = [...document.querySelectorAll(".tile")].find(
+      (t) => t.querySelector(".name").textContent === "Daemon",
+    );
+    const video = tile.querySelector("video");
+    const canvas = document.createElement("canvas");
+    canvas.width = 32 * 16;
+    canvas.height = 16;
+    const g = canvas.getContext("2d", { willReadFrequently: true });
+    const out = [];
+    const end = performance.now() + ms;
+    await new Promise((done) => {
+      const onFrame = () => {
+        const shown = Date.now();
+        // The stamp row at the video's own scale (it is 1280 wide).
+        g.drawImage(video, 0, 0, 512, 16, 0, 0, 512, 16);
+        const d = g.getImageData(0, 0, 512, 16).data;
+        let v = 0;
+        for (let bit = 0; bit < 32; bit++) {
+          const i = (8 * 512 + bit * 16 + 8) * 4;
+          v = (v * 2 + (d[i] > 128 ? 1 : 0)) >>> 0;
+        }
+        const delay = ((shown % 2 ** 32) - v + 2 ** 32) % 2 ** 32;
+        if (delay < 10000) out.push(delay);
+        if (performance.now() < end) video.requestVideoFrameCallback(onFrame);
+        else done();
+      };
+      video.requestVideoFrameCallback(onFrame);
+    });
+    return out;
+  }, Number(secs) * 1000);
+  samples.sort((a, b) => a - b);
+  const at = (p) => samples[Math.min(samples.length - 1, Math.floor(samples.length * p))];
+  const status = h.ctl("status");
+  const stages = (status.split("\n").find((l) => l.startsWith("stages")) || "").replace(/^stages \(ms\)\s*/, "");
+  log(`${samples.length} frames in ${secs} s: glass-to-glass median ${at(0.5)} ms, p95 ${at(0.95)} ms, max ${samples[samples.length - 1]} ms`);
+  log(`daemon per-frame stages (ms): ${stages}`);
+  if (samples.length < Number(secs) * 10) {
+    log("too few frames were read");
+    code = 1;
+  }
+  await browser.close();
+} catch (e) {
+  log(`FAIL ${e.stack || e}`);
+  code = 1;
+} finally {
+  await h.stop();
+}
+process.exit(code);
