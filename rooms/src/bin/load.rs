@@ -157,7 +157,7 @@ impl Peer {
                     let to = others[(rng.next() % others.len() as u64) as usize].clone();
                     let stamp = start.elapsed().as_micros();
                     n += 1;
-                    let msg = if n % 2 == 0 {
+                    let msg = if n.is_multiple_of(2) {
                         ClientMsg::Offer { to, sdp: format!("v=0 t={stamp}") }
                     } else {
                         ClientMsg::Ice {
