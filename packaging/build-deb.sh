@@ -19,7 +19,7 @@ case "$profile" in
   dev) out_dir=$target/debug ;;
   *) out_dir=$target/$profile ;;
 esac
-cargo build --profile "$profile" --locked -p bytemeetd -p bytemeetctl >&2
+cargo build --profile "$profile" --locked -p bytemeetd -p bytemeetctl -p bytemeet-rooms --bins >&2
 gen=packaging/generated
 rm -rf "$gen"
 mkdir -p "$gen"

@@ -13,7 +13,9 @@ fail=0
 ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fail=1; }
 
-for f in usr/bin/bytemeetd usr/bin/bytemeetctl \
+for f in usr/bin/bytemeetd usr/bin/bytemeetctl usr/bin/bytemeet-rooms \
+  usr/lib/systemd/system/bytemeet-rooms.service \
+  usr/share/doc/bytemeet/socket.io-client.LICENSE usr/share/doc/bytemeet/signalling.md \
   usr/lib/systemd/user/bytemeetd.service \
   usr/share/dbus-1/services/org.bytemeet.Camera.service \
   lib/modprobe.d/bytemeet.conf usr/lib/modules-load.d/bytemeet.conf \
@@ -34,6 +36,7 @@ case "$(dpkg-deb -f "$deb" Recommends)" in *mesa-vulkan-drivers*) ok "Recommends
 # `expect WHAT SHELL-COMMAND`: the command must succeed.
 expect() { if bash -c "$2" >/dev/null 2>&1; then ok "$1"; else bad "$1"; fi; }
 expect "bytemeetctl runs" "'$root/usr/bin/bytemeetctl' --version"
+expect "bytemeet-rooms runs" "'$root/usr/bin/bytemeet-rooms' --help | grep -q peers-per-room"
 expect "bytemeetd runs" "'$root/usr/bin/bytemeetd' --list-filters | grep -q sepia"
 expect "avatars built in" "HOME=/nonexistent '$root/usr/bin/bytemeetd' --list-avatars | grep -c built | grep -qx 8"
 expect "man page bytemeetctl(1)" "zcat '$root/usr/share/man/man1/bytemeetctl.1.gz' | grep -q '^\.TH bytemeetctl'"
@@ -66,6 +69,12 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     ok "systemd-analyze verify"
   else
     bad "systemd-analyze verify: $out"
+  fi
+  sed "s|/usr/bin/|$root/usr/bin/|g" "$root/usr/lib/systemd/system/bytemeet-rooms.service" > "$rt/units/bytemeet-rooms.service"
+  if out=$(systemd-analyze verify "$rt/units/bytemeet-rooms.service" 2>&1) && [ -z "$out" ]; then
+    ok "systemd-analyze verify (room server)"
+  else
+    bad "systemd-analyze verify (room server): $out"
   fi
   rm -rf "$rt"
 else
