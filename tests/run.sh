@@ -28,8 +28,8 @@ if ! cmp -s tests/rooms/node_modules/socket.io-client/dist/socket.io.min.js room
   exit 1
 fi
 dbus-run-session -- node tests/rooms/e2e.mjs "$CARGO_TARGET_DIR/debug" "$CARGO_TARGET_DIR/rooms-e2e"
-echo "== room server under load (200 peers, 50 rooms, 10 s; no loss, no growth)"
-"$CARGO_TARGET_DIR/debug/bytemeet-rooms-load" --secs 10
+echo "== room server under load (200 peers, 50 rooms, 30 s; no loss, no growth)"
+"$CARGO_TARGET_DIR/debug/bytemeet-rooms-load" --secs 30
 echo "== packaging (.deb from the test build, unpacked and checked)"
 bash tests/packaging.sh
 if [ "${BYTEMEET_SKIP_VM:-0}" != 1 ]; then

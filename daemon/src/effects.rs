@@ -4,6 +4,7 @@
 //! then passes through unfiltered, and the problem is said once, with its fix).
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::avatar::{pack::Mode, Wearer};
 use crate::convert;
@@ -12,7 +13,8 @@ use crate::gpu::background::{self, BackgroundSpec};
 use crate::gpu::engine::{Backdrop, GpuEngine, Look, RING};
 use crate::gpu::filters::FilterSpec;
 use crate::gpu::{GpuContext, GpuPreference};
-use crate::perception::{Perception, SegmenterSpec};
+use crate::perception::motion::MaskMotion;
+use crate::perception::{Mask, Perception, SegmenterSpec};
 use crate::source::{self, FrameSource};
 
 /// Whether an effect argument means "none" (`""`, `none`, `off`, any case),
@@ -150,6 +152,12 @@ pub struct Effects {
     wearer: Option<Wearer>,
     /// Generation of the last mask handed to the GPU.
     mask_seen: u64,
+    /// The newest mask, and the person's motion over the last two: live
+    /// frames get the mask moved to their own moment.
+    mask_newest: Option<Arc<Mask>>,
+    mask_motion: MaskMotion,
+    /// The GPU holds a moved copy, not `mask_newest` itself.
+    mask_moved: bool,
     picture: PictureFeed,
     /// Wait for each frame's own mask (recordings) instead of using the newest.
     lockstep: bool,
@@ -177,6 +185,9 @@ impl Effects {
             avatar: None,
             wearer: None,
             mask_seen: 0,
+            mask_newest: None,
+            mask_motion: MaskMotion::default(),
+            mask_moved: false,
             picture: PictureFeed::default(),
             lockstep: false,
             last_error: None,
@@ -312,6 +323,8 @@ impl Effects {
             }
         } else if !wants_mask && !wants_face && self.perception.is_some() {
             self.perception = None;
+            self.mask_newest = None;
+            self.mask_motion = MaskMotion::default();
         }
         let Some(engine) = Self::engine(&mut self.engine, self.preference, self.lockstep) else {
             return vec![frame];
@@ -334,10 +347,29 @@ impl Effects {
                     face = p.latest().face();
                 }
             }
+            let fresh = newest.is_some();
             if let Some((generation, mask)) = newest {
                 self.mask_seen = generation;
-                if let Err(e) = engine.set_mask(&mask.data, mask.width, mask.height) {
-                    Self::report(&mut self.last_error, format!("person mask rejected: {e}"));
+                self.mask_motion.observe(&mask);
+                self.mask_newest = Some(mask);
+            }
+            if let Some(mask) = &self.mask_newest {
+                // Recordings use each frame's own mask as it is.
+                let moved = if self.lockstep {
+                    None
+                } else {
+                    self.mask_motion.warp(mask, frame.captured_at)
+                };
+                let upload = match &moved {
+                    Some(m) => Some(m.as_slice()),
+                    None if fresh || self.mask_moved => Some(mask.data.as_slice()),
+                    None => None,
+                };
+                self.mask_moved = moved.is_some();
+                if let Some(data) = upload {
+                    if let Err(e) = engine.set_mask(data, mask.width, mask.height) {
+                        Self::report(&mut self.last_error, format!("person mask rejected: {e}"));
+                    }
                 }
             }
         }

@@ -118,6 +118,33 @@ async function main() {
   await a.screenshot({ path: join(out, "ada.png") });
   await b.screenshot({ path: join(out, "bob.png") });
 
+  // A second room at once, with its own bitrate ceiling.
+  const room2 = room + "-b";
+  check(ctl("room", "join", `${base}/${room2}`, "--name", "Daemon", "--max-kbps", "300") === room2,
+    "the daemon joins a second room");
+  const c = await (await browserA.newContext()).newPage();
+  await c.goto(`${base}/${room2}?name=Cy`);
+  const v2 = await decoding(c, "Daemon", 20000);
+  check(v2 && v2.width === 640, `Cy decodes the daemon in the second room (${JSON.stringify(v2)})`);
+  const kbps = await c.evaluate(async () => {
+    const [p] = [...window.bytemeet.peers.values()];
+    const bytes = async () => {
+      let b = 0;
+      (await p.pc.getStats()).forEach((r) => {
+        if (r.type === "inbound-rtp" && r.kind === "video") b = r.bytesReceived;
+      });
+      return b;
+    };
+    const b0 = await bytes();
+    await new Promise((r) => setTimeout(r, 3000));
+    return ((await bytes()) - b0) * 8 / 3000;
+  });
+  check(kbps > 50 && kbps < 450, `the second room keeps to its 300 kbit/s ceiling (${kbps.toFixed(0)} kbit/s)`);
+  check(ctl("room", "list").split("\n").length === 2, "two rooms listed");
+  await c.screenshot({ path: join(out, "cy.png") });
+  ctl("room", "leave", room2);
+  await c.close();
+
   // A raw Socket.io client sends junk: errors come back, the call goes on.
   const raw = io(base, { transports: ["websocket"], reconnection: false });
   const errors = [];

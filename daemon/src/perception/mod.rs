@@ -7,6 +7,7 @@
 
 pub mod chroma;
 pub mod face;
+pub mod motion;
 pub mod net;
 
 use std::sync::atomic::{AtomicBool, Ordering};
