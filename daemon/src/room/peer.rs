@@ -429,42 +429,45 @@ impl Peer {
 
     /// Our offer's SDP.
     pub async fn offer(&self) -> Result<String, PeerError> {
-        let err = failed(&self.id);
-        let offer = self.pc.create_offer(None).await.map_err(err("offer"))?;
-        let sdp = offer.sdp.clone();
-        self.pc
-            .set_local_description(offer)
+        let offer = self
+            .pc
+            .create_offer(None)
             .await
-            .map_err(err("local description"))?;
-        Ok(sdp)
+            .map_err(failed(&self.id)("offer"))?;
+        self.set_local(offer).await
     }
 
     /// Takes the viewer's offer; returns our answer's SDP.
     pub async fn answer(&mut self, sdp: String) -> Result<String, PeerError> {
         let err = failed(&self.id);
-        let offer = RTCSessionDescription::offer(sdp).map_err(err("offer"))?;
-        self.pc
-            .set_remote_description(offer)
-            .await
-            .map_err(err("remote description"))?;
-        self.flush_candidates().await;
+        self.set_remote(RTCSessionDescription::offer(sdp).map_err(err("offer"))?)
+            .await?;
         let answer = self.pc.create_answer(None).await.map_err(err("answer"))?;
-        let sdp = answer.sdp.clone();
-        self.pc
-            .set_local_description(answer)
-            .await
-            .map_err(err("local description"))?;
-        Ok(sdp)
+        self.set_local(answer).await
     }
 
     /// Takes the viewer's answer to our offer.
     pub async fn answered(&mut self, sdp: String) -> Result<(), PeerError> {
-        let err = failed(&self.id);
-        let answer = RTCSessionDescription::answer(sdp).map_err(err("answer"))?;
+        let answer = RTCSessionDescription::answer(sdp).map_err(failed(&self.id)("answer"))?;
+        self.set_remote(answer).await
+    }
+
+    /// Sets our description; its SDP, for the other side.
+    async fn set_local(&self, desc: RTCSessionDescription) -> Result<String, PeerError> {
+        let sdp = desc.sdp.clone();
         self.pc
-            .set_remote_description(answer)
+            .set_local_description(desc)
             .await
-            .map_err(err("remote description"))?;
+            .map_err(failed(&self.id)("local description"))?;
+        Ok(sdp)
+    }
+
+    /// Sets the other side's description, then the candidates kept for it.
+    async fn set_remote(&mut self, desc: RTCSessionDescription) -> Result<(), PeerError> {
+        self.pc
+            .set_remote_description(desc)
+            .await
+            .map_err(failed(&self.id)("remote description"))?;
         self.flush_candidates().await;
         Ok(())
     }

@@ -39,6 +39,19 @@ fn check(what: &'static str, err: vpx::vpx_codec_err_t) -> Result<(), VpxError> 
     Err(VpxError { what, reason })
 }
 
+/// A codec context on the heap (libvpx keeps pointers into it), set up by
+/// `init`; it is only taken as initialised when `init` succeeds.
+fn new_context(
+    what: &'static str,
+    init: impl FnOnce(*mut vpx::vpx_codec_ctx_t) -> vpx::vpx_codec_err_t,
+) -> Result<Box<vpx::vpx_codec_ctx_t>, VpxError> {
+    let mut ctx = Box::new(MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed());
+    check(what, init(ctx.as_mut_ptr()))?;
+    // SAFETY: init succeeded, so the context is initialised; MaybeUninit<T>
+    // has T's layout.
+    Ok(unsafe { Box::from_raw(Box::into_raw(ctx).cast::<vpx::vpx_codec_ctx_t>()) })
+}
+
 /// How the encoder is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncoderConfig {
@@ -143,21 +156,18 @@ impl Encoder {
         // a viewer that lost its request from waiting long.
         cfg.kf_mode = vpx::vpx_kf_mode::VPX_KF_AUTO;
         cfg.kf_max_dist = config.fps * 10;
-        let mut ctx = Box::new(MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed());
-        // SAFETY: ctx is writable memory for a context; cfg is valid.
-        let ctx = unsafe {
-            check(
-                "init",
+        let ctx = new_context("init", |ctx| {
+            // SAFETY: ctx is writable memory for a context; cfg is valid.
+            unsafe {
                 vpx::vpx_codec_enc_init_ver(
-                    ctx.as_mut_ptr(),
+                    ctx,
                     vpx::vpx_codec_vp8_cx(),
                     &*cfg,
                     0,
                     vpx::VPX_ENCODER_ABI_VERSION as c_int,
-                ),
-            )?;
-            Box::from_raw(Box::into_raw(ctx).cast::<vpx::vpx_codec_ctx_t>())
-        };
+                )
+            }
+        })?;
         let mut enc = Encoder {
             ctx,
             cfg,
@@ -336,21 +346,18 @@ pub struct Decoded {
 
 impl Decoder {
     pub fn new() -> Result<Self, VpxError> {
-        let mut ctx = Box::new(MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed());
-        // SAFETY: writable memory for a context; no config (defaults).
-        let ctx = unsafe {
-            check(
-                "decoder init",
+        let ctx = new_context("decoder init", |ctx| {
+            // SAFETY: writable memory for a context; no config (defaults).
+            unsafe {
                 vpx::vpx_codec_dec_init_ver(
-                    ctx.as_mut_ptr(),
+                    ctx,
                     vpx::vpx_codec_vp8_dx(),
                     ptr::null(),
                     0,
                     vpx::VPX_DECODER_ABI_VERSION as c_int,
-                ),
-            )?;
-            Box::from_raw(Box::into_raw(ctx).cast::<vpx::vpx_codec_ctx_t>())
-        };
+                )
+            }
+        })?;
         Ok(Decoder { ctx })
     }
 
