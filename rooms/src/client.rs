@@ -102,6 +102,19 @@ impl Drop for Connection {
     }
 }
 
+/// Silence allowed when the server does not say (Socket.io's defaults).
+const DEFAULT_SILENCE: Duration = Duration::from_secs(45);
+
+/// How long the link may stay silent, from the Engine.IO open packet's
+/// `pingInterval` and `pingTimeout` (ms), with a second of slack.
+fn silence_allowed(open: &str) -> Duration {
+    let v: Value = serde_json::from_str(open).unwrap_or(Value::Null);
+    match (v["pingInterval"].as_u64(), v["pingTimeout"].as_u64()) {
+        (Some(i), Some(t)) => Duration::from_millis(i + t + 1000),
+        _ => DEFAULT_SILENCE,
+    }
+}
+
 /// How long the open handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -126,6 +139,9 @@ impl Connection {
         .map_err(|e| unreachable(e.to_string()))?;
         // Engine.IO open, then the Socket.io connect to "/".
         let mut opened = false;
+        // The server pings every `pingInterval` and gives up `pingTimeout`
+        // after; hearing nothing for their sum means the link is gone.
+        let mut silence = DEFAULT_SILENCE;
         let handshake = async {
             while let Some(msg) = ws.next().await {
                 let text = match msg.map_err(|e| protocol(e.to_string()))? {
@@ -133,8 +149,9 @@ impl Connection {
                     Message::Close(_) => return Err(ClientError::Closed),
                     _ => continue,
                 };
-                if text.starts_with('0') && !opened {
+                if let (Some(open), false) = (text.strip_prefix('0'), opened) {
                     opened = true;
+                    silence = silence_allowed(open);
                     ws.send(Message::text("40"))
                         .await
                         .map_err(|e| protocol(e.to_string()))?;
@@ -159,11 +176,13 @@ impl Connection {
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    msg = ws.next() => {
+                    msg = tokio::time::timeout(silence, ws.next()) => {
                         let text = match msg {
-                            Some(Ok(Message::Text(t))) => t,
-                            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                            Some(Ok(_)) => continue,
+                            Ok(Some(Ok(Message::Text(t)))) => t,
+                            Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => break,
+                            // Not even a ping: the network or the server is gone.
+                            Err(_) => break,
+                            Ok(Some(Ok(_))) => continue,
                         };
                         if text.as_str() == "2" {
                             if ws.send(Message::text("3")).await.is_err() {
@@ -274,6 +293,15 @@ mod tests {
         ] {
             assert!(RoomUrl::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_silence_allowed_follows_the_servers_ping_timing() {
+        assert_eq!(
+            silence_allowed(r#"{"sid":"x","pingInterval":5000,"pingTimeout":5000}"#),
+            Duration::from_secs(11)
+        );
+        assert_eq!(silence_allowed("garbage"), DEFAULT_SILENCE);
     }
 
     #[test]

@@ -275,3 +275,41 @@ async fn full_rooms_and_full_servers_refuse_with_a_reason() {
     .expect("send");
     assert_eq!(error_code(&next(&mut c).await), ErrorCode::ServerFull);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_link_counts_as_closed() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    // A server that shakes hands, then says nothing more, as when the
+    // network drops without a word: no ping, no close.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("ws");
+        ws.send(Message::text(
+            r#"0{"sid":"s","upgrades":[],"pingInterval":200,"pingTimeout":200,"maxPayload":1000000}"#,
+        ))
+        .await
+        .expect("open");
+        while let Some(Ok(m)) = ws.next().await {
+            if m.to_text().is_ok_and(|t| t == "40") {
+                ws.send(Message::text(r#"40{"sid":"n"}"#))
+                    .await
+                    .expect("connect");
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(ws);
+    });
+    let mut c = Connection::open(&addr).await.expect("connect");
+    let t = std::time::Instant::now();
+    let got = tokio::time::timeout(Duration::from_secs(5), c.recv())
+        .await
+        .expect("the client gives up on a silent link");
+    assert!(got.is_none(), "{got:?}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}

@@ -502,6 +502,7 @@ struct Heard {
     source: SourceSpec,
     outputs: Vec<String>,
     camera_active: bool,
+    rooms: Vec<crate::room::RoomInfo>,
 }
 
 impl Heard {
@@ -511,11 +512,13 @@ impl Heard {
             source: hub.source(),
             outputs: hub.outputs(),
             camera_active: hub.camera_active(),
+            rooms: hub.joined_rooms(),
         }
     }
 }
 
-/// Sends `PropertiesChanged` for every hub change, and `Stats` every second,
+/// Sends `PropertiesChanged` for every hub change (room states within a
+/// second), and `Stats` every second,
 /// until the connection fails.
 pub async fn announce_changes(conn: zbus::Connection, hub: Arc<Hub>) -> zbus::Result<()> {
     let iface = conn
@@ -550,6 +553,10 @@ pub async fn announce_changes(conn: zbus::Connection, hub: Arc<Hub>) -> zbus::Re
         }
         if now.camera_active != heard.camera_active {
             obj.camera_active_changed(em).await?;
+        }
+        // Room states change on the rooms' own runtime: seen within a second.
+        if now.rooms != heard.rooms {
+            obj.rooms_changed(em).await?;
         }
         if stats_due {
             obj.stats_changed(em).await?;
