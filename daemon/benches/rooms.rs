@@ -4,7 +4,8 @@
 //! - clean: the demo portrait with its head motion, as a good webcam gives;
 //! - noisy: the same with fixed-seed sensor-like noise (±12 levels), as a
 //!   dim room gives, which costs the encoder most;
-//! - at 2500 kbps (the default ceiling) and 600 kbps (a congested viewer);
+//! - at 2500 kbps (the default ceiling) and 600 kbps (a congested viewer),
+//!   where a room sends the picture at half size ("/2");
 //! - the baseline in the same run: a memcpy of the I420 frame and the RGBA
 //!   to I420 conversion every room frame already pays, so figures read as
 //!   ratios.
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytemeetd::convert::FrameVariants;
 use bytemeetd::frame::{PixelFormat, Size};
+use bytemeetd::room::halve_i420;
 use bytemeetd::room::vp8::{Encoder, EncoderConfig};
 use bytemeetd::source::{demo::DemoSource, FrameSource};
 
@@ -79,10 +81,24 @@ fn main() {
         "{:<8} {:>6} {:>12} {:>10} {:>10} {:>10} {:>8}",
         "input", "kbps", "encode (ms)", "p95 (ms)", "x memcpy", "kbit/s out", "fps out"
     );
-    for (name, frames) in [("clean", &clean), ("noisy", &noisy)] {
-        for kbps in [2500, 600] {
-            let mut enc =
-                Encoder::new(EncoderConfig::new(size.width, size.height, 30, kbps)).expect("enc");
+    // What a room sends when the bitrate is low: the picture at half size.
+    let halve = |frames: &Vec<Vec<u8>>| -> Vec<Vec<u8>> {
+        frames
+            .iter()
+            .map(|f| halve_i420(f, size.width, size.height).0)
+            .collect()
+    };
+    let (clean_half, noisy_half) = (halve(&clean), halve(&noisy));
+    let full = (size.width, size.height);
+    let half = (size.width / 2, size.height / 2);
+    for (name, frames, (w, h), rates) in [
+        ("clean", &clean, full, &[2500, 600][..]),
+        ("noisy", &noisy, full, &[2500, 600][..]),
+        ("clean/2", &clean_half, half, &[600][..]),
+        ("noisy/2", &noisy_half, half, &[600][..]),
+    ] {
+        for &kbps in rates {
+            let mut enc = Encoder::new(EncoderConfig::new(w, h, 30, kbps)).expect("enc");
             let mut times = Vec::new();
             let mut bytes = 0usize;
             let mut sent = 0usize;

@@ -264,6 +264,7 @@ fn encode_loop(mut ctx: EncoderCtx) {
     let mut encoder: Option<vp8::Encoder> = None;
     let frame_ms = 1000 / ctx.fps;
     let mut last_taken: Option<Instant> = None;
+    let mut half = false;
     let stage = format!("room {} encode", ctx.room);
     let mut last_error: Option<String> = None;
     while !*ctx.stop.borrow() {
@@ -288,7 +289,7 @@ fn encode_loop(mut ctx: EncoderCtx) {
             (t.saturating_duration_since(at).as_millis() as u32).clamp(1, 1000)
         });
         last_taken = Some(t);
-        match encode_one(&mut encoder, &frame, &ctx, &estimates, frame_ms) {
+        match encode_one(&mut encoder, &mut half, &frame, &ctx, &estimates, frame_ms) {
             Ok(Some(e)) => {
                 let _ = ctx.frames.send(Arc::new(e));
                 last_error = None;
@@ -306,15 +307,81 @@ fn encode_loop(mut ctx: EncoderCtx) {
     }
 }
 
+/// Below this many bits per pixel and frame the picture is sent at half
+/// size (sharper than a full-size picture starved of bits, and at the full
+/// frame rate); above `FULL_BPP` at full size again. The gap keeps it from
+/// flapping.
+const HALF_BPP: f64 = 0.03;
+const FULL_BPP: f64 = 0.05;
+
+/// Whether to send a `w`x`h` picture at half size at `kbps`.
+fn send_half(half: bool, kbps: u32, w: u32, h: u32, fps: u32) -> bool {
+    if w < 640 {
+        return false;
+    }
+    let bpp = f64::from(kbps) * 1000.0 / (f64::from(w) * f64::from(h) * f64::from(fps.max(1)));
+    if half {
+        bpp < FULL_BPP
+    } else {
+        bpp < HALF_BPP
+    }
+}
+
+/// An I420 picture at half width and height (2x2 averages), even sizes.
+pub fn halve_i420(src: &[u8], w: u32, h: u32) -> (Vec<u8>, u32, u32) {
+    let (w2, h2) = ((w / 2) & !1, (h / 2) & !1);
+    let mut out = Vec::with_capacity((w2 * h2 * 3 / 2) as usize);
+    let planes = [
+        (0usize, w as usize, w2 as usize, h2 as usize),
+        (
+            (w * h) as usize,
+            (w / 2) as usize,
+            (w2 / 2) as usize,
+            (h2 / 2) as usize,
+        ),
+        (
+            (w * h + (w / 2) * (h / 2)) as usize,
+            (w / 2) as usize,
+            (w2 / 2) as usize,
+            (h2 / 2) as usize,
+        ),
+    ];
+    for (start, stride, pw, ph) in planes {
+        for y in 0..ph {
+            let r0 = start + 2 * y * stride;
+            let r1 = r0 + stride;
+            for x in 0..pw {
+                let sum = u16::from(src[r0 + 2 * x])
+                    + u16::from(src[r0 + 2 * x + 1])
+                    + u16::from(src[r1 + 2 * x])
+                    + u16::from(src[r1 + 2 * x + 1]);
+                out.push(((sum + 2) / 4) as u8);
+            }
+        }
+    }
+    (out, w2, h2)
+}
+
 fn encode_one(
     encoder: &mut Option<vp8::Encoder>,
+    half: &mut bool,
     frame: &SharedFrame,
     ctx: &EncoderCtx,
     estimates: &[f64],
     frame_ms: u32,
 ) -> Result<Option<EncodedFrame>, vp8::VpxError> {
-    let (w, h) = (frame.size.width & !1, frame.size.height & !1);
+    let (fw, fh) = (frame.size.width & !1, frame.size.height & !1);
     let kbps = room_kbps(estimates.iter().copied(), ctx.settings.max_kbps);
+    let was_half = *half;
+    *half = send_half(*half, kbps, fw, fh, ctx.fps);
+    if *half != was_half {
+        tracing::info!(room = %ctx.room, kbps, half = *half, "picture size follows the bitrate");
+    }
+    let (w, h) = if *half {
+        ((fw / 2) & !1, (fh / 2) & !1)
+    } else {
+        (fw, fh)
+    };
     if encoder
         .as_ref()
         .is_none_or(|e| (e.config().width, e.config().height) != (w, h))
@@ -339,15 +406,16 @@ fn encode_one(
             .map_err(|e| vp8::VpxError::input(e.to_string()))?
     };
     let key = ctx.keyframe.swap(false, Ordering::Relaxed);
-    let stamped;
-    let picture = if ctx.stamp {
-        let mut copy = i420.data.clone();
-        stamp::draw(&mut copy, w, h, stamp::wall_ms(frame.captured_at));
-        stamped = copy;
-        &stamped
+    let mut own = if *half {
+        Some(halve_i420(&i420.data, fw, fh).0)
     } else {
-        &i420.data
+        None
     };
+    if ctx.stamp {
+        let picture = own.get_or_insert_with(|| i420.data.clone());
+        stamp::draw(picture, w, h, stamp::wall_ms(frame.captured_at));
+    }
+    let picture = own.as_deref().unwrap_or(&i420.data);
     Ok(enc.encode(picture, frame_ms, key)?.map(|e| EncodedFrame {
         data: bytes::Bytes::from(e.data),
         keyframe: e.keyframe,
@@ -621,6 +689,32 @@ mod tests {
         assert_eq!(room_kbps([20e3].into_iter(), 2500), vp8::MIN_KBPS);
         // Not yet estimated (0) does not count.
         assert_eq!(room_kbps([0.0, 1.2e6].into_iter(), 2500), 1200);
+    }
+
+    #[test]
+    fn starved_pictures_go_half_size_and_come_back_with_room_to_spare() {
+        // 1280x720 at 30 fps: half below ~830 kbit/s, full again above ~1380.
+        assert!(!send_half(false, 2500, 1280, 720, 30));
+        assert!(send_half(false, 600, 1280, 720, 30));
+        assert!(send_half(true, 1000, 1280, 720, 30), "held in the gap");
+        assert!(!send_half(false, 1000, 1280, 720, 30), "held in the gap");
+        assert!(!send_half(true, 1500, 1280, 720, 30));
+        // Small pictures are never halved.
+        assert!(!send_half(false, 100, 320, 180, 30));
+    }
+
+    #[test]
+    fn halving_averages_each_plane() {
+        let (w, h) = (8u32, 4u32);
+        let mut p: Vec<u8> = (0..w * h).map(|i| (i % w) as u8 * 10).collect();
+        p.extend(std::iter::repeat_n(100u8, (w * h / 4) as usize));
+        p.extend(std::iter::repeat_n(200u8, (w * h / 4) as usize));
+        let (q, w2, h2) = halve_i420(&p, w, h);
+        assert_eq!((w2, h2), (4, 2));
+        assert_eq!(q.len(), 12);
+        assert_eq!(&q[..4], &[5, 25, 45, 65]);
+        assert_eq!(&q[8..10], &[100, 100]);
+        assert_eq!(&q[10..], &[200, 200]);
     }
 
     #[test]

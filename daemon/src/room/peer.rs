@@ -520,3 +520,54 @@ fn ssrc_for(peer: &str) -> u32 {
     peer.hash(&mut h);
     (h.finish() as u32) | 1
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtcp::receiver_report::ReceiverReport;
+
+    fn inbound(packets: Vec<Box<dyn rtc::rtcp::Packet>>) -> TaggedPacket {
+        TaggedPacket {
+            now: Instant::now(),
+            transport: Default::default(),
+            message: Packet::Rtcp(packets).into(),
+        }
+    }
+
+    #[test]
+    fn keyframe_requests_reach_the_app_and_other_feedback_stops() {
+        let mut k = KeyframeRequests::default();
+        // A receiver report alone is the interceptors' business.
+        k.handle_read(inbound(vec![Box::new(ReceiverReport::default())]))
+            .expect("read");
+        assert!(k.poll_read().is_none());
+        // A PLI in a compound packet is passed on, marked, and alone.
+        k.handle_read(inbound(vec![
+            Box::new(ReceiverReport::default()),
+            Box::new(PictureLossIndication {
+                sender_ssrc: 1,
+                media_ssrc: 2,
+            }),
+        ]))
+        .expect("read");
+        let out = k.poll_read().expect("passed on");
+        assert!(out.message.has(&Attribute::DeliverToApplication));
+        let Packet::Rtcp(packets) = &out.message.packet else {
+            panic!("not RTCP");
+        };
+        assert_eq!(packets.len(), 1);
+        assert!(is_keyframe_request(packets[0].as_ref()));
+        // So is a FIR.
+        k.handle_read(inbound(vec![Box::new(FullIntraRequest::default())]))
+            .expect("read");
+        assert!(k.poll_read().is_some());
+    }
+
+    #[test]
+    fn peers_of_a_room_get_distinct_ssrcs() {
+        let ids: std::collections::HashSet<u32> =
+            (0..100).map(|i| ssrc_for(&format!("p{i}"))).collect();
+        assert_eq!(ids.len(), 100);
+        assert_eq!(ssrc_for("p1"), ssrc_for("p1"));
+    }
+}
