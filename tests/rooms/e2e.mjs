@@ -120,11 +120,13 @@ async function main() {
 
   // A second room at once, with its own bitrate ceiling: so low that the
   // picture goes at half size.
+  // Cy is there first, so here the daemon is the newcomer and makes the offer.
   const room2 = room + "-b";
-  check(ctl("room", "join", `${base}/${room2}`, "--name", "Daemon", "--max-kbps", "150") === room2,
-    "the daemon joins a second room");
   const c = await (await browserA.newContext()).newPage();
   await c.goto(`${base}/${room2}?name=Cy`);
+  await until(10000, () => c.evaluate(() => window.bytemeet.me !== null));
+  check(ctl("room", "join", `${base}/${room2}`, "--name", "Daemon", "--max-kbps", "150") === room2,
+    "the daemon joins a second room, where Cy waits");
   const v2 = await decoding(c, "Daemon", 20000);
   check(v2 && v2.width === 320 && v2.height === 180,
     `Cy decodes the daemon in the second room, at half size (${JSON.stringify(v2)})`);
