@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use bytemeet_proto::{CameraProxy, StatsSnapshot, BUS_NAME, INTERFACE, OBJECT_PATH};
+use bytemeet_proto::{CameraProxy, StatsSnapshot, BUS_NAME, INTERFACE, OBJECT_PATH, ROOM_KBPS};
 use clap::{CommandFactory, Parser, Subcommand};
 use futures_util::StreamExt;
 use zbus::proxy::CacheProperties;
@@ -144,7 +144,7 @@ enum RoomCmd {
         #[arg(long)]
         name: Option<String>,
         /// The most this room's video may use, kbit/s (default: `[rooms] max_kbps`, else 2500).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(150..=20_000))]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(i64::from(*ROOM_KBPS.start())..=i64::from(*ROOM_KBPS.end())))]
         max_kbps: Option<u32>,
     },
     /// Leave a room by its id (see `room list`).

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use bytemeet_proto::ROOM_KBPS;
 use serde::Deserialize;
 
 use crate::frame::{PixelFormat, Size};
@@ -74,9 +75,6 @@ impl RoomDefaults {
         Ok(())
     }
 }
-
-/// The range a room's bitrate ceiling may take, kbit/s.
-pub const ROOM_KBPS: std::ops::RangeInclusive<u32> = 150..=20_000;
 
 /// Checks a room bitrate ceiling.
 pub fn check_kbps(kbps: u32) -> Result<(), String> {

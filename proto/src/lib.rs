@@ -73,6 +73,10 @@ pub async fn owner_pid(conn: &zbus::Connection) -> zbus::fdo::Result<u32> {
 /// `a(ss)`: a name and a one-line description, for the `List*` methods.
 pub type Choice = (String, String);
 
+/// The range a room's video bitrate ceiling (`JoinRoom`'s `max_kbps`,
+/// `[rooms] max_kbps`) may take, in kbit/s.
+pub const ROOM_KBPS: std::ops::RangeInclusive<u32> = 150..=20_000;
+
 /// `a(ssss)`: a joined room: its id, its page address, the name shown there,
 /// and how it is going ("in the room with 2", "reconnecting: ...").
 pub type RoomEntry = (String, String, String, String);
