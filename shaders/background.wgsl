@@ -20,8 +20,11 @@
 //                out of the blurred room, so it composites with the smoothed
 //                mask (stored as a = 0, b = mask) and saves the passes.
 // The composite itself is fused into packing (pack.wgsl).
+// Without a filter, bg_down and guide_stats read the camera's bytes
+// (`in_format` > 0, decode.wgsl) instead of the unpacked picture.
 // CPU twins: daemon/src/gpu/reference.rs (smooth_mask, blur_background).
 //#include common.wgsl
+//#include decode.wgsl
 
 struct Params {
     width: u32,
@@ -51,6 +54,7 @@ struct Params {
 @group(0) @binding(4) var low: texture_2d<f32>;
 @group(0) @binding(6) var lin: sampler;
 @group(0) @binding(7) var dst_half: texture_storage_2d<rgba16float, write>;
+@group(0) @binding(8) var<storage, read> frame: array<u32>;
 
 fn mask_at(x: i32, y: i32) -> f32 {
     let cx = clamp(x, 0, i32(p.mask_width) - 1);
@@ -89,7 +93,18 @@ fn bg_down(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let f = i32(p.factor);
     var avg = vec3<f32>(0.0);
-    if (f == 1) {
+    if (in_format != 0u) {
+        // Every pixel of the block, decoded (edges clamped, as the twin does).
+        let x0 = id.x * p.factor;
+        let y0 = id.y * p.factor;
+        for (var dy = 0u; dy < p.factor; dy = dy + 1u) {
+            let y = min(y0 + dy, p.height - 1u);
+            for (var dx = 0u; dx < p.factor; dx = dx + 1u) {
+                avg = avg + camera(min(x0 + dx, p.width - 1u), y, p.width, p.height);
+            }
+        }
+        avg = avg / f32(p.factor * p.factor);
+    } else if (f == 1) {
         avg = textureLoad(person, vec2<i32>(id.xy), 0).rgb;
     } else {
         // A bilinear sample on the corner between four pixels is their mean:
@@ -155,7 +170,11 @@ const GUIDE_EPS: f32 = 0.002;
 // Luma of the frame at a mask texel (one bilinear tap at its centre).
 fn guide_luma(id: vec2<u32>) -> f32 {
     let size = vec2<f32>(f32(p.mask_width), f32(p.mask_height));
-    return luma(textureSampleLevel(person, lin, (vec2<f32>(id) + 0.5) / size, 0.0).rgb);
+    let uv = (vec2<f32>(id) + 0.5) / size;
+    if (in_format != 0u) {
+        return luma(camera_bilinear(uv * vec2<f32>(f32(p.width), f32(p.height)), p.width, p.height));
+    }
+    return luma(textureSampleLevel(person, lin, uv, 0.0).rgb);
 }
 
 @compute @workgroup_size(16, 16)

@@ -13,7 +13,11 @@
 // daemon/src/avatar/rig.rs) over the picture. With `full` 1 (a full avatar)
 // the person is replaced by what is behind them, in both passes. CPU twin:
 // wear_avatar in reference.rs.
+// Without a filter nothing was unpacked: the picture is decoded from the
+// camera's bytes here (`in_format` > 0, decode.wgsl), which saves a
+// full-size texture write and read.
 //#include common.wgsl
+//#include decode.wgsl
 
 override backdrop: u32 = 0u;
 override avatar: u32 = 0u;
@@ -53,6 +57,7 @@ struct Composite {
 @group(0) @binding(5) var low: texture_2d<f32>;
 @group(0) @binding(6) var picture: texture_2d<f32>;
 @group(0) @binding(7) var lin: sampler;
+@group(0) @binding(8) var<storage, read> frame: array<u32>;
 @group(1) @binding(0) var<uniform> av: Avatar;
 @group(1) @binding(1) var<storage, read> overlay: array<u32>;
 
@@ -80,7 +85,12 @@ fn scene(x: u32, y: u32) -> vec3<f32> {
         // A full avatar: the person is replaced by the picture.
         return textureLoad(picture, xy, 0).rgb;
     }
-    let fg = textureLoad(src, xy, 0).rgb;
+    var fg: vec3<f32>;
+    if (in_format == 0u) {
+        fg = textureLoad(src, xy, 0).rgb;
+    } else {
+        fg = camera(x, y, p.width, p.height);
+    }
     if (backdrop == 0u) {
         return fg;
     }

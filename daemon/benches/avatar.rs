@@ -143,7 +143,7 @@ fn main() {
             return;
         }
     };
-    engine.precompile();
+    engine.precompile(&[PixelFormat::Yuyv]);
     println!("\ncomposition at {size} on {}:", engine.adapter());
     let (plain, _) = paired(&mut engine, &frame, Look::PLAIN, Look::PLAIN);
     println!(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytemeetd::convert;
 use bytemeetd::frame::{PixelFormat, Size};
-use bytemeetd::gpu::engine::{Backdrop, GpuEngine, Look};
+use bytemeetd::gpu::engine::{Backdrop, GpuEngine, Look, RING};
 use bytemeetd::gpu::{GpuContext, GpuPreference};
 use bytemeetd::perception::face::FaceTracker;
 use bytemeetd::perception::{Downscaler, Segmenter, SegmenterSpec, FACE_INPUT_WIDTH};
@@ -130,18 +130,33 @@ fn main() {
             n
         })
     };
+    // The effects thread as the daemon runs it: frames go through the
+    // readback ring (submitted while earlier ones are read back; a full ring
+    // waits for its oldest).
     let t = Instant::now();
-    for _ in 0..frames * 2 {
+    let mut out = 0;
+    for i in 0..frames * 2 {
         offered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(m) = latest.lock().expect("lock").take() {
             engine.set_mask(&m.data, m.width, m.height).expect("mask");
         }
-        black_box(
-            engine
-                .process(&yuyv, look, 0, PixelFormat::Yuyv)
-                .expect("gpu"),
-        );
+        while engine.in_flight() >= RING - 1 {
+            black_box(engine.collect(true).expect("in flight").expect("gpu"));
+            out += 1;
+        }
+        engine
+            .submit(&yuyv, look, i as u32, PixelFormat::Yuyv)
+            .expect("gpu");
+        while let Some(r) = engine.collect(false) {
+            black_box(r.expect("gpu"));
+            out += 1;
+        }
     }
+    while let Some(r) = engine.collect(true) {
+        black_box(r.expect("gpu"));
+        out += 1;
+    }
+    assert_eq!(out, frames * 2);
     let elapsed = t.elapsed().as_secs_f64();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let masks = worker.join().expect("worker");

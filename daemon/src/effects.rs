@@ -224,7 +224,7 @@ impl Effects {
                 .name("gpu-start".into())
                 .spawn(move || {
                     let mut engine = GpuContext::new(preference).and_then(GpuEngine::new)?;
-                    engine.precompile();
+                    engine.precompile(&[PixelFormat::Yuyv, PixelFormat::Rgba]);
                     Ok(engine)
                 }) {
                 Ok(h) => self.engine = Engine::Starting(h),

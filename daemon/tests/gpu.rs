@@ -275,6 +275,61 @@ fn gpu_format_paths_agree_with_cpu_conversion() {
     }
 }
 
+/// Without a filter the background passes and packing decode the camera's
+/// bytes themselves; with one they read the unpacked picture. Through a
+/// filter that changes nothing (grayscale at amount 0) both ways give the
+/// same frame, for every input format and both kinds of background.
+#[test]
+fn decoding_in_place_matches_the_unpacked_picture() {
+    let Some(engine) = engine() else { return };
+    let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+    let rgba = input();
+    let (mask, mw, mh) = ellipse_mask(0.0);
+    let moon = background::find_scene("moon").expect("moon");
+    let picture = background::render_scene(moon, SIZE).expect("render");
+    engine.set_picture(&picture, SIZE).expect("picture");
+    let nothing: FilterSpec = "grayscale:amount=0".parse().expect("filter");
+    for inf in [
+        PixelFormat::Rgba,
+        PixelFormat::Yuyv,
+        PixelFormat::Nv12,
+        PixelFormat::I420,
+    ] {
+        let frame = convert::convert(&rgba, inf).expect("to input format");
+        for backdrop in [Backdrop::Blur { strength: 24.0 }, Backdrop::Picture] {
+            let mut run = |filter: Option<&FilterSpec>| {
+                engine.clear_mask();
+                engine.set_mask(&mask, mw, mh).expect("mask");
+                let look = Look {
+                    filter,
+                    backdrop,
+                    avatar: None,
+                };
+                engine
+                    .process(&frame, look, 0, PixelFormat::Rgba)
+                    .expect("gpu")
+            };
+            let direct = run(None);
+            let unpacked = run(Some(&nothing));
+            let d = diff(&direct.data, &unpacked.data);
+            eprintln!(
+                "{inf} {backdrop:?}: decoded in place vs unpacked: mean {:.3}, outliers {:.4}",
+                d.mean, d.outliers
+            );
+            // The unpacked picture is stored in 8 bits, and the sampler rounds
+            // its averages for the blur's downsample to 8 bits; decoding in
+            // place does neither: a level apart here and there, never more
+            // than two.
+            assert!(
+                d.mean < 0.5 && d.outliers < 0.002,
+                "{inf} {backdrop:?}: mean {:.3}, outliers {:.4}",
+                d.mean,
+                d.outliers
+            );
+        }
+    }
+}
+
 #[test]
 fn a_bad_lut_file_is_a_clear_error_and_the_engine_goes_on() {
     let Some(engine) = engine() else { return };

@@ -1,7 +1,9 @@
 //! Runs one frame through the GPU: upload the camera bytes as they are, unpack
-//! to RGBA (unpack.wgsl), filter (filter.wgsl), put a background behind the
-//! person (background.wgsl), pack to the output format (pack.wgsl), read back
-//! through a ring of mapped buffers. Pipelines are built once; per-size
+//! to RGBA (unpack.wgsl) and filter (filter.wgsl) when a filter is on, put a
+//! background behind the person (background.wgsl), pack to the output format
+//! (pack.wgsl), read back through a ring of mapped buffers. Without a filter
+//! nothing is unpacked: the background passes and packing decode the camera's
+//! bytes themselves (decode.wgsl), one full-size pass fewer. Pipelines are built once; per-size
 //! resources are kept until the size changes, so switching effects rebuilds
 //! nothing.
 
@@ -52,8 +54,14 @@ impl Look<'_> {
 }
 
 /// Output format code, backdrop code, a full avatar (the person replaced),
-/// the avatar pass (over the avatar's box only).
-type PackKey = (u32, u32, u32, u32);
+/// the avatar pass (over the avatar's box only), where the picture comes
+/// from (`Source`).
+type PackKey = (u32, u32, u32, u32, u32);
+
+/// Where the passes after unpacking read the camera picture: 0 = the
+/// unpacked (and filtered) texture, else the frame's own bytes in format
+/// `source - 1` (decode.wgsl's `in_format`).
+type Source = u32;
 
 /// A frame on its way back from the GPU.
 #[derive(Debug)]
@@ -129,11 +137,14 @@ struct BackgroundPasses {
 #[derive(Debug)]
 struct BackgroundPipelines {
     layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    module: wgpu::ShaderModule,
     smooth: wgpu::ComputePipeline,
-    down: wgpu::ComputePipeline,
+    /// The passes that read the picture, by `Source`, built on first use.
+    down: HashMap<Source, wgpu::ComputePipeline>,
+    guide_stats: HashMap<Source, wgpu::ComputePipeline>,
     blur_h: wgpu::ComputePipeline,
     blur_v: wgpu::ComputePipeline,
-    guide_stats: wgpu::ComputePipeline,
     guide_coeffs: wgpu::ComputePipeline,
     guide_mean: wgpu::ComputePipeline,
 }
@@ -150,7 +161,11 @@ struct LoadedLut {
 #[derive(Debug)]
 pub struct GpuEngine {
     ctx: GpuContext,
-    unpack: wgpu::ComputePipeline,
+    /// Unpacking, one pipeline per input format (decode.wgsl's `in_format`).
+    unpack: HashMap<u32, wgpu::ComputePipeline>,
+    unpack_module: wgpu::ShaderModule,
+    unpack_layout: wgpu::BindGroupLayout,
+    unpack_pipeline_layout: wgpu::PipelineLayout,
     /// One pipeline per filter (specialised through the `kind` override),
     /// built on first use and kept.
     filters: HashMap<u32, wgpu::ComputePipeline>,
@@ -161,7 +176,7 @@ pub struct GpuEngine {
     pack_layout: wgpu::BindGroupLayout,
     pack_pipeline_layout: wgpu::PipelineLayout,
     /// Pack pipelines by (output format code, backdrop code, full avatar,
-    /// avatar pass), built on first use.
+    /// avatar pass, source), built on first use.
     packs: HashMap<PackKey, wgpu::ComputePipeline>,
     avatar: AvatarGpu,
     comp_params: wgpu::Buffer,
@@ -194,21 +209,6 @@ fn module(device: &wgpu::Device, file: &str) -> Result<wgpu::ShaderModule, GpuEr
         label: Some(file),
         source: wgpu::ShaderSource::Wgsl(src.into()),
     }))
-}
-
-fn pipeline(
-    device: &wgpu::Device,
-    module: &wgpu::ShaderModule,
-    entry: &str,
-) -> wgpu::ComputePipeline {
-    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(entry),
-        layout: None,
-        module,
-        entry_point: Some(entry),
-        compilation_options: Default::default(),
-        cache: None,
-    })
 }
 
 pub(super) fn uniform(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
@@ -274,13 +274,13 @@ fn lut_texture(ctx: &GpuContext, lut: &Lut3d) -> wgpu::TextureView {
     tex.create_view(&Default::default())
 }
 
-/// The GPU format code of unpack.wgsl.
-fn unpack_code(f: PixelFormat) -> u32 {
+/// decode.wgsl's `in_format` code of the camera's bytes (never 0).
+fn in_format(f: PixelFormat) -> u32 {
     match f {
-        PixelFormat::Rgba => 0,
-        PixelFormat::Yuyv => 1,
-        PixelFormat::Nv12 => 2,
-        PixelFormat::I420 => 3,
+        PixelFormat::Rgba => 1,
+        PixelFormat::Yuyv => 2,
+        PixelFormat::Nv12 => 3,
+        PixelFormat::I420 => 4,
     }
 }
 
@@ -317,6 +317,12 @@ fn storage(format: wgpu::TextureFormat) -> wgpu::BindingType {
         view_dimension: wgpu::TextureViewDimension::D2,
     }
 }
+
+const STORAGE_READ: wgpu::BindingType = wgpu::BindingType::Buffer {
+    ty: wgpu::BufferBindingType::Storage { read_only: true },
+    has_dynamic_offset: false,
+    min_binding_size: None,
+};
 
 pub(super) const SAMPLER: wgpu::BindingType =
     wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering);
@@ -401,6 +407,7 @@ impl BackgroundPipelines {
                 layout_entry(4, sampled(D2)),
                 layout_entry(6, SAMPLER),
                 layout_entry(7, storage(F::Rgba16Float)),
+                layout_entry(8, STORAGE_READ),
             ],
         });
         let pl = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -411,21 +418,49 @@ impl BackgroundPipelines {
         let m = module(d, "background.wgsl")?;
         Ok(BackgroundPipelines {
             smooth: explicit_pipeline(d, &pl, &m, "mask_smooth", &[]),
-            down: explicit_pipeline(d, &pl, &m, "bg_down", &[]),
+            down: HashMap::new(),
             blur_h: explicit_pipeline(d, &pl, &m, "blur_h", &[]),
             blur_v: explicit_pipeline(d, &pl, &m, "blur_v", &[]),
-            guide_stats: explicit_pipeline(d, &pl, &m, "guide_stats", &[]),
+            guide_stats: HashMap::new(),
             guide_coeffs: explicit_pipeline(d, &pl, &m, "guide_coeffs", &[]),
             guide_mean: explicit_pipeline(d, &pl, &m, "guide_mean", &[]),
             layout,
+            pipeline_layout: pl,
+            module: m,
         })
+    }
+
+    /// Builds the picture-reading passes for `source` if they are missing.
+    fn ensure_source(&mut self, d: &wgpu::Device, source: Source) {
+        let constants = [("in_format", source as f64)];
+        for (entry, map) in [
+            ("bg_down", &mut self.down),
+            ("guide_stats", &mut self.guide_stats),
+        ] {
+            map.entry(source).or_insert_with(|| {
+                explicit_pipeline(d, &self.pipeline_layout, &self.module, entry, &constants)
+            });
+        }
     }
 }
 
 impl GpuEngine {
     pub fn new(ctx: GpuContext) -> Result<Self, GpuError> {
         let d = &ctx.device;
-        let unpack = pipeline(d, &module(d, "unpack.wgsl")?, "main");
+        let unpack_module = module(d, "unpack.wgsl")?;
+        let unpack_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("unpack"),
+            entries: &[
+                layout_entry(0, UNIFORM),
+                layout_entry(1, STORAGE_READ),
+                layout_entry(2, storage(wgpu::TextureFormat::Rgba8Unorm)),
+            ],
+        });
+        let unpack_pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("unpack"),
+            bind_group_layouts: &[Some(&unpack_layout)],
+            immediate_size: 0,
+        });
         let filter_module = module(d, "filter.wgsl")?;
         use wgpu::TextureViewDimension as Dim;
         let filter_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -462,6 +497,7 @@ impl GpuEngine {
                 layout_entry(5, sampled(Dim::D2)),
                 layout_entry(6, sampled(Dim::D2)),
                 layout_entry(7, SAMPLER),
+                layout_entry(8, STORAGE_READ),
             ],
         });
         let avatar = AvatarGpu::new(d)?;
@@ -505,7 +541,10 @@ impl GpuEngine {
                 b
             },
             ctx,
-            unpack,
+            unpack: HashMap::new(),
+            unpack_module,
+            unpack_layout,
+            unpack_pipeline_layout,
             filters: HashMap::new(),
             filter_module,
             filter_layout,
@@ -573,7 +612,7 @@ impl GpuEngine {
         let picture_view = picture.create_view(&Default::default());
         let unpack_bg = d.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("unpack"),
-            layout: &self.unpack.get_bind_group_layout(0),
+            layout: &self.unpack_layout,
             entries: &[
                 entry(0, self.unpack_params.as_entire_binding()),
                 entry(1, in_buf.as_entire_binding()),
@@ -607,20 +646,40 @@ impl GpuEngine {
     }
 
     /// Compiles every filter and pack pipeline now, so that switching effects
-    /// later never waits for the shader compiler. For warm-ups off the frame path.
-    pub fn precompile(&mut self) {
+    /// later never waits for the shader compiler. For warm-ups off the frame
+    /// path. Frames in `input` formats are prepared for: those are read by
+    /// the unfiltered passes directly.
+    pub fn precompile(&mut self, input: &[PixelFormat]) {
         for f in crate::gpu::filters::FILTERS {
             self.filter_pipeline(f.id);
         }
-        for format in 0..3 {
-            for pass in 0..2 {
-                for backdrop in 0..3 {
-                    self.pack_pipeline((format, backdrop, 0, pass));
+        let sources: Vec<Source> = std::iter::once(0)
+            .chain(input.iter().map(|&f| in_format(f)))
+            .collect();
+        for &source in &sources {
+            self.bg.ensure_source(&self.ctx.device, source);
+            for format in 0..3 {
+                for pass in 0..2 {
+                    for backdrop in 0..3 {
+                        self.pack_pipeline((format, backdrop, 0, pass, source));
+                    }
+                    // A full avatar always stands in front of a picture.
+                    self.pack_pipeline((format, 2, 1, pass, source));
                 }
-                // A full avatar always stands in front of a picture.
-                self.pack_pipeline((format, 2, 1, pass));
             }
         }
+        for &f in input {
+            self.unpack_pipeline(in_format(f));
+        }
+    }
+
+    /// The unpack pipeline for decode.wgsl's input format `code`.
+    fn unpack_pipeline(&mut self, code: u32) {
+        let d = &self.ctx.device;
+        let (layout, module) = (&self.unpack_pipeline_layout, &self.unpack_module);
+        self.unpack.entry(code).or_insert_with(|| {
+            explicit_pipeline(d, layout, module, "main", &[("in_format", code as f64)])
+        });
     }
 
     /// The pipeline of filter `id`, compiled on first use.
@@ -754,7 +813,7 @@ impl GpuEngine {
     /// The pack pipeline for an output format, backdrop and avatar mode,
     /// built on first use.
     fn pack_pipeline(&mut self, key: PackKey) {
-        let (format, backdrop, full, avatar) = key;
+        let (format, backdrop, full, avatar, source) = key;
         if self.packs.contains_key(&key) {
             return;
         }
@@ -768,6 +827,7 @@ impl GpuEngine {
                 ("backdrop", backdrop as f64),
                 ("full", full as f64),
                 ("avatar", avatar as f64),
+                ("in_format", source as f64),
             ],
         );
         self.packs.insert(key, p);
@@ -829,6 +889,7 @@ impl GpuEngine {
                     entry(5, V(&low[0])),
                     entry(6, V(&sz.picture_view)),
                     entry(7, wgpu::BindingResource::Sampler(&self.sampler)),
+                    entry(8, sz.in_buf.as_entire_binding()),
                 ],
             })
         };
@@ -852,6 +913,7 @@ impl GpuEngine {
                         entry(4, V(low_read)),
                         entry(6, wgpu::BindingResource::Sampler(&self.sampler)),
                         entry(7, V(half_write)),
+                        entry(8, sz.in_buf.as_entire_binding()),
                     ],
                 })
             };
@@ -924,6 +986,15 @@ impl GpuEngine {
         if let Some((info, _)) = info {
             self.filter_pipeline(info.id);
         }
+        // A filter needs the unpacked picture; without one the later passes
+        // read the camera's bytes.
+        let source: Source = if info.is_some() {
+            self.unpack_pipeline(in_format(frame.format));
+            0
+        } else {
+            in_format(frame.format)
+        };
+        self.bg.ensure_source(&self.ctx.device, source);
         let size = frame.size;
         self.ensure_size(size);
         // A full avatar replaces the person: it needs a picture behind it, no mask.
@@ -981,11 +1052,11 @@ impl GpuEngine {
                 let prepared =
                     self.avatar
                         .prepare(&self.ctx, &self.sampler, a, size, b, per_word)?;
-                self.pack_pipeline((format_code, backdrop_code, full_code, 1));
+                self.pack_pipeline((format_code, backdrop_code, full_code, 1, source));
                 worn = Some((b, prepared));
             }
         }
-        self.pack_pipeline((format_code, backdrop_code, full_code, 0));
+        self.pack_pipeline((format_code, backdrop_code, full_code, 0, source));
         if self.in_flight.len() >= RING - 1 {
             // The oldest frame is dropped here only if its caller never collects.
             let _ = self.collect(true);
@@ -993,7 +1064,8 @@ impl GpuEngine {
         let (Some(sz), Some(binds), Some(pack)) = (
             self.sized.as_ref(),
             self.binds.as_ref(),
-            self.packs.get(&(format_code, backdrop_code, full_code, 0)),
+            self.packs
+                .get(&(format_code, backdrop_code, full_code, 0, source)),
         ) else {
             return Err(GpuError::Failed("frame resources missing".into()));
         };
@@ -1008,11 +1080,7 @@ impl GpuEngine {
             tail[..len - aligned].copy_from_slice(&frame.data[aligned..len]);
             q.write_buffer(&sz.in_buf, aligned as u64, &tail);
         }
-        q.write_buffer(
-            &self.unpack_params,
-            0,
-            &words(&[w, h, unpack_code(frame.format), 0]),
-        );
+        q.write_buffer(&self.unpack_params, 0, &words(&[w, h, 0, 0]));
         q.write_buffer(&self.pack_params, 0, &words(&[w, h, 0, 0]));
         if let Some((info, v)) = info {
             let mut bytes = words(&[w, h, 0, frame_no]);
@@ -1062,7 +1130,9 @@ impl GpuEngine {
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             let full = groups(w, h);
-            dispatch(&mut pass, &self.unpack, &sz.unpack_bg, full);
+            if let (Some(pipe), 0) = (self.unpack.get(&in_format(frame.format)), source) {
+                dispatch(&mut pass, pipe, &sz.unpack_bg, full);
+            }
             if let Some(pipe) = info.and_then(|(i, _)| self.filters.get(&i.id)) {
                 dispatch(&mut pass, pipe, &sz.filter_bg, full);
                 packed_from = 1;
@@ -1075,14 +1145,11 @@ impl GpuEngine {
                     self.mask_pending = false;
                 }
                 let cur = self.mask_current.unwrap_or(0);
-                if backdrop == Backdrop::Picture {
+                if let (Backdrop::Picture, Some(stats)) =
+                    (backdrop, self.bg.guide_stats.get(&source))
+                {
                     // The guide is this frame: refit every frame.
-                    dispatch(
-                        &mut pass,
-                        &self.bg.guide_stats,
-                        &passes.guide_stats[cur],
-                        at_mask,
-                    );
+                    dispatch(&mut pass, stats, &passes.guide_stats[cur], at_mask);
                     dispatch(
                         &mut pass,
                         &self.bg.guide_coeffs,
@@ -1091,14 +1158,9 @@ impl GpuEngine {
                     );
                     dispatch(&mut pass, &self.bg.guide_mean, &passes.guide_mean, at_mask);
                 }
-                if let Backdrop::Blur { .. } = backdrop {
+                if let (Backdrop::Blur { .. }, Some(down)) = (backdrop, self.bg.down.get(&source)) {
                     let at_low = groups(binds.low.width, binds.low.height);
-                    dispatch(
-                        &mut pass,
-                        &self.bg.down,
-                        &passes.down[packed_from][cur],
-                        at_low,
-                    );
+                    dispatch(&mut pass, down, &passes.down[packed_from][cur], at_low);
                     dispatch(&mut pass, &self.bg.blur_h, &passes.blur_h, at_low);
                     dispatch(&mut pass, &self.bg.blur_v, &passes.blur_v, at_low);
                 }
@@ -1125,7 +1187,8 @@ impl GpuEngine {
             // again over its box, with the overlay on top.
             if let (Some((b, prepared)), Some(pack_avatar), Some(avatar_group)) = (
                 &worn,
-                self.packs.get(&(format_code, backdrop_code, full_code, 1)),
+                self.packs
+                    .get(&(format_code, backdrop_code, full_code, 1, source)),
                 self.avatar.pack_group(),
             ) {
                 self.avatar.record(&mut pass, prepared);

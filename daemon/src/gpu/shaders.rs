@@ -1,10 +1,13 @@
 //! The WGSL sources, embedded at build time, and the one include rule they use:
-//! a line `//#include NAME.wgsl` is replaced by that file. Tests validate every
-//! shader with naga after exactly this resolution.
+//! a line `//#include NAME.wgsl` is replaced by that file, the first time it
+//! is named (later includes of the same file add nothing, so two helpers may
+//! both include common.wgsl). Tests validate every shader with naga after
+//! exactly this resolution.
 
 /// Every file in `shaders/`, by name.
 pub const SOURCES: &[(&str, &str)] = &[
     ("common.wgsl", include_str!("../../../shaders/common.wgsl")),
+    ("decode.wgsl", include_str!("../../../shaders/decode.wgsl")),
     ("unpack.wgsl", include_str!("../../../shaders/unpack.wgsl")),
     ("filter.wgsl", include_str!("../../../shaders/filter.wgsl")),
     ("pack.wgsl", include_str!("../../../shaders/pack.wgsl")),
@@ -41,14 +44,22 @@ fn raw(name: &str) -> Result<&'static str, ShaderError> {
         .ok_or_else(|| ShaderError::Unknown(name.to_string()))
 }
 
-fn resolve_into(name: &str, out: &mut String, stack: &mut Vec<String>) -> Result<(), ShaderError> {
+fn resolve_into(
+    name: &str,
+    out: &mut String,
+    stack: &mut Vec<String>,
+    done: &mut Vec<String>,
+) -> Result<(), ShaderError> {
     if stack.iter().any(|s| s == name) {
         return Err(ShaderError::Cycle(name.to_string()));
+    }
+    if done.iter().any(|s| s == name) {
+        return Ok(());
     }
     stack.push(name.to_string());
     for line in raw(name)?.lines() {
         match line.trim().strip_prefix("//#include ") {
-            Some(inc) => resolve_into(inc.trim(), out, stack)?,
+            Some(inc) => resolve_into(inc.trim(), out, stack, done)?,
             None => {
                 out.push_str(line);
                 out.push('\n');
@@ -56,13 +67,14 @@ fn resolve_into(name: &str, out: &mut String, stack: &mut Vec<String>) -> Result
         }
     }
     stack.pop();
+    done.push(name.to_string());
     Ok(())
 }
 
 /// The full source of `name` with its includes expanded.
 pub fn source(name: &str) -> Result<String, ShaderError> {
     let mut out = String::new();
-    resolve_into(name, &mut out, &mut Vec::new())?;
+    resolve_into(name, &mut out, &mut Vec::new(), &mut Vec::new())?;
     Ok(out)
 }
 
@@ -87,7 +99,19 @@ mod tests {
 
     #[test]
     fn every_shader_validates_with_naga() {
+        // Include-only files (decode.wgsl uses its includer's bindings) are
+        // validated inside every shader that includes them.
         for (name, _) in SOURCES {
+            if !ENTRY_POINTS.contains(name) {
+                let included = ENTRY_POINTS.iter().any(|e| {
+                    raw(e)
+                        .expect("embedded")
+                        .contains(&format!("//#include {name}"))
+                });
+                assert!(included, "{name} is neither a module nor included by one");
+            }
+        }
+        for name in ENTRY_POINTS {
             let src = source(name).expect("resolves");
             let module = naga::front::wgsl::parse_str(&src)
                 .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&src)));
@@ -104,6 +128,10 @@ mod tests {
     fn includes_expand_and_unknown_names_fail() {
         let s = source("unpack.wgsl").expect("unpack");
         assert!(s.contains("fn yuv_to_rgb") && !s.contains("//#include"));
+        // common.wgsl comes in through decode.wgsl and through pack.wgsl
+        // itself: once.
+        let pack = source("pack.wgsl").expect("pack");
+        assert_eq!(pack.matches("fn yuv_to_rgb").count(), 1);
         assert!(matches!(source("nope.wgsl"), Err(ShaderError::Unknown(_))));
     }
 }
