@@ -4,7 +4,7 @@ converts them to ONNX for tract. Run once, offline from the product; the
 results are committed under models/. Needs a throw-away venv:
 
     python3 -m venv /tmp/conv
-    /tmp/conv/bin/pip install mediapipe==0.10.21 tensorflow-cpu tf2onnx onnx
+    /tmp/conv/bin/pip install mediapipe==0.10.21 tensorflow-cpu tf2onnx onnx onnxruntime pillow
     /tmp/conv/bin/python models/convert.py
 
 Steps:
@@ -18,13 +18,25 @@ Steps:
    It is replaced by a standard ConvTranspose on the NCHW tensor that feeds
    tf2onnx's Transpose (weights permuted to [in, out, kh, kw]), then a
    Transpose back to NHWC.
-4. Each converted model is checked against the original on the same input:
+4. The segmentation model is rewritten into operations tract runs fast, with
+   the same arithmetic (checked against the unrewritten graph with
+   onnxruntime, largest difference ~1e-7):
+   - GlobalAveragePool over C x H x W becomes a MatMul with a column of
+     1/(H*W) (tract's generic reduction took 2.6 ms on one of them);
+   - Resize (bilinear, x2, half-pixel centres, edges clamped) becomes an
+     edge Pad by one pixel and a per-channel ConvTranspose (stride 2, kernel
+     [1 3 3 1]/4 in each direction) that crops the padding back off (tract's
+     Resize took 2.6 ms for three);
+   - nodes and initializers nothing reads any more are dropped.
+   tract then runs the model in 4.9 ms instead of 9.4 ms on one core here.
+5. Each converted model is checked against the original on the same input:
    face models with TensorFlow Lite's interpreter; the segmentation model
    (whose custom op TFLite lacks) against MediaPipe's own pipeline on a photo.
 """
 import glob
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -94,12 +106,93 @@ def fix_transpose_conv(path):
     onnx.save(model, path)
 
 
+def _shapes(model):
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    return {
+        vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        for vi in list(inferred.value_info) + list(inferred.input)
+    }
+
+
+def rewrite_for_tract(path):
+    """Step 4: the same model, in operations tract has fast kernels for."""
+    model = onnx.load(path)
+    g = model.graph
+    shapes = _shapes(model)
+
+    def const(name, value):
+        g.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    nodes = []
+    for node in g.node:
+        if node.op_type == "GlobalAveragePool":
+            _, c, h, w = shapes[node.input[0]]
+            flat, mean = node.name + "_flat", node.name + "_mean"
+            nodes += [
+                helper.make_node("Reshape", [node.input[0], const(node.name + "_shape_in", np.array([1, c, h * w], np.int64))], [flat]),
+                helper.make_node("MatMul", [flat, const(node.name + "_column", np.full((h * w, 1), 1.0 / (h * w), np.float32))], [mean]),
+                helper.make_node("Reshape", [mean, const(node.name + "_shape_out", np.array([1, c, 1, 1], np.int64))], [node.output[0]]),
+            ]
+            continue
+        if node.op_type == "Resize":
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            scales = numpy_helper.to_array(next(t for t in g.initializer if t.name == node.input[2]))
+            assert attrs["mode"] == b"linear" and attrs["coordinate_transformation_mode"] == b"half_pixel", attrs
+            assert list(scales) == [1.0, 1.0, 2.0, 2.0], scales
+            c = shapes[node.input[0]][1]
+            taps = np.array([0.25, 0.75, 0.75, 0.25], np.float32)
+            kernel = np.tile(np.outer(taps, taps)[None, None], (c, 1, 1, 1)).astype(np.float32)
+            padded = node.name + "_padded"
+            nodes += [
+                helper.make_node("Pad", [node.input[0], const(node.name + "_pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))], [padded], mode="edge"),
+                helper.make_node("ConvTranspose", [padded, const(node.name + "_kernel", kernel)], [node.output[0]], strides=[2, 2], kernel_shape=[4, 4], group=c, pads=[3, 3, 3, 3]),
+            ]
+            continue
+        nodes.append(node)
+    # Nodes whose results nothing reads (the Transpose step 3 bypassed).
+    outputs = {o.name for o in g.output}
+    while True:
+        read = {i for n in nodes for i in n.input} | outputs
+        live = [n for n in nodes if any(o in read for o in n.output)]
+        if len(live) == len(nodes):
+            break
+        nodes = live
+    del g.node[:]
+    g.node.extend(nodes)
+    used = {i for n in g.node for i in n.input}
+    unused = [t for t in g.initializer if t.name not in used]
+    for t in unused:
+        g.initializer.remove(t)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def check_rewrite(before, after, rng):
+    import onnxruntime as ort
+
+    x = rng.random((1, 144, 256, 3), dtype=np.float32)
+    a = ort.InferenceSession(before).run(None, {"input_1": x})[0]
+    b = ort.InferenceSession(after).run(None, {"input_1": x})[0]
+    worst = float(np.abs(a - b).max())
+    print(f"rewrite for tract: max |after - before| = {worst:.2e}")
+    assert worst < 1e-5, worst
+
+
 def convert(name):
     src = os.path.join(HERE, name + ".tflite")
     dst = os.path.join(HERE, name + ".onnx")
     subprocess.check_call([sys.executable, "-m", "tf2onnx.convert", "--tflite", src, "--output", dst, "--opset", "14"])
     if name.startswith("selfie"):
         fix_transpose_conv(dst)
+        before = dst + ".before-rewrite"
+        shutil.copy(dst, before)
+        rewrite_for_tract(dst)
+        try:
+            check_rewrite(before, dst, np.random.default_rng(11))
+        except ImportError as e:
+            print("skipping the rewrite check (pip install onnxruntime):", e)
+        os.remove(before)
     return dst
 
 
