@@ -40,6 +40,21 @@ fn camera(x: u32, y: u32, w: u32, h: u32) -> vec3<f32> {
     }
 }
 
+// The pixels (x, y) and (x + 1, y), x even: one word read for YUYV.
+fn camera_pair(x: u32, y: u32, w: u32, h: u32) -> array<vec3<f32>, 2> {
+    let pair = y * w + x;
+    if (in_format == 2u && (pair & 1u) == 0u) {
+        let word = frame[pair >> 1u];
+        let u = f32((word >> 8u) & 0xffu);
+        let v = f32(word >> 24u);
+        return array<vec3<f32>, 2>(
+            yuv_to_rgb(f32(word & 0xffu), u, v),
+            yuv_to_rgb(f32((word >> 16u) & 0xffu), u, v),
+        );
+    }
+    return array<vec3<f32>, 2>(camera(x, y, w, h), camera(x + 1u, y, w, h));
+}
+
 // The frame at a point in pixel units (pixel centres at +0.5), bilinear
 // between the four nearest pixels, edges clamped: what a linear sampler
 // gives on an unpacked texture.

@@ -78,6 +78,44 @@ fn px(x: u32, y: u32) -> vec3<f32> {
     return wear(scene(x, y), x, y);
 }
 
+// The two pixels of a YUYV word, (x, y) and (x + 1, y).
+fn px_pair(x: u32, y: u32) -> array<vec3<f32>, 2> {
+    let s = scene_pair(x, y);
+    if (avatar == 0u) {
+        return s;
+    }
+    return array<vec3<f32>, 2>(wear(s[0], x, y), wear(s[1], x + 1u, y));
+}
+
+// The camera picture at (x, y): unpacked (and filtered), or decoded here.
+fn fg_at(x: u32, y: u32) -> vec3<f32> {
+    if (in_format == 0u) {
+        return textureLoad(src, vec2<i32>(i32(x), i32(y)), 0).rgb;
+    }
+    return camera(x, y, p.width, p.height);
+}
+
+fn uv_of(x: f32, y: f32) -> vec2<f32> {
+    return vec2<f32>(x, y) / vec2<f32>(f32(p.width), f32(p.height));
+}
+
+// How much of the person is at uv: the guided filter's mean linear model,
+// evaluated with this pixel's luma, feathered.
+fn person_at(uv: vec2<f32>, fg: vec3<f32>) -> f32 {
+    let ab = textureSampleLevel(mask, lin, uv, 0.0);
+    return feathered(clamp(ab.x * luma(fg) + ab.y, 0.0, 1.0), comp.feather);
+}
+
+// The blurred room at uv; where no background is near (deep inside the
+// person) the person's own colour, which the mask hides there anyway.
+fn room_at(uv: vec2<f32>, fg: vec3<f32>) -> vec3<f32> {
+    let b = textureSampleLevel(low, lin, uv, 0.0);
+    if (b.a > 0.002) {
+        return b.rgb / b.a;
+    }
+    return fg;
+}
+
 // The camera picture with the background effect.
 fn scene(x: u32, y: u32) -> vec3<f32> {
     let xy = vec2<i32>(i32(x), i32(y));
@@ -85,31 +123,59 @@ fn scene(x: u32, y: u32) -> vec3<f32> {
         // A full avatar: the person is replaced by the picture.
         return textureLoad(picture, xy, 0).rgb;
     }
-    var fg: vec3<f32>;
-    if (in_format == 0u) {
-        fg = textureLoad(src, xy, 0).rgb;
+    let fg = fg_at(x, y);
+    if (backdrop == 0u) {
+        return fg;
+    }
+    let uv = uv_of(f32(x) + 0.5, f32(y) + 0.5);
+    var bg: vec3<f32>;
+    if (backdrop == 1u) {
+        bg = room_at(uv, fg);
     } else {
-        fg = camera(x, y, p.width, p.height);
+        bg = textureLoad(picture, xy, 0).rgb;
+    }
+    return mix(bg, fg, person_at(uv, fg));
+}
+
+// `scene` for two neighbours at once: the camera word is read once, and
+// the blurred room (a factor of 2 or more below full size) is sampled once,
+// between them. The mask stays per pixel: it carries the edge.
+fn scene_pair(x: u32, y: u32) -> array<vec3<f32>, 2> {
+    if (full == 1u && backdrop == 2u) {
+        return array<vec3<f32>, 2>(
+            textureLoad(picture, vec2<i32>(i32(x), i32(y)), 0).rgb,
+            textureLoad(picture, vec2<i32>(i32(x + 1u), i32(y)), 0).rgb,
+        );
+    }
+    var fg: array<vec3<f32>, 2>;
+    if (in_format == 0u) {
+        fg = array<vec3<f32>, 2>(fg_at(x, y), fg_at(x + 1u, y));
+    } else {
+        fg = camera_pair(x, y, p.width, p.height);
     }
     if (backdrop == 0u) {
         return fg;
     }
-    let uv = (vec2<f32>(f32(x), f32(y)) + 0.5) / vec2<f32>(f32(p.width), f32(p.height));
-    // The guided filter's mean linear model, evaluated with this pixel's luma.
-    let ab = textureSampleLevel(mask, lin, uv, 0.0);
-    let m = feathered(clamp(ab.x * luma(fg) + ab.y, 0.0, 1.0), comp.feather);
-    var bg = fg;
+    let uv0 = uv_of(f32(x) + 0.5, f32(y) + 0.5);
+    let uv1 = uv_of(f32(x) + 1.5, f32(y) + 0.5);
+    var bg0: vec3<f32>;
+    var bg1: vec3<f32>;
     if (backdrop == 1u) {
-        let b = textureSampleLevel(low, lin, uv, 0.0);
-        // Where no background is near (deep inside the person) keep the
-        // person's own colour; the mask hides it there anyway.
+        let b = textureSampleLevel(low, lin, uv_of(f32(x) + 1.0, f32(y) + 0.5), 0.0);
+        bg0 = fg[0];
+        bg1 = fg[1];
         if (b.a > 0.002) {
-            bg = b.rgb / b.a;
+            bg0 = b.rgb / b.a;
+            bg1 = bg0;
         }
     } else {
-        bg = textureLoad(picture, xy, 0).rgb;
+        bg0 = textureLoad(picture, vec2<i32>(i32(x), i32(y)), 0).rgb;
+        bg1 = textureLoad(picture, vec2<i32>(i32(x + 1u), i32(y)), 0).rgb;
     }
-    return mix(bg, fg, m);
+    return array<vec3<f32>, 2>(
+        mix(bg0, fg[0], person_at(uv0, fg[0])),
+        mix(bg1, fg[1], person_at(uv1, fg[1])),
+    );
 }
 
 fn b(v: f32) -> u32 {
@@ -158,8 +224,9 @@ fn pack_yuyv(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (id.x >= half || id.y >= p.height) {
         return;
     }
-    let a = px(id.x * 2u, id.y);
-    let c = px(id.x * 2u + 1u, id.y);
+    let pair = px_pair(id.x * 2u, id.y);
+    let a = pair[0];
+    let c = pair[1];
     let m = (a + c) * 0.5;
     dst[id.y * half + id.x] = b(rgb_to_y(a)) | (b(rgb_to_u(m)) << 8u) | (b(rgb_to_y(c)) << 16u) | (b(rgb_to_v(m)) << 24u);
 }
