@@ -224,7 +224,11 @@ impl Effects {
                 .name("gpu-start".into())
                 .spawn(move || {
                     let mut engine = GpuContext::new(preference).and_then(GpuEngine::new)?;
-                    engine.precompile(&[PixelFormat::Yuyv, PixelFormat::Rgba]);
+                    // Only the filter and texture-reading pipelines, as
+                    // before in-place decoding: three times as many made the
+                    // start too slow on slow machines; the in-place variants
+                    // build on first use (three pipelines per input format).
+                    engine.precompile(&[]);
                     Ok(engine)
                 }) {
                 Ok(h) => self.engine = Engine::Starting(h),
