@@ -161,6 +161,24 @@ fn start_effects(
         })
 }
 
+/// Tells frames captured before the camera last failed or closed from newer
+/// ones, so a frame that comes back late from the effects never shows after
+/// the card that replaced it.
+#[derive(Debug, Default)]
+struct Freshness {
+    ended_at: Option<Instant>,
+}
+
+impl Freshness {
+    fn source_ended(&mut self, at: Instant) {
+        self.ended_at = Some(at);
+    }
+
+    fn is_stale(&self, frame: &Frame) -> bool {
+        self.ended_at.is_some_and(|t| frame.captured_at <= t)
+    }
+}
+
 fn source_thread(
     spec: SourceSpec,
     req: SourceRequest,
@@ -344,6 +362,7 @@ pub fn run(
     let mut last_emit: Option<Instant> = None;
     let mut frames_done = 0u64;
     let mut result = Ok(());
+    let mut freshness = Freshness::default();
 
     let emit = |variants: &mut FrameVariants, repeat: bool, outputs: &[Output]| {
         let t = Instant::now();
@@ -390,6 +409,7 @@ pub fn run(
             }
             Some(Action::Close) => {
                 tracing::info!("nobody is watching: camera closed");
+                freshness.source_ended(Instant::now());
                 if let Some(w) = worker.take() {
                     w.stop();
                 }
@@ -412,6 +432,7 @@ pub fn run(
                     worker = Some(start_worker(&source));
                 }
                 SourceEvent::Failed(e) => {
+                    freshness.source_ended(Instant::now());
                     if let Some(w) = worker.take() {
                         w.stop();
                     }
@@ -443,9 +464,10 @@ pub fn run(
         };
         let popped = ready.pop(Some(wait));
         match popped {
-            Pop::Item(_) if !sched.camera_active() => {
-                // Still in flight when the camera failed or closed: the outputs
-                // already show the card; an old picture must not flash through.
+            Pop::Item(frame) if !sched.camera_active() || freshness.is_stale(&frame) => {
+                // Still in flight when the camera failed or closed (a slow GPU
+                // may return it after the retry began): the outputs already
+                // show the card; an old picture must not flash through.
                 stats.add_dropped(1);
             }
             Pop::Item(frame) => {
@@ -518,4 +540,30 @@ pub fn run(
         frames_out: snap.frames_out,
         dropped: snap.dropped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::PixelFormat;
+
+    fn frame_at(at: Instant) -> Frame {
+        let mut f = Frame::new(Size::new(2, 2), PixelFormat::Rgba, vec![0; 16], 0);
+        f.captured_at = at;
+        f
+    }
+
+    #[test]
+    fn frames_from_before_a_camera_failure_are_stale() {
+        let t0 = Instant::now();
+        let mut fresh = Freshness::default();
+        assert!(
+            !fresh.is_stale(&frame_at(t0)),
+            "nothing is stale before a failure"
+        );
+        fresh.source_ended(t0 + Duration::from_millis(50));
+        assert!(fresh.is_stale(&frame_at(t0)));
+        assert!(fresh.is_stale(&frame_at(t0 + Duration::from_millis(50))));
+        assert!(!fresh.is_stale(&frame_at(t0 + Duration::from_millis(51))));
+    }
 }

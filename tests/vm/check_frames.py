@@ -10,6 +10,7 @@ unavailable" cards show neither. Prints CHECK lines; writes PNGs for a person to
 at when ffmpeg is there. Usage: check_frames.py OUT_DIR
 """
 import base64
+import itertools
 import os
 import shutil
 import subprocess
@@ -90,14 +91,11 @@ def main():
     n = len(rows) // (W * 2)
     seq = [is_inverted_bars(rows[i * W * 2:(i + 1) * W * 2][0::2]) for i in range(n)]
     print("INFO unplug timeline (B = inverted camera bars, . = card): " + "".join("B" if s else "." for s in seq))
-    first_bars = seq.index(True) if True in seq else None
-    gap = first_bars is not None and False in seq[first_bars:]
-    if gap:
-        gap_at = seq.index(False, first_bars)
-        resumed = True in seq[gap_at:]
-    else:
-        resumed = False
-    ok &= check("unplug-bars-then-card-then-bars", gap and resumed and seq[-1], f"{n} frames")
+    # From the first camera frame on: bars, then the card, then bars again,
+    # with no stale camera frame flashing through the card.
+    first_bars = seq.index(True) if True in seq else len(seq)
+    runs = [k for k, _ in itertools.groupby(seq[first_bars:])]
+    ok &= check("unplug-bars-then-card-then-bars", runs == [True, False, True], f"{n} frames")
     return 0 if ok else 1
 
 
