@@ -93,7 +93,34 @@ fn bg_down(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let f = i32(p.factor);
     var avg = vec3<f32>(0.0);
-    if (in_format != 0u) {
+    if (in_format == 2u && (p.factor & 1u) == 0u && (p.width & 1u) == 0u
+        && (id.x + 1u) * p.factor <= p.width && (id.y + 1u) * p.factor <= p.height) {
+        // YUYV, the whole block inside the frame: the mean of its Y, U and V
+        // bytes, converted once. The conversion is affine, so this equals the
+        // mean of the converted pixels except where single pixels clip.
+        // The bytes are summed two lanes to a word (Y0 and Y1, U and V in
+        // 16-bit lanes; at most 32 words of 255 per lane for factor 8).
+        let x0 = id.x * p.factor;
+        let y0 = id.y * p.factor;
+        let words = p.factor / 2u;
+        var luma2 = 0u;
+        var chroma = 0u;
+        for (var dy = 0u; dy < p.factor; dy = dy + 1u) {
+            let row = ((y0 + dy) * p.width + x0) >> 1u;
+            for (var k = 0u; k < words; k = k + 1u) {
+                let word = frame[row + k];
+                luma2 = luma2 + (word & 0x00ff00ffu);
+                chroma = chroma + ((word >> 8u) & 0x00ff00ffu);
+            }
+        }
+        let n = f32(p.factor * p.factor);
+        let pairs = n * 0.5;
+        avg = yuv_to_rgb(
+            f32((luma2 & 0xffffu) + (luma2 >> 16u)) / n,
+            f32(chroma & 0xffffu) / pairs,
+            f32(chroma >> 16u) / pairs,
+        );
+    } else if (in_format != 0u) {
         // Every pixel of the block, decoded (edges clamped, as the twin does).
         let x0 = id.x * p.factor;
         let y0 = id.y * p.factor;
