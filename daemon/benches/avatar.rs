@@ -147,7 +147,7 @@ fn main() {
     println!("\ncomposition at {size} on {}:", engine.adapter());
     let (plain, _) = paired(&mut engine, &frame, Look::PLAIN, Look::PLAIN);
     println!(
-        "plain chain (upload, unpack, pack, readback): {plain:.2} ms = {:.0}x memcpy ({memcpy:.3} ms)",
+        "plain chain (upload, pack, readback): {plain:.2} ms = {:.0}x memcpy ({memcpy:.3} ms)",
         plain / memcpy
     );
     println!("each pack against the plain chain, frames taken in turn (a full avatar");

@@ -323,3 +323,136 @@ fn the_perception_thread_publishes_mask_and_face() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// The portrait's head and shoulders (x 110..330, y 10..260), at `scale`
+/// with its top-left corner at (x, y), on a grey 640x480 frame.
+fn heads(placed: &[(f32, i64, i64)]) -> Vec<u8> {
+    let portrait = image::RgbaImage::from_raw(512, 512, astronaut().data).expect("portrait");
+    let head = image::imageops::crop_imm(&portrait, 110, 10, 220, 250).to_image();
+    let mut canvas = image::RgbaImage::from_pixel(640, 480, image::Rgba([128, 128, 128, 255]));
+    for &(scale, x, y) in placed {
+        let (w, h) = ((220.0 * scale) as u32, (250.0 * scale) as u32);
+        let sized = image::imageops::resize(&head, w, h, image::imageops::FilterType::Triangle);
+        image::imageops::overlay(&mut canvas, &sized, x, y);
+    }
+    canvas.into_raw()
+}
+
+fn centre_x(f: &FaceState) -> f32 {
+    (f.bbox[0] + f.bbox[2]) / 2.0
+}
+
+/// Two people in the picture: the larger face is picked, and the tracker
+/// stays on that person when the other one comes nearer (grows larger), and
+/// when a sudden jump loses the crop and the detector is asked again (the
+/// face nearest to where it was wins, not the largest). After a reset, the
+/// largest face is picked again.
+#[test]
+fn of_several_faces_the_largest_is_picked_and_then_kept() {
+    let size = Size::new(640, 480);
+    let mut t = FaceTracker::new().expect("models load");
+    let first = heads(&[(1.2, 10, 90), (0.9, 420, 160)]);
+    let dets = t.detect(&first, size).expect("detect");
+    assert_eq!(dets.len(), 2, "two faces: {dets:?}");
+    let f = t.track(&first, size, 0.0).expect("run").expect("a face");
+    assert!(
+        centre_x(&f) < 320.0,
+        "the larger face, on the left: {:?}",
+        f.bbox
+    );
+    // The right-hand person comes nearer, the left one steps back.
+    let mut time = 0.0;
+    for (a, b) in [(1.1, 1.0), (1.0, 1.15), (1.0, 1.3)] {
+        time += 1.0 / 30.0;
+        let frame = heads(&[(a, 10, 100), (b, 354, 100)]);
+        let f = t.track(&frame, size, time).expect("run").expect("a face");
+        assert!(
+            centre_x(&f) < 320.0,
+            "kept the left face at sizes {a}/{b}: {:?}",
+            f.bbox
+        );
+    }
+    let swapped = heads(&[(1.0, 10, 100), (1.3, 354, 100)]);
+    let dets = t.detect(&swapped, size).expect("detect");
+    assert_eq!(dets.len(), 2, "two faces: {dets:?}");
+    // A jump of 130 px down: the crop from the last landmarks misses.
+    let jumped = heads(&[(1.0, 10, 230), (1.3, 354, 100)]);
+    let f = t
+        .track(&jumped, size, time + 1.0 / 30.0)
+        .expect("run")
+        .expect("a face");
+    assert!(
+        centre_x(&f) < 320.0 && f.bbox[1] > 230.0,
+        "followed the jump: {:?}",
+        f.bbox
+    );
+    t.reset();
+    let f = t.track(&swapped, size, 10.0).expect("run").expect("a face");
+    assert!(
+        centre_x(&f) > 320.0,
+        "after a reset, the now larger right face: {:?}",
+        f.bbox
+    );
+}
+
+/// A face walking out of the frame's left edge, 16 px a frame: tracked
+/// while most of it is inside, its visible landmarks where the motion puts
+/// them, and no face (no panic) once it has left.
+#[test]
+fn a_face_leaving_through_the_frame_edge_is_followed_then_let_go() {
+    let mut t = FaceTracker::new().expect("models load");
+    let frame = astronaut();
+    let size = Size::new(OUT, OUT);
+    let still = Motion {
+        k: 1.0,
+        deg: 0.0,
+        tx: 0.0,
+        ty: 0.0,
+    };
+    let base = face_in(&mut t, &still.warp(&frame.data), size);
+    let eyes = {
+        let (a, b) = (base.landmarks[33], base.landmarks[263]);
+        ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+    };
+    let mut last_seen = None;
+    for step in 1..=24 {
+        let tx = -16.0 * step as f32;
+        let img = Motion { tx, ..still }.warp(&frame.data);
+        let f = t.track(&img, size, step as f64 / 30.0).expect("run");
+        let nose_x = base.landmarks[1][0] + tx;
+        match f {
+            Some(f) => {
+                last_seen = Some(nose_x);
+                // Landmarks that are in the frame, against where they went.
+                let (mut sum, mut n) = (0.0, 0);
+                for (a, b) in base.landmarks.iter().zip(&f.landmarks) {
+                    if a[0] + tx >= 0.0 {
+                        sum += ((a[0] + tx - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+                        n += 1;
+                    }
+                }
+                let mean = sum / n.max(1) as f32;
+                eprintln!("nose at x {nose_x:.0}: {n} landmarks inside, off by {mean:.1} px ({:.0} % of the eye distance)", 100.0 * mean / eyes);
+                if nose_x > eyes {
+                    assert!(
+                        mean < 0.15 * eyes,
+                        "nose at x {nose_x}: landmarks off by {mean:.1} px"
+                    );
+                }
+            }
+            None => eprintln!("nose at x {nose_x:.0}: no face"),
+        }
+        if nose_x > 1.5 * eyes {
+            assert!(
+                last_seen == Some(nose_x),
+                "lost while the face was inside (nose at x {nose_x})"
+            );
+        }
+        if nose_x < -eyes {
+            assert!(
+                last_seen != Some(nose_x),
+                "a face that has left is still reported (nose at x {nose_x})"
+            );
+        }
+    }
+}
