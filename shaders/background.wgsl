@@ -21,7 +21,7 @@
 //                mask (stored as a = 0, b = mask) and saves the passes.
 // The composite itself is fused into packing (pack.wgsl).
 // Without a filter, bg_down and guide_stats read the camera's bytes
-// (`in_format` > 0, decode.wgsl) instead of the unpacked picture.
+// (`in_format` > 0, decode.wgsl) instead of the filtered picture.
 // CPU twins: daemon/src/gpu/reference.rs (smooth_mask, blur_background).
 //#include common.wgsl
 //#include decode.wgsl

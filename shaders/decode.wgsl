@@ -3,7 +3,7 @@
 // tightly packed as daemon/src/frame.rs lays it out. `in_format` is fixed per
 // pipeline (a runtime switch costs every pixel all four branches on a
 // software rasteriser): 1 RGBA, 2 YUYV, 3 NV12, 4 I420; 0 = the includer
-// reads an unpacked texture instead and never calls these.
+// reads the filtered texture instead and never calls these.
 //#include common.wgsl
 
 override in_format: u32 = 0u;
@@ -36,6 +36,24 @@ fn camera(x: u32, y: u32, w: u32, h: u32) -> vec3<f32> {
         default: {
             let c = (y / 2u) * (w / 2u) + x / 2u;
             return yuv_to_rgb(frame_byte(y * w + x), frame_byte(w * h + c), frame_byte(w * h + w * h / 4u + c));
+        }
+    }
+}
+
+// The luma of camera pixel (x, y) in a frame w pixels wide. For YUV input
+// it is the Y byte alone: BT.601's luma weights cancel U and V, so this
+// equals luma(camera(...)) except where a colour clips.
+fn camera_luma(x: u32, y: u32, w: u32) -> f32 {
+    let i = y * w + x;
+    switch in_format {
+        case 1u: {
+            return luma(unpack4x8unorm(frame[i]).rgb);
+        }
+        case 2u: {
+            return clamp((frame_byte(i * 2u) - 16.0) * (1.164383 / 255.0), 0.0, 1.0);
+        }
+        default: {
+            return clamp((frame_byte(i) - 16.0) * (1.164383 / 255.0), 0.0, 1.0);
         }
     }
 }

@@ -4,7 +4,11 @@
 // parameters; `frame`
 // drives time-based effects deterministically. Each branch has a CPU twin in
 // daemon/src/gpu/reference.rs that the golden tests compare against.
+// The filter reads the camera's bytes where they lie (decode.wgsl, the
+// pipeline's `in_format`) and writes the filtered picture, which the later
+// passes read instead of the bytes.
 //#include common.wgsl
+//#include decode.wgsl
 
 override kind: u32 = 0u;
 
@@ -20,27 +24,33 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var src: texture_2d<f32>;
 @group(0) @binding(2) var dst: texture_storage_2d<rgba8unorm, write>;
 @group(0) @binding(3) var lut: texture_3d<f32>;
 @group(0) @binding(4) var lut_sampler: sampler;
+@group(0) @binding(5) var<storage, read> frame: array<u32>;
 
 fn load(x: i32, y: i32) -> vec3<f32> {
     let cx = clamp(x, 0, i32(p.width) - 1);
     let cy = clamp(y, 0, i32(p.height) - 1);
-    return textureLoad(src, vec2<i32>(cx, cy), 0).rgb;
+    return camera(u32(cx), u32(cy), p.width, p.height);
+}
+
+fn load_luma(x: i32, y: i32) -> f32 {
+    let cx = clamp(x, 0, i32(p.width) - 1);
+    let cy = clamp(y, 0, i32(p.height) - 1);
+    return camera_luma(u32(cx), u32(cy), p.width);
 }
 
 // Sobel gradient magnitude of luma around (x, y).
 fn sobel(x: i32, y: i32) -> f32 {
-    let tl = luma(load(x - 1, y - 1));
-    let t = luma(load(x, y - 1));
-    let tr = luma(load(x + 1, y - 1));
-    let l = luma(load(x - 1, y));
-    let r = luma(load(x + 1, y));
-    let bl = luma(load(x - 1, y + 1));
-    let bm = luma(load(x, y + 1));
-    let br = luma(load(x + 1, y + 1));
+    let tl = load_luma(x - 1, y - 1);
+    let t = load_luma(x, y - 1);
+    let tr = load_luma(x + 1, y - 1);
+    let l = load_luma(x - 1, y);
+    let r = load_luma(x + 1, y);
+    let bl = load_luma(x - 1, y + 1);
+    let bm = load_luma(x, y + 1);
+    let br = load_luma(x + 1, y + 1);
     let gx = (tr + 2.0 * r + br) - (tl + 2.0 * l + bl);
     let gy = (bl + 2.0 * bm + br) - (tl + 2.0 * t + tr);
     return sqrt(gx * gx + gy * gy);

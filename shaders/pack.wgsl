@@ -13,9 +13,9 @@
 // daemon/src/avatar/rig.rs) over the picture. With `full` 1 (a full avatar)
 // the person is replaced by what is behind them, in both passes. CPU twin:
 // wear_avatar in reference.rs.
-// Without a filter nothing was unpacked: the picture is decoded from the
-// camera's bytes here (`in_format` > 0, decode.wgsl), which saves a
-// full-size texture write and read.
+// Without a filter the picture is decoded from the camera's bytes here
+// (`in_format` > 0, decode.wgsl); after one it is read from the filter's
+// texture (`in_format` 0).
 //#include common.wgsl
 //#include decode.wgsl
 
@@ -87,7 +87,7 @@ fn px_pair(x: u32, y: u32) -> array<vec3<f32>, 2> {
     return array<vec3<f32>, 2>(wear(s[0], x, y), wear(s[1], x + 1u, y));
 }
 
-// The camera picture at (x, y): unpacked (and filtered), or decoded here.
+// The camera picture at (x, y): filtered, or decoded here.
 fn fg_at(x: u32, y: u32) -> vec3<f32> {
     if (in_format == 0u) {
         return textureLoad(src, vec2<i32>(i32(x), i32(y)), 0).rgb;

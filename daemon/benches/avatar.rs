@@ -7,7 +7,7 @@
 //! - the rig (landmarks -> layer homographies) per frame, on the CPU;
 //! - pack load (manifest, checks, SVG parse) and rasterisation at the size a
 //!   face a tenth of the frame wide needs, per pack;
-//! - the baseline in the same run: the plain chain (upload, unpack, pack,
+//! - the baseline in the same run: the plain chain (upload, pack,
 //!   readback) and a memcpy of the frame, so figures read as ratios.
 //!
 //! Run: `cargo bench -p bytemeetd --bench avatar`.
@@ -143,7 +143,7 @@ fn main() {
             return;
         }
     };
-    engine.precompile(&[PixelFormat::Yuyv]);
+    engine.precompile(&[PixelFormat::Yuyv], &[PixelFormat::Yuyv]);
     println!("\ncomposition at {size} on {}:", engine.adapter());
     let (plain, _) = paired(&mut engine, &frame, Look::PLAIN, Look::PLAIN);
     println!(

@@ -2,7 +2,7 @@
 //! machine without a GPU), at 1280x720 (and 1920x1080 with `--full-hd`):
 //!
 //! - each stage, as the cost of a chain with it minus the chain without it:
-//!   upload YUYV -> [unpack + filter] -> [mask smoothing] -> [feathered
+//!   upload YUYV -> [filter] -> [mask smoothing] -> [feathered
 //!   background blur] -> [composite] -> pack YUYV -> readback, without a
 //!   filter (the passes decode the camera's bytes themselves) and with two;
 //! - the full chain's median and p90 per frame, each frame waited for;
@@ -192,8 +192,8 @@ fn main() {
     let (memcpy_ms, _) = median_p90(memcpy);
 
     let mut summary = Vec::new();
-    // Without a filter nothing is unpacked (the passes decode the camera's
-    // bytes); a filter needs the unpacked picture.
+    // Without a filter the passes decode the camera's bytes; with one they
+    // read the filter's picture.
     for filter_name in [None, Some("sepia"), Some("toon")] {
         let filter: Option<FilterSpec> = filter_name.map(|n| n.parse().expect("filter"));
         let f = filter.as_ref();
@@ -203,7 +203,7 @@ fn main() {
         )];
         if let Some(name) = filter_name {
             rows.push((
-                format!("+ unpack + {name} filter"),
+                format!("+ {name} filter"),
                 median_p90(timed(&mut engine, &yuyv, look(f, Backdrop::None), None)),
             ));
         }

@@ -224,11 +224,12 @@ impl Effects {
                 .name("gpu-start".into())
                 .spawn(move || {
                     let mut engine = GpuContext::new(preference).and_then(GpuEngine::new)?;
-                    // Only the filter and texture-reading pipelines, as
-                    // before in-place decoding: three times as many made the
-                    // start too slow on slow machines; the in-place variants
-                    // build on first use (three pipelines per input format).
-                    engine.precompile(&[]);
+                    // Every filter for what cameras and the demo deliver
+                    // most (YUYV, RGBA) and the passes after a filter. The
+                    // passes that read unfiltered frames build on first use
+                    // (a few per input format): compiling them all made the
+                    // start too slow on slow machines.
+                    engine.precompile(&[PixelFormat::Yuyv, PixelFormat::Rgba], &[]);
                     Ok(engine)
                 }) {
                 Ok(h) => self.engine = Engine::Starting(h),

@@ -276,11 +276,11 @@ fn gpu_format_paths_agree_with_cpu_conversion() {
 }
 
 /// Without a filter the background passes and packing decode the camera's
-/// bytes themselves; with one they read the unpacked picture. Through a
+/// bytes themselves; with one they read the filter's picture. Through a
 /// filter that changes nothing (grayscale at amount 0) both ways give the
 /// same frame, for every input format and both kinds of background.
 #[test]
-fn decoding_in_place_matches_the_unpacked_picture() {
+fn decoding_in_place_matches_the_filtered_picture() {
     let Some(engine) = engine() else { return };
     let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
     let rgba = input();
@@ -310,13 +310,13 @@ fn decoding_in_place_matches_the_unpacked_picture() {
                     .expect("gpu")
             };
             let direct = run(None);
-            let unpacked = run(Some(&nothing));
-            let d = diff(&direct.data, &unpacked.data);
+            let filtered = run(Some(&nothing));
+            let d = diff(&direct.data, &filtered.data);
             eprintln!(
-                "{inf} {backdrop:?}: decoded in place vs unpacked: mean {:.3}, outliers {:.4}",
+                "{inf} {backdrop:?}: decoded in place vs filtered: mean {:.3}, outliers {:.4}",
                 d.mean, d.outliers
             );
-            // The unpacked picture is stored in 8 bits, and the sampler rounds
+            // The filtered picture is stored in 8 bits, and the sampler rounds
             // its averages for the blur's downsample to 8 bits; decoding in
             // place does neither: a level apart here and there, never more
             // than two.

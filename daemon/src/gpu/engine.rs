@@ -1,11 +1,11 @@
-//! Runs one frame through the GPU: upload the camera bytes as they are, unpack
-//! to RGBA (unpack.wgsl) and filter (filter.wgsl) when a filter is on, put a
+//! Runs one frame through the GPU: upload the camera bytes as they are,
+//! filter them into an RGBA texture when a filter is on (filter.wgsl), put a
 //! background behind the person (background.wgsl), pack to the output format
-//! (pack.wgsl), read back through a ring of mapped buffers. Without a filter
-//! nothing is unpacked: the background passes and packing decode the camera's
-//! bytes themselves (decode.wgsl), one full-size pass fewer. Pipelines are built once; per-size
-//! resources are kept until the size changes, so switching effects rebuilds
-//! nothing.
+//! (pack.wgsl), read back through a ring of mapped buffers. Every pass that
+//! reads the camera picture decodes the camera's bytes where they lie
+//! (decode.wgsl): there is no separate unpacking pass. Pipelines are built
+//! once; per-size resources are kept until the size changes, so switching
+//! effects rebuilds nothing.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -58,9 +58,9 @@ impl Look<'_> {
 /// from (`Source`).
 type PackKey = (u32, u32, u32, u32, u32);
 
-/// Where the passes after unpacking read the camera picture: 0 = the
-/// unpacked (and filtered) texture, else the frame's own bytes in format
-/// `source - 1` (decode.wgsl's `in_format`).
+/// Where the passes after the filter read the camera picture: 0 = the
+/// filtered texture, else the frame's own bytes in format `source`
+/// (decode.wgsl's `in_format`).
 type Source = u32;
 
 /// A frame on its way back from the GPU.
@@ -86,10 +86,9 @@ struct Sized {
     out_buf: wgpu::Buffer,
     /// The readback ring.
     readback: [wgpu::Buffer; RING],
-    unpack_bg: wgpu::BindGroup,
     filter_bg: wgpu::BindGroup,
-    /// A: the camera picture, B: filtered.
-    views: [wgpu::TextureView; 2],
+    /// The filtered picture.
+    filtered: wgpu::TextureView,
     picture: wgpu::Texture,
     picture_view: wgpu::TextureView,
 }
@@ -113,10 +112,10 @@ struct MaskTextures {
 struct Binds {
     key: (Size, (u32, u32), u32),
     low: Size,
-    /// [source A or B][smoothed mask i] (a blank stand-in without a mask).
-    pack: [[wgpu::BindGroup; 2]; 2],
-    /// [source A or B], reading the guided filter's coefficients.
-    pack_guided: [wgpu::BindGroup; 2],
+    /// [smoothed mask i] (a blank stand-in without a mask).
+    pack: [wgpu::BindGroup; 2],
+    /// Reading the guided filter's coefficients.
+    pack_guided: wgpu::BindGroup,
     background: Option<BackgroundPasses>,
 }
 
@@ -124,8 +123,8 @@ struct Binds {
 struct BackgroundPasses {
     /// Writes smoothed[i] from the fresh mask and smoothed[1 - i].
     smooth: [wgpu::BindGroup; 2],
-    /// [source A or B][smoothed mask i]
-    down: [[wgpu::BindGroup; 2]; 2],
+    /// [smoothed mask i]
+    down: [wgpu::BindGroup; 2],
     blur_h: wgpu::BindGroup,
     blur_v: wgpu::BindGroup,
     /// [smoothed mask i]
@@ -161,14 +160,9 @@ struct LoadedLut {
 #[derive(Debug)]
 pub struct GpuEngine {
     ctx: GpuContext,
-    /// Unpacking, one pipeline per input format (decode.wgsl's `in_format`).
-    unpack: HashMap<u32, wgpu::ComputePipeline>,
-    unpack_module: wgpu::ShaderModule,
-    unpack_layout: wgpu::BindGroupLayout,
-    unpack_pipeline_layout: wgpu::PipelineLayout,
-    /// One pipeline per filter (specialised through the `kind` override),
-    /// built on first use and kept.
-    filters: HashMap<u32, wgpu::ComputePipeline>,
+    /// One pipeline per (filter, input format), specialised through the
+    /// `kind` and `in_format` overrides, built on first use and kept.
+    filters: HashMap<(u32, u32), wgpu::ComputePipeline>,
     filter_module: wgpu::ShaderModule,
     filter_layout: wgpu::BindGroupLayout,
     filter_pipeline_layout: wgpu::PipelineLayout,
@@ -182,7 +176,6 @@ pub struct GpuEngine {
     comp_params: wgpu::Buffer,
     /// A 1x1 stand-in bound where no mask or blur texture exists yet.
     blank: wgpu::TextureView,
-    unpack_params: wgpu::Buffer,
     filter_params: wgpu::Buffer,
     pack_params: wgpu::Buffer,
     sampler: wgpu::Sampler,
@@ -447,30 +440,16 @@ impl BackgroundPipelines {
 impl GpuEngine {
     pub fn new(ctx: GpuContext) -> Result<Self, GpuError> {
         let d = &ctx.device;
-        let unpack_module = module(d, "unpack.wgsl")?;
-        let unpack_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("unpack"),
-            entries: &[
-                layout_entry(0, UNIFORM),
-                layout_entry(1, STORAGE_READ),
-                layout_entry(2, storage(wgpu::TextureFormat::Rgba8Unorm)),
-            ],
-        });
-        let unpack_pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("unpack"),
-            bind_group_layouts: &[Some(&unpack_layout)],
-            immediate_size: 0,
-        });
         let filter_module = module(d, "filter.wgsl")?;
         use wgpu::TextureViewDimension as Dim;
         let filter_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("filter"),
             entries: &[
                 layout_entry(0, UNIFORM),
-                layout_entry(1, sampled(Dim::D2)),
                 layout_entry(2, storage(wgpu::TextureFormat::Rgba8Unorm)),
                 layout_entry(3, sampled(Dim::D3)),
                 layout_entry(4, SAMPLER),
+                layout_entry(5, STORAGE_READ),
             ],
         });
         let filter_pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -528,7 +507,6 @@ impl GpuEngine {
             view: lut_texture(&ctx, &Lut3d::identity(2)),
         };
         Ok(GpuEngine {
-            unpack_params: uniform(d, "unpack params", 16),
             filter_params: uniform(d, "filter params", 32),
             pack_params: uniform(d, "pack params", 16),
             bg_params: uniform(d, "background params", 208),
@@ -541,10 +519,6 @@ impl GpuEngine {
                 b
             },
             ctx,
-            unpack: HashMap::new(),
-            unpack_module,
-            unpack_layout,
-            unpack_pipeline_layout,
             filters: HashMap::new(),
             filter_module,
             filter_layout,
@@ -597,37 +571,26 @@ impl GpuEngine {
         let readback = [0, 1, 2].map(|_| buf("readback", buf_len, U::MAP_READ | U::COPY_DST));
         let (w, h) = (size.width, size.height);
         let rgba = wgpu::TextureFormat::Rgba8Unorm;
-        let views = ["a", "b"].map(|label| {
-            texture(
-                d,
-                label,
-                w,
-                h,
-                rgba,
-                T::TEXTURE_BINDING | T::STORAGE_BINDING,
-            )
-            .create_view(&Default::default())
-        });
+        let filtered = texture(
+            d,
+            "filtered",
+            w,
+            h,
+            rgba,
+            T::TEXTURE_BINDING | T::STORAGE_BINDING,
+        )
+        .create_view(&Default::default());
         let picture = texture(d, "picture", w, h, rgba, T::TEXTURE_BINDING | T::COPY_DST);
         let picture_view = picture.create_view(&Default::default());
-        let unpack_bg = d.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("unpack"),
-            layout: &self.unpack_layout,
-            entries: &[
-                entry(0, self.unpack_params.as_entire_binding()),
-                entry(1, in_buf.as_entire_binding()),
-                entry(2, wgpu::BindingResource::TextureView(&views[0])),
-            ],
-        });
         let filter_bg = d.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("filter"),
             layout: &self.filter_layout,
             entries: &[
                 entry(0, self.filter_params.as_entire_binding()),
-                entry(1, wgpu::BindingResource::TextureView(&views[0])),
-                entry(2, wgpu::BindingResource::TextureView(&views[1])),
+                entry(2, wgpu::BindingResource::TextureView(&filtered)),
                 entry(3, wgpu::BindingResource::TextureView(&self.lut.view)),
                 entry(4, wgpu::BindingResource::Sampler(&self.sampler)),
+                entry(5, in_buf.as_entire_binding()),
             ],
         });
         self.binds = None;
@@ -637,24 +600,28 @@ impl GpuEngine {
             buf_len,
             out_buf,
             readback,
-            unpack_bg,
             filter_bg,
-            views,
+            filtered,
             picture,
             picture_view,
         });
     }
 
-    /// Compiles every filter and pack pipeline now, so that switching effects
-    /// later never waits for the shader compiler. For warm-ups off the frame
-    /// path. Frames in `input` formats are prepared for: those are read by
-    /// the unfiltered passes directly.
-    pub fn precompile(&mut self, input: &[PixelFormat]) {
-        for f in crate::gpu::filters::FILTERS {
-            self.filter_pipeline(f.id);
+    /// Compiles pipelines now, so that switching effects later never waits
+    /// for the shader compiler. For warm-ups off the frame path. `filtered`:
+    /// every filter for frames in these formats, and the later passes that
+    /// read a filtered picture; `direct`: the passes that read frames in these
+    /// formats without a filter.
+    pub fn precompile(&mut self, filtered: &[PixelFormat], direct: &[PixelFormat]) {
+        for &f in filtered {
+            for filter in crate::gpu::filters::FILTERS {
+                self.filter_pipeline(filter.id, in_format(f));
+            }
         }
-        let sources: Vec<Source> = std::iter::once(0)
-            .chain(input.iter().map(|&f| in_format(f)))
+        let texture = (!filtered.is_empty()).then_some(0);
+        let sources: Vec<Source> = texture
+            .into_iter()
+            .chain(direct.iter().map(|&f| in_format(f)))
             .collect();
         for &source in &sources {
             self.bg.ensure_source(&self.ctx.device, source);
@@ -668,23 +635,12 @@ impl GpuEngine {
                 }
             }
         }
-        for &f in input {
-            self.unpack_pipeline(in_format(f));
-        }
     }
 
-    /// The unpack pipeline for decode.wgsl's input format `code`.
-    fn unpack_pipeline(&mut self, code: u32) {
-        let d = &self.ctx.device;
-        let (layout, module) = (&self.unpack_pipeline_layout, &self.unpack_module);
-        self.unpack.entry(code).or_insert_with(|| {
-            explicit_pipeline(d, layout, module, "main", &[("in_format", code as f64)])
-        });
-    }
-
-    /// The pipeline of filter `id`, compiled on first use.
-    fn filter_pipeline(&mut self, id: u32) {
-        if self.filters.contains_key(&id) {
+    /// The pipeline of filter `id` for frames in decode.wgsl's input format
+    /// `code`, compiled on first use.
+    fn filter_pipeline(&mut self, id: u32, code: u32) {
+        if self.filters.contains_key(&(id, code)) {
             return;
         }
         let p = explicit_pipeline(
@@ -692,9 +648,9 @@ impl GpuEngine {
             &self.filter_pipeline_layout,
             &self.filter_module,
             "main",
-            &[("kind", id as f64)],
+            &[("kind", id as f64), ("in_format", code as f64)],
         );
-        self.filters.insert(id, p);
+        self.filters.insert((id, code), p);
     }
 
     /// Loads the LUT file a spec names, once per file.
@@ -871,7 +827,7 @@ impl GpuEngine {
             return;
         };
         use wgpu::BindingResource::TextureView as V;
-        let src = [&sz.views[0], &sz.views[1]];
+        let filtered = &sz.filtered;
         let smoothed = mask.map(|m| [&m.smoothed[0], &m.smoothed[1]]);
         let sm = smoothed.unwrap_or([&self.blank, &self.blank]);
         // Packing reads the guided filter's mean coefficients.
@@ -893,8 +849,8 @@ impl GpuEngine {
                 ],
             })
         };
-        let pack = src.map(|s| [pack_group(s, sm[0]), pack_group(s, sm[1])]);
-        let pack_guided = src.map(|s| pack_group(s, guided));
+        let pack = [pack_group(filtered, sm[0]), pack_group(filtered, sm[1])];
+        let pack_guided = pack_group(filtered, guided);
         // Every background pass binds all slots; a texture is never both read
         // and written in one pass.
         let background = mask.map(|mask| {
@@ -919,15 +875,15 @@ impl GpuEngine {
             };
             BackgroundPasses {
                 smooth: [
-                    group(src[0], sm[1], &low[0], sm[0]),
-                    group(src[0], sm[0], &low[0], sm[1]),
+                    group(filtered, sm[1], &low[0], sm[0]),
+                    group(filtered, sm[0], &low[0], sm[1]),
                 ],
-                down: src.map(|s| [0, 1].map(|i| group(s, sm[i], &low[1], &low[0]))),
-                blur_h: group(src[0], sm[0], &low[0], &low[1]),
-                blur_v: group(src[0], sm[0], &low[1], &low[0]),
-                guide_stats: [0, 1].map(|i| group(src[0], sm[i], &mask.guide[1], &mask.guide[0])),
-                guide_coeffs: group(src[0], sm[0], &mask.guide[0], &mask.guide[1]),
-                guide_mean: group(src[0], sm[0], &mask.guide[1], &mask.guide[2]),
+                down: [0, 1].map(|i| group(filtered, sm[i], &low[1], &low[0])),
+                blur_h: group(filtered, sm[0], &low[0], &low[1]),
+                blur_v: group(filtered, sm[0], &low[1], &low[0]),
+                guide_stats: [0, 1].map(|i| group(filtered, sm[i], &mask.guide[1], &mask.guide[0])),
+                guide_coeffs: group(filtered, sm[0], &mask.guide[0], &mask.guide[1]),
+                guide_mean: group(filtered, sm[0], &mask.guide[1], &mask.guide[2]),
             }
         });
         self.binds = Some(Binds {
@@ -983,17 +939,13 @@ impl GpuEngine {
             }
             None => None,
         };
+        let code = in_format(frame.format);
         if let Some((info, _)) = info {
-            self.filter_pipeline(info.id);
+            self.filter_pipeline(info.id, code);
         }
-        // A filter needs the unpacked picture; without one the later passes
+        // After a filter the later passes read its picture; without one they
         // read the camera's bytes.
-        let source: Source = if info.is_some() {
-            self.unpack_pipeline(in_format(frame.format));
-            0
-        } else {
-            in_format(frame.format)
-        };
+        let source: Source = if info.is_some() { 0 } else { code };
         self.bg.ensure_source(&self.ctx.device, source);
         let size = frame.size;
         self.ensure_size(size);
@@ -1080,7 +1032,6 @@ impl GpuEngine {
             tail[..len - aligned].copy_from_slice(&frame.data[aligned..len]);
             q.write_buffer(&sz.in_buf, aligned as u64, &tail);
         }
-        q.write_buffer(&self.unpack_params, 0, &words(&[w, h, 0, 0]));
         q.write_buffer(&self.pack_params, 0, &words(&[w, h, 0, 0]));
         if let Some((info, v)) = info {
             let mut bytes = words(&[w, h, 0, frame_no]);
@@ -1126,16 +1077,11 @@ impl GpuEngine {
         let out_len = pack_format.frame_len(w, h) as u64;
         let groups = |gw: u32, gh: u32| (gw.div_ceil(WG), gh.div_ceil(WG));
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-        let mut packed_from = 0usize;
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             let full = groups(w, h);
-            if let (Some(pipe), 0) = (self.unpack.get(&in_format(frame.format)), source) {
-                dispatch(&mut pass, pipe, &sz.unpack_bg, full);
-            }
-            if let Some(pipe) = info.and_then(|(i, _)| self.filters.get(&i.id)) {
+            if let Some(pipe) = info.and_then(|(i, _)| self.filters.get(&(i.id, code))) {
                 dispatch(&mut pass, pipe, &sz.filter_bg, full);
-                packed_from = 1;
             }
             if let (Some(mask), Some(passes)) = (self.mask.as_ref(), binds.background.as_ref()) {
                 let at_mask = groups(mask.width, mask.height);
@@ -1160,7 +1106,7 @@ impl GpuEngine {
                 }
                 if let (Backdrop::Blur { .. }, Some(down)) = (backdrop, self.bg.down.get(&source)) {
                     let at_low = groups(binds.low.width, binds.low.height);
-                    dispatch(&mut pass, down, &passes.down[packed_from][cur], at_low);
+                    dispatch(&mut pass, down, &passes.down[cur], at_low);
                     dispatch(&mut pass, &self.bg.blur_h, &passes.blur_h, at_low);
                     dispatch(&mut pass, &self.bg.blur_v, &passes.blur_v, at_low);
                 }
@@ -1173,8 +1119,8 @@ impl GpuEngine {
             };
             let cur = self.mask_current.unwrap_or(0);
             let group = match backdrop {
-                Backdrop::Picture => &binds.pack_guided[packed_from],
-                _ => &binds.pack[packed_from][cur],
+                Backdrop::Picture => &binds.pack_guided,
+                _ => &binds.pack[cur],
             };
             // With an avatar the main pass leaves its box to the avatar pass.
             let main_group = match (&worn, self.avatar.pack_group()) {

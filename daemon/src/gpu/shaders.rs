@@ -8,7 +8,6 @@
 pub const SOURCES: &[(&str, &str)] = &[
     ("common.wgsl", include_str!("../../../shaders/common.wgsl")),
     ("decode.wgsl", include_str!("../../../shaders/decode.wgsl")),
-    ("unpack.wgsl", include_str!("../../../shaders/unpack.wgsl")),
     ("filter.wgsl", include_str!("../../../shaders/filter.wgsl")),
     ("pack.wgsl", include_str!("../../../shaders/pack.wgsl")),
     (
@@ -19,13 +18,7 @@ pub const SOURCES: &[(&str, &str)] = &[
 ];
 
 /// Shaders that are compiled as modules (the rest are only included).
-pub const ENTRY_POINTS: &[&str] = &[
-    "unpack.wgsl",
-    "filter.wgsl",
-    "pack.wgsl",
-    "background.wgsl",
-    "avatar.wgsl",
-];
+pub const ENTRY_POINTS: &[&str] = &["filter.wgsl", "pack.wgsl", "background.wgsl", "avatar.wgsl"];
 
 /// Why a shader source could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -126,8 +119,9 @@ mod tests {
 
     #[test]
     fn includes_expand_and_unknown_names_fail() {
-        let s = source("unpack.wgsl").expect("unpack");
+        let s = source("filter.wgsl").expect("filter");
         assert!(s.contains("fn yuv_to_rgb") && !s.contains("//#include"));
+        assert_eq!(s.matches("fn yuv_to_rgb").count(), 1);
         // common.wgsl comes in through decode.wgsl and through pack.wgsl
         // itself: once.
         let pack = source("pack.wgsl").expect("pack");
