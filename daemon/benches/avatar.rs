@@ -143,7 +143,11 @@ fn main() {
             return;
         }
     };
-    engine.precompile(&[PixelFormat::Yuyv], &[PixelFormat::Yuyv]);
+    engine.precompile(
+        &[PixelFormat::Yuyv],
+        &[PixelFormat::Yuyv],
+        &std::sync::atomic::AtomicBool::new(false),
+    );
     println!("\ncomposition at {size} on {}:", engine.adapter());
     let (plain, _) = paired(&mut engine, &frame, Look::PLAIN, Look::PLAIN);
     println!(

@@ -42,7 +42,11 @@ enum Engine {
     NotStarted,
     /// Being created on a thread of its own (device creation and shader
     /// compilation take a few hundred ms on lavapipe); frames pass meanwhile.
-    Starting(std::thread::JoinHandle<Result<GpuEngine, crate::gpu::GpuError>>),
+    /// Setting the flag asks the warm-up to stop early.
+    Starting(
+        std::thread::JoinHandle<Result<GpuEngine, crate::gpu::GpuError>>,
+        Arc<std::sync::atomic::AtomicBool>,
+    ),
     Ready(Box<GpuEngine>),
     Unavailable,
 }
@@ -167,6 +171,19 @@ pub struct Effects {
 /// How long a recording waits for one frame's mask before going on without it.
 const LOCKSTEP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// A warm-up still running when the effects end is stopped and waited for:
+/// a process that exits while another thread is inside the graphics
+/// driver's start-up can crash in the driver's teardown.
+impl Drop for Effects {
+    fn drop(&mut self) {
+        if let Engine::Starting(h, stop) = std::mem::replace(&mut self.engine, Engine::Unavailable)
+        {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = h.join();
+        }
+    }
+}
+
 impl Effects {
     pub fn new(
         filter: Option<FilterSpec>,
@@ -220,6 +237,8 @@ impl Effects {
     pub fn warm_up(&mut self) {
         if let Engine::NotStarted = self.engine {
             let preference = self.preference;
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let stop_here = stop.clone();
             match std::thread::Builder::new()
                 .name("gpu-start".into())
                 .spawn(move || {
@@ -229,10 +248,10 @@ impl Effects {
                     // passes that read unfiltered frames build on first use
                     // (a few per input format): compiling them all made the
                     // start too slow on slow machines.
-                    engine.precompile(&[PixelFormat::Yuyv, PixelFormat::Rgba], &[]);
+                    engine.precompile(&[PixelFormat::Yuyv, PixelFormat::Rgba], &[], &stop_here);
                     Ok(engine)
                 }) {
-                Ok(h) => self.engine = Engine::Starting(h),
+                Ok(h) => self.engine = Engine::Starting(h, stop),
                 Err(e) => tracing::error!("cannot start the GPU thread: {e}"),
             }
         }
@@ -241,7 +260,7 @@ impl Effects {
     /// Takes over a warmed-up engine once its thread is done (logged then),
     /// without waiting for it.
     pub fn poll_warm_up(&mut self) {
-        if matches!(&self.engine, Engine::Starting(h) if h.is_finished()) {
+        if matches!(&self.engine, Engine::Starting(h, _) if h.is_finished()) {
             Self::engine(&mut self.engine, self.preference, false);
         }
     }
@@ -256,9 +275,11 @@ impl Effects {
     ) -> Option<&mut GpuEngine> {
         let result = match std::mem::replace(engine, Engine::Unavailable) {
             Engine::NotStarted => Some(GpuContext::new(preference).and_then(GpuEngine::new)),
-            Engine::Starting(h) if wait || h.is_finished() => Some(h.join().unwrap_or_else(|_| {
-                Err(crate::gpu::GpuError::Failed("GPU start-up panicked".into()))
-            })),
+            Engine::Starting(h, _) if wait || h.is_finished() => {
+                Some(h.join().unwrap_or_else(|_| {
+                    Err(crate::gpu::GpuError::Failed("GPU start-up panicked".into()))
+                }))
+            }
             other => {
                 *engine = other;
                 None

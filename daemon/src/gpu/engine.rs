@@ -611,10 +611,20 @@ impl GpuEngine {
     /// for the shader compiler. For warm-ups off the frame path. `filtered`:
     /// every filter for frames in these formats, and the later passes that
     /// read a filtered picture; `direct`: the passes that read frames in these
-    /// formats without a filter.
-    pub fn precompile(&mut self, filtered: &[PixelFormat], direct: &[PixelFormat]) {
+    /// formats without a filter. Returns early once `stop` is set (checked
+    /// before each pipeline).
+    pub fn precompile(
+        &mut self,
+        filtered: &[PixelFormat],
+        direct: &[PixelFormat],
+        stop: &std::sync::atomic::AtomicBool,
+    ) {
+        let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
         for &f in filtered {
             for filter in crate::gpu::filters::FILTERS {
+                if stopped() {
+                    return;
+                }
                 self.filter_pipeline(filter.id, in_format(f));
             }
         }
@@ -627,6 +637,9 @@ impl GpuEngine {
             self.bg.ensure_source(&self.ctx.device, source);
             for format in 0..3 {
                 for pass in 0..2 {
+                    if stopped() {
+                        return;
+                    }
                     for backdrop in 0..3 {
                         self.pack_pipeline((format, backdrop, 0, pass, source));
                     }
