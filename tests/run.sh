@@ -19,8 +19,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy (also type-checks the benchmarks)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --workspace --locked
+# The binaries first: the daemon's tests drive bytemeetctl and the rooms.
 cargo build --workspace --bins --locked
+cargo test --workspace --locked
 echo "== rooms in headless Chromium"
 (cd tests/rooms && npm ci --no-audit --no-fund --loglevel=error)
 if ! cmp -s tests/rooms/node_modules/socket.io-client/dist/socket.io.min.js rooms/web/vendor/socket.io.min.js; then

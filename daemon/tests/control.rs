@@ -174,7 +174,7 @@ fn ctl_bin() -> PathBuf {
     let p = Path::new(env!("CARGO_BIN_EXE_bytemeetd")).with_file_name("bytemeetctl");
     assert!(
         p.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
+        "{} is missing: build it first (`cargo build --workspace --bins`, as tests/run.sh does), or run `cargo test --workspace`",
         p.display()
     );
     p

@@ -271,6 +271,116 @@ fn landmarks_and_roll_follow_known_motion() {
     }
 }
 
+/// Head pose against known turns. The portrait's landmarks, turned back to
+/// a zero pose and then rigidly by known yaw, pitch and roll (the rig's
+/// order and the conventions of `FaceState`: x right, y down, z away), read
+/// back those angles within half a degree; and the mirrored portrait, run
+/// through the models, gives the opposite yaw and roll and the same pitch
+/// within 4 degrees.
+#[test]
+fn head_pose_follows_known_turns_and_a_mirror() {
+    use bytemeetd::perception::face::{face_state, mesh};
+    let mut t = FaceTracker::new().expect("models load");
+    let frame = astronaut();
+    let base = face_in(&mut t, &frame.data, frame.size);
+    let m = |i: usize| base.landmarks[i];
+    // MediaPipe's depth: smaller is nearer, so the nose tip is in front of
+    // the face's sides, its forehead and its chin.
+    for side in [
+        mesh::FACE_LEFT,
+        mesh::FACE_RIGHT,
+        mesh::FOREHEAD,
+        mesh::CHIN,
+    ] {
+        assert!(
+            m(mesh::NOSE_TIP)[2] < m(side)[2] - 5.0,
+            "nose {:?} not in front of {side}: {:?}",
+            m(mesh::NOSE_TIP),
+            m(side)
+        );
+    }
+    assert!(base.pitch.abs() < 15.0, "a level portrait: {base:?}");
+    // Rotations about the nose tip, in degrees.
+    let pivot = m(mesh::NOSE_TIP);
+    let spin = |marks: &[[f32; 3]], axis: usize, deg: f32| -> Vec<[f32; 3]> {
+        let (s, c) = deg.to_radians().sin_cos();
+        marks
+            .iter()
+            .map(|p| {
+                let [x, y, z] = [p[0] - pivot[0], p[1] - pivot[1], p[2] - pivot[2]];
+                let [x, y, z] = match axis {
+                    // Pitch: the nose goes up.
+                    0 => [x, c * y + s * z, -s * y + c * z],
+                    // Yaw: the nose goes towards the image's right.
+                    1 => [c * x - s * z, y, s * x + c * z],
+                    // Roll: clockwise in the image.
+                    _ => [c * x - s * y, s * x + c * y, z],
+                };
+                [x + pivot[0], y + pivot[1], z + pivot[2]]
+            })
+            .collect()
+    };
+    // R = Rz(roll) Ry(yaw) Rx(pitch): pitch is applied first.
+    let turn = |marks: &[[f32; 3]], yaw: f32, pitch: f32, roll: f32| {
+        spin(&spin(&spin(marks, 0, pitch), 1, yaw), 2, roll)
+    };
+    let zero = spin(
+        &spin(&spin(&base.landmarks, 2, -base.roll), 1, -base.yaw),
+        0,
+        -base.pitch,
+    );
+    for (yaw, pitch, roll) in [
+        (25.0f32, 0.0f32, 0.0f32),
+        (-25.0, 0.0, 0.0),
+        (0.0, 15.0, 0.0),
+        (0.0, -15.0, 0.0),
+        (20.0, -10.0, 15.0),
+    ] {
+        let f = face_state(turn(&zero, yaw, pitch, roll), base.score);
+        eprintln!(
+            "turned to yaw {yaw} pitch {pitch} roll {roll}: read {:.2} {:.2} {:.2}",
+            f.yaw, f.pitch, f.roll
+        );
+        assert!(
+            (f.yaw - yaw).abs() < 0.5
+                && (f.pitch - pitch).abs() < 0.5
+                && (f.roll - roll).abs() < 0.5,
+            "turned to {yaw} {pitch} {roll}, read {} {} {}",
+            f.yaw,
+            f.pitch,
+            f.roll
+        );
+    }
+    let mirrored: Vec<u8> = frame
+        .data
+        .chunks_exact(512 * 4)
+        .flat_map(|row| row.chunks_exact(4).rev().flatten().copied())
+        .collect();
+    let f = face_in(&mut t, &mirrored, frame.size);
+    eprintln!(
+        "mirrored: yaw {:.1} / {:.1}, pitch {:.1} / {:.1}, roll {:.1} / {:.1}",
+        base.yaw, f.yaw, base.pitch, f.pitch, base.roll, f.roll
+    );
+    assert!(
+        (f.yaw + base.yaw).abs() < 4.0,
+        "yaw {} vs {}",
+        f.yaw,
+        base.yaw
+    );
+    assert!(
+        (f.roll + base.roll).abs() < 4.0,
+        "roll {} vs {}",
+        f.roll,
+        base.roll
+    );
+    assert!(
+        (f.pitch - base.pitch).abs() < 4.0,
+        "pitch {} vs {}",
+        f.pitch,
+        base.pitch
+    );
+}
+
 #[test]
 fn no_face_tiny_or_huge_frames_give_no_face_and_no_panic() {
     let mut t = FaceTracker::new().expect("models load");

@@ -611,8 +611,9 @@ impl GpuEngine {
     /// for the shader compiler. For warm-ups off the frame path. `filtered`:
     /// every filter for frames in these formats, and the later passes that
     /// read a filtered picture; `direct`: the passes that read frames in these
-    /// formats without a filter. Returns early once `stop` is set (checked
-    /// before each pipeline).
+    /// formats without a filter. Each filter is then run once on a small
+    /// frame. Returns early once `stop` is set (checked before each pipeline
+    /// and each run).
     pub fn precompile(
         &mut self,
         filtered: &[PixelFormat],
@@ -645,6 +646,32 @@ impl GpuEngine {
                     }
                     // A full avatar always stands in front of a picture.
                     self.pack_pipeline((format, 2, 1, pass, source));
+                }
+            }
+        }
+        // Software drivers (lavapipe) make a pipeline's machine code at its
+        // first dispatch, not when it is created: run every filter once on a
+        // small frame, and the pass after it once per output format, so the
+        // first frame a user filters does not wait for that either.
+        let size = Size::new(16, 16);
+        for &f in filtered {
+            let frame = Frame::new(size, f, vec![128; f.frame_len(16, 16)], 0);
+            let outs = [PixelFormat::Rgba, PixelFormat::Yuyv, PixelFormat::Nv12];
+            for (i, filter) in crate::gpu::filters::FILTERS.iter().enumerate() {
+                if stopped() {
+                    return;
+                }
+                let spec = FilterSpec {
+                    name: filter.name.to_string(),
+                    params: Default::default(),
+                    lut: None,
+                };
+                let look = Look {
+                    filter: Some(&spec),
+                    ..Look::PLAIN
+                };
+                if let Err(e) = self.process(&frame, look, 0, outs[i % outs.len()]) {
+                    tracing::debug!("warm-up run of {}: {e}", filter.name);
                 }
             }
         }

@@ -438,17 +438,43 @@ pub fn roi_from_landmarks(marks: &[[f32; 3]]) -> Roi {
     }
 }
 
+/// The head's rotation as yaw, pitch and roll in degrees, in the order the
+/// avatar rig applies them: R = Rz(roll) Ry(yaw) Rx(pitch), x to the image's
+/// right, y down, z away from the camera. The head's own axes are the line
+/// across the face (its sides) and the line down it (forehead to chin, made
+/// square to the first); they are R's first two columns. In MediaPipe's
+/// canonical face the forehead and chin points are level in depth (0.7
+/// degrees apart), so a face looking at the camera reads zero pitch.
+pub fn head_pose(marks: &[[f32; 3]]) -> (f32, f32, f32) {
+    use mesh::*;
+    let sub = |a: [f32; 3], b: [f32; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+    let dot = |a: [f32; 3], b: [f32; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    let unit = |a: [f32; 3]| {
+        let n = dot(a, a).sqrt().max(1e-6);
+        a.map(|v| v / n)
+    };
+    let across = unit(sub(marks[LEFT_EYE_OUTER], marks[RIGHT_EYE_OUTER]));
+    let down = sub(marks[CHIN], marks[FOREHEAD]);
+    let k = dot(down, across);
+    let down = unit([
+        down[0] - k * across[0],
+        down[1] - k * across[1],
+        down[2] - k * across[2],
+    ]);
+    // Depth of the third axis (across x down): R22.
+    let r22 = across[0] * down[1] - across[1] * down[0];
+    (
+        across[2].clamp(-1.0, 1.0).asin().to_degrees(),
+        (-down[2]).atan2(r22).to_degrees(),
+        across[1].atan2(across[0]).to_degrees(),
+    )
+}
+
 /// Pose, eyes, mouth and smile from the 468 landmarks.
 pub fn face_state(marks: Vec<[f32; 3]>, score: f32) -> FaceState {
     use mesh::*;
     let m = |i: usize| marks[i];
-    let deg = |r: f32| r.to_degrees();
-    let (re, le) = (m(RIGHT_EYE_OUTER), m(LEFT_EYE_OUTER));
-    let roll = deg((le[1] - re[1]).atan2(le[0] - re[0]));
-    let (fr, fl) = (m(FACE_RIGHT), m(FACE_LEFT));
-    let yaw = deg((fl[2] - fr[2]).atan2(dist(fl, fr)));
-    let (top, chin) = (m(FOREHEAD), m(CHIN));
-    let pitch = deg((chin[2] - top[2]).atan2(dist(top, chin)));
+    let (yaw, pitch, roll) = head_pose(&marks);
     let ratio =
         |a: usize, b: usize, c: usize, d: usize| dist(m(a), m(b)) / dist(m(c), m(d)).max(1e-3);
     let eye = |r: f32| ((r - 0.08) / 0.2).clamp(0.0, 1.0);
@@ -520,5 +546,41 @@ mod tests {
         };
         let (x, y) = r.to_frame(1.0, 0.5);
         assert!((x - 100.0).abs() < 1e-4 && (y - 60.0).abs() < 1e-4);
+    }
+
+    /// A head turned by a known rotation (the rig's order, all three angles at
+    /// once) reads back those angles.
+    #[test]
+    fn head_pose_reads_back_a_known_rotation() {
+        // Canonical points (x right, y down, z away), in centimetres.
+        let mut marks = vec![[0.0f32; 3]; 468];
+        marks[mesh::RIGHT_EYE_OUTER] = [-4.4, -2.7, -3.2];
+        marks[mesh::LEFT_EYE_OUTER] = [4.4, -2.7, -3.2];
+        marks[mesh::FOREHEAD] = [0.0, -8.3, -4.5];
+        marks[mesh::CHIN] = [0.0, 9.4, -4.3];
+        assert!(head_pose(&marks).0.abs() < 1e-3);
+        for (yaw, pitch, roll) in [
+            (30.0f32, 0.0f32, 0.0f32),
+            (0.0, -20.0, 0.0),
+            (-35.0, 15.0, 25.0),
+        ] {
+            let (sy, cy) = yaw.to_radians().sin_cos();
+            let (sp, cp) = pitch.to_radians().sin_cos();
+            let (sr, cr) = roll.to_radians().sin_cos();
+            let turned: Vec<[f32; 3]> = marks
+                .iter()
+                .map(|&[x, y, z]| {
+                    let (y, z) = (cp * y + sp * z, -sp * y + cp * z);
+                    let (x, z) = (cy * x - sy * z, sy * x + cy * z);
+                    [cr * x - sr * y, sr * x + cr * y, z]
+                })
+                .collect();
+            let (y, p, r) = head_pose(&turned);
+            // The canonical face's own 0.7 degree tilt stays in the pitch.
+            assert!(
+                (y - yaw).abs() < 0.05 && (p - pitch + 0.65).abs() < 0.1 && (r - roll).abs() < 0.05,
+                "{yaw} {pitch} {roll} read as {y} {p} {r}"
+            );
+        }
     }
 }
