@@ -56,7 +56,9 @@ check reader-got-150-frames "$([ "$size" = $((150 * 640 * 480 * 2)) ] && echo ok
 grep -q "camera opened" /tmp/daemon.log
 check camera-opened-for-reader "$([ $? = 0 ] && echo ok)"
 # The software GPU's start-up and first frames under emulation take from a
-# few seconds to more than ten: when the last frame read is not inverted yet
+# few seconds to more than thirty (the warm-up runs every filter once, and
+# the software driver compiles each at that run): when the last frame read
+# is not inverted yet
 # (left bar darker than the right one, read from the middle row's Y bytes),
 # read on, bounded, so the frame checked on the host went through the effect
 # whenever the daemon applies it at all.
@@ -69,7 +71,7 @@ inverted() {
 last=/tmp/frames.yuv
 n=0
 until inverted "$last"; do
-  n=$((n + 1)); [ $n -gt 12 ] && break
+  n=$((n + 1)); [ $n -gt 60 ] && break
   timeout 60 v4l2-ctl -d /dev/video10 --stream-mmap=3 --stream-count=15 --stream-to=/tmp/late.yuv >/dev/null 2>&1
   last=/tmp/late.yuv
 done
