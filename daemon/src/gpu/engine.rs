@@ -655,7 +655,7 @@ impl GpuEngine {
         // first frame a user filters does not wait for that either.
         let size = Size::new(16, 16);
         for &f in filtered {
-            let frame = Frame::new(size, f, vec![128; f.frame_len(16, 16)], 0);
+            let frame = Frame::new(size, f, vec![128; f.frame_len(size.width, size.height)], 0);
             let outs = [PixelFormat::Rgba, PixelFormat::Yuyv, PixelFormat::Nv12];
             for (i, filter) in crate::gpu::filters::FILTERS.iter().enumerate() {
                 if stopped() {

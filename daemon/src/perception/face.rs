@@ -441,8 +441,9 @@ pub fn roi_from_landmarks(marks: &[[f32; 3]]) -> Roi {
 /// The head's rotation as yaw, pitch and roll in degrees, in the order the
 /// avatar rig applies them: R = Rz(roll) Ry(yaw) Rx(pitch), x to the image's
 /// right, y down, z away from the camera. The head's own axes are the line
-/// across the face (its sides) and the line down it (forehead to chin, made
-/// square to the first); they are R's first two columns. In MediaPipe's
+/// across the face (outer eye corner to outer eye corner) and the line down
+/// it (forehead to chin, made square to the first); they are R's first two
+/// columns. In MediaPipe's
 /// canonical face the forehead and chin points are level in depth (0.7
 /// degrees apart), so a face looking at the camera reads zero pitch.
 pub fn head_pose(marks: &[[f32; 3]]) -> (f32, f32, f32) {
