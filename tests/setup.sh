@@ -4,7 +4,9 @@
 set -euo pipefail
 
 # libvpx-dev: VP8 for the rooms' video.
-BUILD_PKGS=(build-essential pkg-config libclang-dev ca-certificates curl libvpx-dev)
+# libpipewire/libspa headers: the PipeWire camera (bindgen needs libclang).
+BUILD_PKGS=(build-essential pkg-config libclang-dev ca-certificates curl libvpx-dev
+  libpipewire-0.3-dev libspa-0.2-dev)
 # Mesa: lavapipe (software Vulkan) runs the GPU effects where there is no GPU,
 # as on CI. libegl1 + libegl-mesa0 add the GL fallback.
 RUNTIME_PKGS=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0)
@@ -12,6 +14,10 @@ RUNTIME_PKGS=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0)
 # verify on the packaged unit; ffmpeg: ffprobe checks
 # clips; the rest boots a real kernel for the V4L2 test.
 TEST_PKGS=(dbus systemd ffmpeg qemu-system-x86 busybox-static v4l-utils cpio kmod linux-headers-amd64)
+# The PipeWire camera test: a private PipeWire session and an independent
+# reader (GStreamer's pipewiresrc).
+TEST_PKGS+=(pipewire pipewire-bin wireplumber gstreamer1.0-pipewire gstreamer1.0-tools
+  gstreamer1.0-plugins-base)
 # The rooms' browser test: headless Chromium driven from Node.
 TEST_PKGS+=(chromium fonts-dejavu-core)
 if ! command -v npm >/dev/null 2>&1; then

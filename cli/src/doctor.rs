@@ -201,6 +201,114 @@ fn video_group(group_file: &str) -> Check {
     }
 }
 
+/// What `bytemeetd --list-pipewire` said: the PipeWire session's facts, or
+/// why it could not be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PipeWireFacts {
+    version: String,
+    session_manager: Option<String>,
+    /// The camera node's name, id and consumers, when published.
+    node: Option<(String, u32, u32)>,
+}
+
+fn parse_pipewire(lines: &[String]) -> Option<PipeWireFacts> {
+    let mut facts = PipeWireFacts {
+        version: String::new(),
+        session_manager: None,
+        node: None,
+    };
+    for line in lines {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f[..] {
+            ["pipewire", v] => facts.version = v.to_string(),
+            ["session-manager", "-"] => {}
+            ["session-manager", m] => facts.session_manager = Some(m.to_string()),
+            ["node", _, "-", _] => {}
+            ["node", name, id, n] => {
+                facts.node = Some((name.to_string(), id.parse().ok()?, n.parse().ok()?))
+            }
+            _ => {}
+        }
+    }
+    (!facts.version.is_empty()).then_some(facts)
+}
+
+const START_PIPEWIRE: &str = "systemctl --user enable --now pipewire.socket wireplumber (Debian/Ubuntu: sudo apt-get install pipewire wireplumber)";
+
+/// PipeWire: the daemon reachable, a session manager running, the camera
+/// node published. `facts` is `Err` with the reason when PipeWire did not answer.
+fn pipewire_checks(facts: Result<PipeWireFacts, String>, daemon_running: bool) -> Vec<Check> {
+    let facts = match facts {
+        Ok(f) => f,
+        Err(why) => {
+            return vec![
+                check("pipewire", Level::Fail, why, Some(START_PIPEWIRE)),
+                check("session mgr", Level::Skip, "needs PipeWire", None),
+                check("pipewire cam", Level::Skip, "needs PipeWire", None),
+            ]
+        }
+    };
+    let daemon = check(
+        "pipewire",
+        Level::Ok,
+        format!("PipeWire {} reachable", facts.version),
+        None,
+    );
+    let manager = match &facts.session_manager {
+        Some(m) => check("session mgr", Level::Ok, format!("{m} running"), None),
+        None => check(
+            "session mgr",
+            Level::Fail,
+            "no session manager: apps are never linked to the camera",
+            Some("systemctl --user enable --now wireplumber (sudo apt-get install wireplumber)"),
+        ),
+    };
+    let node = match (&facts.node, daemon_running) {
+        (Some((name, id, n)), _) => check(
+            "pipewire cam",
+            Level::Ok,
+            format!("ByteMeet Camera published ({name}, node {id}, {n} consumer(s))"),
+            None,
+        ),
+        (None, true) => check(
+            "pipewire cam",
+            Level::Fail,
+            "bytemeetd runs but does not publish on PipeWire",
+            Some("set output = [\"auto\"] (or add \"pipewire\") in ~/.config/bytemeet/config.toml, then systemctl --user restart bytemeetd"),
+        ),
+        (None, false) => check(
+            "pipewire cam",
+            Level::Skip,
+            "published while bytemeetd runs",
+            None,
+        ),
+    };
+    vec![daemon, manager, node]
+}
+
+fn pipewire_facts() -> Result<PipeWireFacts, String> {
+    let out = Command::new(daemon_binary())
+        .arg("--list-pipewire")
+        .env("RUST_LOG", "error")
+        .env("NO_COLOR", "1")
+        .output()
+        .map_err(|e| format!("cannot run bytemeetd: {e}"))?;
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    parse_pipewire(&lines).ok_or_else(|| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let why = err
+            .lines()
+            .filter_map(|l| l.split("ERROR").nth(1))
+            .map(|l| l.trim_start_matches(|c: char| c == ' ' || c == ':').trim())
+            .next_back()
+            .unwrap_or("no answer");
+        format!("not reachable: {why}")
+    })
+}
+
 fn gpu() -> Check {
     match daemon_lines("--list-gpus") {
         Err(e) => check(
@@ -342,8 +450,22 @@ pub async fn run() -> Vec<Check> {
     ));
     out.push(gpu());
     let (bus, daemon) = bus_and_daemon().await;
+    let pw = pipewire_checks(pipewire_facts(), daemon.status == Level::Ok);
+    // With the PipeWire camera working, a missing loopback only matters to
+    // apps that read /dev/video* directly.
+    if pw.iter().any(|c| c.check == "pipewire cam" && c.status == Level::Ok) {
+        if let Some(l) = out
+            .iter_mut()
+            .find(|c| c.check == "v4l2loopback" && c.status == Level::Fail)
+        {
+            l.status = Level::Warn;
+            l.detail
+                .push_str(" (the PipeWire camera serves apps that use PipeWire)");
+        }
+    }
     out.push(bus);
     out.push(daemon);
+    out.extend(pw);
     out.push(match bytemeet_proto::config_file() {
         Some(path) => room(&path),
         None => check(
@@ -454,6 +576,46 @@ mod tests {
         let c = room(&cfg);
         assert_eq!(c.status, Level::Fail);
         assert!(c.fix.is_some());
+    }
+
+    #[test]
+    fn pipewire_facts_become_three_checks() {
+        let lines: Vec<String> = [
+            "pipewire\t0.3.65",
+            "session-manager\tWirePlumber",
+            "node\tbytemeet-camera\t42\t2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let facts = parse_pipewire(&lines).expect("facts");
+        assert_eq!(
+            facts.node,
+            Some(("bytemeet-camera".to_string(), 42, 2))
+        );
+        let c = pipewire_checks(Ok(facts.clone()), true);
+        assert!(c.iter().all(|c| c.status == Level::Ok), "{c:?}");
+        assert!(c[2].detail.contains("2 consumer"));
+
+        // No session manager, no node while the daemon runs: each says its fix.
+        let bare = PipeWireFacts {
+            session_manager: None,
+            node: None,
+            ..facts
+        };
+        let c = pipewire_checks(Ok(bare.clone()), true);
+        assert_eq!((c[1].status, c[2].status), (Level::Fail, Level::Fail));
+        assert!(c[1].fix.as_deref().is_some_and(|f| f.contains("wireplumber")));
+        assert!(c[2].fix.as_deref().is_some_and(|f| f.contains("pipewire")));
+        // The daemon not running: the node check waits for it.
+        assert_eq!(pipewire_checks(Ok(bare), false)[2].status, Level::Skip);
+
+        // PipeWire unreachable: one failure with the fix, the rest skipped.
+        let c = pipewire_checks(Err("not reachable: Creation failed".into()), false);
+        assert_eq!(c[0].status, Level::Fail);
+        assert!(c[0].fix.as_deref().is_some_and(|f| f.contains("pipewire")));
+        assert!(c[1..].iter().all(|c| c.status == Level::Skip));
+        assert_eq!(parse_pipewire(&[]), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `bytemeetd`: ByteMeet's camera daemon. Frames flow from a source (webcam,
 //! demo portrait, file) through the effect chain to the outputs (virtual
-//! camera, clips); see `ARCHITECTURE.md` for the map.
+//! camera on v4l2loopback and PipeWire, clips); see `ARCHITECTURE.md` for the map.
 
 pub mod avatar;
 pub mod config;
@@ -10,6 +10,7 @@ pub mod effects;
 pub mod frame;
 pub mod gpu;
 pub mod perception;
+pub mod pipewire;
 pub mod pipeline;
 pub mod placeholder;
 pub mod queue;

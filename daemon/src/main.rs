@@ -33,7 +33,7 @@ struct Args {
     /// Frame source: auto, demo, v4l2:/dev/videoN, file:PATH (.y4m clip or image).
     #[arg(long, value_name = "SPEC")]
     source: Option<SourceSpec>,
-    /// Output, repeatable: auto, v4l2:/dev/videoN, y4m:PATH, png:PATH.
+    /// Output, repeatable: auto (PipeWire and/or v4l2loopback), pipewire[:NODE], v4l2:/dev/videoN, y4m:PATH, png:PATH.
     #[arg(long = "output", value_name = "SPEC")]
     outputs: Vec<OutputSpec>,
     /// Output size.
@@ -87,6 +87,10 @@ struct Args {
     /// List the GPU adapters, best first (`auto` takes the first), and exit.
     #[arg(long)]
     list_gpus: bool,
+    /// Check the PipeWire session (daemon version, session manager, the
+    /// ByteMeet Camera node and its consumers) and exit (1 if unreachable).
+    #[arg(long)]
+    list_pipewire: bool,
     /// Print the manual page (roff) and exit; packaging installs it.
     #[arg(long, hide = true)]
     print_man: bool,
@@ -312,6 +316,17 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if args.list_pipewire {
+        let probe = bytemeetd::pipewire::probe(
+            bytemeetd::pipewire::NODE_NAME,
+            std::time::Duration::from_secs(3),
+        )
+        .map_err(anyhow::Error::msg)?;
+        for line in probe.lines(bytemeetd::pipewire::NODE_NAME) {
+            println!("{line}");
+        }
+        return Ok(());
+    }
     if args.list_avatars {
         list_avatars();
         return Ok(());
@@ -395,8 +410,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut sinks = Vec::new();
     for spec in &s.outputs {
         match sink::open(spec, s.size, s.fps, s.output_format) {
-            Ok(Some(sink)) => sinks.push(sink),
-            Ok(None) => {}
+            Ok(opened) => sinks.extend(opened),
             Err(e) if args.frames.is_some() => return Err(e).context(format!("output {spec}")),
             Err(e) => tracing::error!(output = %spec, "{e}"),
         }

@@ -284,6 +284,25 @@ fn start_output(
     })
 }
 
+/// How many readers each on-demand output has (`None` for files).
+fn output_readers(outputs: &[Output]) -> Vec<Option<u32>> {
+    outputs.iter().map(|o| o.demand.readers()).collect()
+}
+
+/// What `status` shows of each output: its name and, for the virtual
+/// cameras, how many apps are reading it.
+fn describe_outputs(outputs: &[Output], readers: &[Option<u32>]) -> Vec<String> {
+    outputs
+        .iter()
+        .zip(readers)
+        .map(|(o, n)| match n {
+            None => o.name.clone(),
+            Some(1) => format!("{}: 1 consumer", o.name),
+            Some(n) => format!("{}: {n} consumers", o.name),
+        })
+        .collect()
+}
+
 /// Runs the loop until `shutdown` is set or, in batch mode, the frame count is reached.
 pub fn run(
     cfg: PipelineConfig,
@@ -312,7 +331,8 @@ pub fn run(
     if outputs.is_empty() && batch {
         return Err(PipelineError::NoOutputs);
     }
-    hub.set_outputs(outputs.iter().map(|o| o.name.clone()).collect());
+    let mut readers_seen = output_readers(&outputs);
+    hub.set_outputs(describe_outputs(&outputs, &readers_seen));
     let mut source_seen = 0;
     let mut source = hub
         .source_if_newer(&mut source_seen)
@@ -453,6 +473,11 @@ pub fn run(
             break;
         }
         hub.set_camera_active(sched.camera_active());
+        let readers = output_readers(&outputs);
+        if readers != readers_seen {
+            hub.set_outputs(describe_outputs(&outputs, &readers));
+            readers_seen = readers;
+        }
 
         let wait = sched
             .next_wake(now, last_emit)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use image::ImageEncoder;
 
 use super::{Demand, FrameSink, SinkError};
-use crate::frame::{Frame, PixelFormat};
+use crate::frame::{Frame, PixelFormat, SharedFrame};
 
 #[derive(Debug)]
 pub struct PngSink {
@@ -68,7 +68,7 @@ impl FrameSink for PngSink {
         Demand::Always
     }
 
-    fn write(&mut self, frame: &Frame) -> Result<(), SinkError> {
+    fn write(&mut self, frame: &SharedFrame) -> Result<(), SinkError> {
         let err = |reason: String| SinkError::File {
             path: self.path.display().to_string(),
             reason,
@@ -95,7 +95,7 @@ mod tests {
         let size = Size::new(8, 4);
         for v in [10u8, 200] {
             let f = Frame::new(size, PixelFormat::Rgba, vec![v; 8 * 4 * 4], 0);
-            sink.write(&f).expect("write");
+            sink.write(&std::sync::Arc::new(f)).expect("write");
         }
         let img = image::open(&path).expect("png").to_rgba8();
         assert_eq!(img.dimensions(), (8, 4));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Demand, FrameSink, SinkError};
-use crate::frame::{Frame, PixelFormat, Size};
+use crate::frame::{PixelFormat, SharedFrame, Size};
 use crate::v4l2::discover;
 use crate::v4l2::output::{LoopbackOutput, OutputError};
 use crate::v4l2::readers::ReaderWatch;
@@ -120,7 +120,7 @@ impl FrameSink for V4l2Sink {
         Demand::Readers(self.readers.clone())
     }
 
-    fn write(&mut self, frame: &Frame) -> Result<(), SinkError> {
+    fn write(&mut self, frame: &SharedFrame) -> Result<(), SinkError> {
         if self.out.is_none() {
             self.reopen();
         }

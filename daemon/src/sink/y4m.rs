@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::{Demand, FrameSink, SinkError};
-use crate::frame::{Frame, PixelFormat, Size};
+use crate::frame::{PixelFormat, SharedFrame, Size};
 
 /// The clip's buffered file, shared with the encoder so `finish` can flush it
 /// and report a failed flush (the y4m encoder does not give its writer back).
@@ -99,7 +99,7 @@ impl FrameSink for Y4mSink {
         Demand::Always
     }
 
-    fn write(&mut self, frame: &Frame) -> Result<(), SinkError> {
+    fn write(&mut self, frame: &SharedFrame) -> Result<(), SinkError> {
         let err = |reason: String| SinkError::File {
             path: self.path.display().to_string(),
             reason,
@@ -147,6 +147,7 @@ impl FrameSink for Y4mSink {
 mod tests {
     use super::*;
     use crate::source::{file::Y4mSource, FrameSource};
+    use crate::frame::Frame;
 
     #[test]
     fn clip_round_trips_through_the_y4m_source() {
@@ -157,7 +158,7 @@ mod tests {
         for i in 0..3u8 {
             let mut f = Frame::black(size, PixelFormat::I420);
             f.data[..size.pixels()].fill(20 + i * 50);
-            sink.write(&f).expect("write");
+            sink.write(&Arc::new(f)).expect("write");
         }
         sink.finish().expect("finish");
         let text = std::fs::read(&path).expect("read");
