@@ -453,7 +453,10 @@ pub async fn run() -> Vec<Check> {
     let pw = pipewire_checks(pipewire_facts(), daemon.status == Level::Ok);
     // With the PipeWire camera working, a missing loopback only matters to
     // apps that read /dev/video* directly.
-    if pw.iter().any(|c| c.check == "pipewire cam" && c.status == Level::Ok) {
+    if pw
+        .iter()
+        .any(|c| c.check == "pipewire cam" && c.status == Level::Ok)
+    {
         if let Some(l) = out
             .iter_mut()
             .find(|c| c.check == "v4l2loopback" && c.status == Level::Fail)
@@ -589,10 +592,7 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         let facts = parse_pipewire(&lines).expect("facts");
-        assert_eq!(
-            facts.node,
-            Some(("bytemeet-camera".to_string(), 42, 2))
-        );
+        assert_eq!(facts.node, Some(("bytemeet-camera".to_string(), 42, 2)));
         let c = pipewire_checks(Ok(facts.clone()), true);
         assert!(c.iter().all(|c| c.status == Level::Ok), "{c:?}");
         assert!(c[2].detail.contains("2 consumer"));
@@ -605,7 +605,10 @@ mod tests {
         };
         let c = pipewire_checks(Ok(bare.clone()), true);
         assert_eq!((c[1].status, c[2].status), (Level::Fail, Level::Fail));
-        assert!(c[1].fix.as_deref().is_some_and(|f| f.contains("wireplumber")));
+        assert!(c[1]
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("wireplumber")));
         assert!(c[2].fix.as_deref().is_some_and(|f| f.contains("pipewire")));
         // The daemon not running: the node check waits for it.
         assert_eq!(pipewire_checks(Ok(bare), false)[2].status, Level::Skip);

@@ -59,7 +59,11 @@ fn index_of(bytes: &[u8]) -> Option<u64> {
 }
 
 /// An in-process PipeWire reader of `node`, on its own thread.
-fn pipewire_reader(node: String, arrivals: Arrivals, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn pipewire_reader(
+    node: String,
+    arrivals: Arrivals,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mainloop = pw::main_loop::MainLoopRc::new(None).expect("main loop");
         let context = pw::context::ContextRc::new(&mainloop, None).expect("context");
@@ -154,7 +158,12 @@ struct RunFigures {
 }
 
 /// Sends `frames` paced at FPS through `sink`; arrivals come from a reader.
-fn drive(sink: &mut dyn FrameSink, frames: u64, arrivals: &Arrivals, extra_ns: impl Fn() -> u64) -> RunFigures {
+fn drive(
+    sink: &mut dyn FrameSink,
+    frames: u64,
+    arrivals: &Arrivals,
+    extra_ns: impl Fn() -> u64,
+) -> RunFigures {
     let mut ring = Ring::new();
     let interval = Duration::from_secs_f64(1.0 / FPS);
     let mut sent_at = HashMap::new();
@@ -204,15 +213,19 @@ fn memcpy_us(reps: usize) -> f64 {
 
 fn pipewire_run(frames: u64) -> RunFigures {
     let name = "bytemeet-bench";
-    let mut sink = bytemeetd::sink::pipewire::PipeWireSink::start(Some(name), SIZE, PixelFormat::Yuyv, FPS)
-        .expect("PipeWire sink");
+    let mut sink =
+        bytemeetd::sink::pipewire::PipeWireSink::start(Some(name), SIZE, PixelFormat::Yuyv, FPS)
+            .expect("PipeWire sink");
     let arrivals: Arrivals = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let reader = pipewire_reader(name.into(), arrivals.clone(), stop.clone());
     let node = sink.node_state();
     let deadline = Instant::now() + Duration::from_secs(20);
     while node.consumers.load(Ordering::Relaxed) == 0 || node.negotiated().is_none() {
-        assert!(Instant::now() < deadline, "the reader never linked to the camera");
+        assert!(
+            Instant::now() < deadline,
+            "the reader never linked to the camera"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let node_for_cost = node.clone();
@@ -229,7 +242,8 @@ fn loopback_run(frames: u64) -> Option<RunFigures> {
     use bytemeetd::v4l2::discover;
     let devices = discover::list();
     let dev = discover::rank_loopbacks(&devices).first()?.path.clone();
-    let mut sink = bytemeetd::sink::v4l2::V4l2Sink::open(dev.clone(), SIZE, PixelFormat::Yuyv, FPS).ok()?;
+    let mut sink =
+        bytemeetd::sink::v4l2::V4l2Sink::open(dev.clone(), SIZE, PixelFormat::Yuyv, FPS).ok()?;
     let arrivals: Arrivals = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
@@ -244,7 +258,9 @@ fn loopback_run(frames: u64) -> Option<RunFigures> {
                 return;
             };
             let _ = d.set_format(&f);
-            let Ok(mut stream) = v4l::io::mmap::Stream::with_buffers(&d, v4l::buffer::Type::VideoCapture, 4) else {
+            let Ok(mut stream) =
+                v4l::io::mmap::Stream::with_buffers(&d, v4l::buffer::Type::VideoCapture, 4)
+            else {
                 return;
             };
             while !stop.load(Ordering::Relaxed) {
@@ -309,8 +325,16 @@ fn main() {
             .map(|r| 100.0 * r.received as f64 / r.sent as f64)
             .collect();
         println!("{name}:");
-        println!("  cost per frame: {} us = {} x memcpy", spread(&cost), spread(&ratio));
-        println!("  write -> reader latency: median {} ms, p99 {} ms", spread(&med), spread(&p99));
+        println!(
+            "  cost per frame: {} us = {} x memcpy",
+            spread(&cost),
+            spread(&ratio)
+        );
+        println!(
+            "  write -> reader latency: median {} ms, p99 {} ms",
+            spread(&med),
+            spread(&p99)
+        );
         println!("  frames received: {} %", spread(&got));
     };
     report("PipeWire camera (in-process PipeWire reader)", &pw_runs);

@@ -37,7 +37,14 @@ impl Drive for Session {
         let mut c = Command::new(env!("CARGO_BIN_EXE_bytemeetd"));
         self.env(&mut c)
             .env("RUST_LOG", "info,bytemeetd::pipewire=debug")
-            .args(["--source", "demo", "--size", &format!("{W}x{H}"), "--fps", "30"])
+            .args([
+                "--source",
+                "demo",
+                "--size",
+                &format!("{W}x{H}"),
+                "--fps",
+                "30",
+            ])
             .args(["--output", "pipewire"])
             .args(args)
             .stdout(Stdio::null())
@@ -74,7 +81,15 @@ impl Drive for Session {
             .args(["!", caps, "!", "tee", "name=t"])
             .args(["!", "queue", "!", "filesink"])
             .arg(format!("location={}", out.display()))
-            .args(["t.", "!", "queue", "!", "fakesink", "silent=false", "sync=false"])
+            .args([
+                "t.",
+                "!",
+                "queue",
+                "!",
+                "fakesink",
+                "silent=false",
+                "sync=false",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         spawn("gst-launch-1.0 (gstreamer1.0-tools)", &mut c)
@@ -108,7 +123,10 @@ fn finish_reader(child: Child, out: &Path) -> Frames {
         if child.try_wait().expect("wait").is_some() {
             break;
         }
-        assert!(Instant::now() < deadline, "the reader got no frames within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "the reader got no frames within 60 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut text = String::new();
@@ -266,7 +284,11 @@ fn pipewire_camera_end_to_end() {
         90 * (W * H * 2) as usize,
         "90 whole frames"
     );
-    assert!(frames.pts_s.len() >= 80, "{} timestamps", frames.pts_s.len());
+    assert!(
+        frames.pts_s.len() >= 80,
+        "{} timestamps",
+        frames.pts_s.len()
+    );
     let rate = frames.rate();
     assert!(
         (20.0..=40.0).contains(&rate),
@@ -327,12 +349,18 @@ fn pipewire_camera_end_to_end() {
     session.start_pipewire();
     daemon.wait_log("camera published on PipeWire", 2, 30);
     let after = session.read(&caps, 20);
-    assert_eq!(after.bytes.len(), 20 * (W * H * 2) as usize, "after the restart");
+    assert_eq!(
+        after.bytes.len(),
+        20 * (W * H * 2) as usize,
+        "after the restart"
+    );
     assert_grey_picture(&last_frame(&after.bytes, "YUY2", W, H), "after restart");
 
     // The daemon restarts: the same node name is there again.
     daemon.stop();
-    wait_for("the node to go with the daemon", 10, || session.node(NODE).is_none());
+    wait_for("the node to go with the daemon", 10, || {
+        session.node(NODE).is_none()
+    });
     let again = session.daemon(&["--filter", "grayscale"]);
     again.wait_log("camera published on PipeWire", 1, 60);
     let frames = session.read(&caps, 10);

@@ -79,7 +79,12 @@ pub fn offers(size: Size, first: PixelFormat) -> Vec<Offer> {
     }
     sizes
         .iter()
-        .flat_map(|s| formats.iter().map(|f| Offer { format: *f, size: *s }))
+        .flat_map(|s| {
+            formats.iter().map(|f| Offer {
+                format: *f,
+                size: *s,
+            })
+        })
         .collect()
 }
 
@@ -225,7 +230,9 @@ mod tests {
         for (i, a) in o.iter().enumerate() {
             assert!(!o[i + 1..].contains(a), "{a} offered twice");
         }
-        assert!(o.iter().all(|x| x.size.width <= 1280 && x.size.height <= 720));
+        assert!(o
+            .iter()
+            .all(|x| x.size.width <= 1280 && x.size.height <= 720));
         // A small configured size offers only what fits in it.
         let small = offers(Size::new(640, 360), PixelFormat::Yuyv);
         let sizes: Vec<Size> = small.iter().map(|x| x.size).collect();
@@ -246,7 +253,10 @@ mod tests {
             format: PixelFormat::I420,
             size: s,
         };
-        assert_eq!((i420.stride(), i420.frame_len()), (1280, 1280 * 720 * 3 / 2));
+        assert_eq!(
+            (i420.stride(), i420.frame_len()),
+            (1280, 1280 * 720 * 3 / 2)
+        );
     }
 
     #[test]

@@ -421,8 +421,12 @@ fn connect_once(
 
     let (tx, rx) = pw::channel::channel::<Wake>();
     let _receiver = rx.attach(mainloop.loop_(), {
-        let (mainloop, stream, state, count) =
-            (mainloop.clone(), stream.clone(), state.clone(), count.clone());
+        let (mainloop, stream, state, count) = (
+            mainloop.clone(),
+            stream.clone(),
+            state.clone(),
+            count.clone(),
+        );
         move |wake| match wake {
             Wake::Frame => {
                 // The node id is known once the stream is set up; recount

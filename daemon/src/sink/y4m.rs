@@ -146,8 +146,8 @@ impl FrameSink for Y4mSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{file::Y4mSource, FrameSource};
     use crate::frame::Frame;
+    use crate::source::{file::Y4mSource, FrameSource};
 
     #[test]
     fn clip_round_trips_through_the_y4m_source() {

@@ -126,10 +126,11 @@ impl Session {
     pub fn node(&self, name: &str) -> Option<serde_json::Value> {
         self.objects()
             .into_iter()
-            .find(|o| o["type"] == "PipeWire:Interface:Node" && o["info"]["props"]["node.name"] == name)
+            .find(|o| {
+                o["type"] == "PipeWire:Interface:Node" && o["info"]["props"]["node.name"] == name
+            })
             .map(|o| o["info"]["props"].clone())
     }
-
 }
 
 impl Drop for Session {
@@ -153,7 +154,6 @@ pub fn stop(mut c: Child) {
     let _ = c.kill();
     let _ = c.wait();
 }
-
 
 pub fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
