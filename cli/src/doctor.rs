@@ -302,7 +302,7 @@ fn pipewire_facts() -> Result<PipeWireFacts, String> {
         let why = err
             .lines()
             .filter_map(|l| l.split("ERROR").nth(1))
-            .map(|l| l.trim_start_matches(|c: char| c == ' ' || c == ':').trim())
+            .map(|l| l.trim_start_matches([' ', ':']).trim())
             .next_back()
             .unwrap_or("no answer");
         format!("not reachable: {why}")

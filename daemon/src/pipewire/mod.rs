@@ -133,7 +133,7 @@ pub fn socket_path() -> Option<std::path::PathBuf> {
     }
     ["PIPEWIRE_RUNTIME_DIR", "XDG_RUNTIME_DIR"]
         .iter()
-        .find_map(|v| std::env::var_os(v))
+        .find_map(std::env::var_os)
         .map(|dir| std::path::PathBuf::from(dir).join(remote))
 }
 
@@ -358,7 +358,7 @@ fn connect_once(
                 (Err(e), _) | (_, Err(e)) => tracing::error!("PipeWire: {e}"),
             }
         })
-        .process(|stream, data| fill_buffer(stream, data))
+        .process(fill_buffer)
         .register()?;
 
     let pods = offers
