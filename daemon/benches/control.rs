@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytemeet_proto::{CameraProxy, OBJECT_PATH};
 use bytemeetd::control::dbus::CameraService;
 use bytemeetd::control::Hub;
-use bytemeetd::frame::{Frame, PixelFormat, Size};
+use bytemeetd::frame::{PixelFormat, Size};
 use bytemeetd::gpu::GpuPreference;
 use bytemeetd::pipeline::{self, PipelineConfig};
 use bytemeetd::sink::{Demand, FrameSink, SinkError};
@@ -38,7 +38,7 @@ impl FrameSink for Record {
     fn demand(&self) -> Demand {
         Demand::Always
     }
-    fn write(&mut self, frame: &Frame) -> Result<(), SinkError> {
+    fn write(&mut self, frame: &bytemeetd::frame::SharedFrame) -> Result<(), SinkError> {
         // YUYV: chroma bytes are the odd ones; grey means all near 128.
         let grey = frame.data[1..]
             .iter()

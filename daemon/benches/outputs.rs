@@ -111,7 +111,9 @@ fn pipewire_reader(
             )
             .expect("connect");
         while !stop.load(Ordering::Relaxed) {
-            mainloop.loop_().iterate(Duration::from_millis(20));
+            mainloop
+                .loop_()
+                .iterate(pw::loop_::Timeout::Finite(Duration::from_millis(20)));
         }
     })
 }

@@ -109,7 +109,7 @@ impl FrameSink for CopySink {
     fn demand(&self) -> Demand {
         Demand::Always
     }
-    fn write(&mut self, frame: &Frame) -> Result<(), SinkError> {
+    fn write(&mut self, frame: &bytemeetd::frame::SharedFrame) -> Result<(), SinkError> {
         self.buf.copy_from_slice(&frame.data);
         Ok(())
     }

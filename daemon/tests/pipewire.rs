@@ -207,7 +207,7 @@ fn last_frame(bytes: &[u8], format: &str, w: u32, h: u32) -> Planes {
         _ => px * 3 / 2,
     };
     assert!(
-        bytes.len() >= len && bytes.len() % len == 0,
+        bytes.len() >= len && bytes.len().is_multiple_of(len),
         "{format} {w}x{h}: {} bytes is not a whole number of {len}-byte frames",
         bytes.len()
     );
