@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need, then runs format
-# and lint checks, every cargo test, the rooms in headless Chromium, the .deb
+# and lint checks, every cargo test, the rooms in headless Chromium, the
+# PipeWire camera in headless Chromium through the Camera portal, the .deb
 # check, and the real-kernel V4L2 test in a VM.
 #   BYTEMEET_SKIP_SETUP=1  skip package installation
 #   BYTEMEET_SKIP_VM=1     skip the VM test (it needs about a minute and qemu)
@@ -29,6 +30,8 @@ if ! cmp -s tests/rooms/node_modules/socket.io-client/dist/socket.io.min.js room
   exit 1
 fi
 dbus-run-session -- node tests/rooms/e2e.mjs "$CARGO_TARGET_DIR/debug" "$CARGO_TARGET_DIR/rooms-e2e"
+echo "== ByteMeet Camera in headless Chromium through PipeWire and the Camera portal"
+bash tests/camera/portal.sh "$CARGO_TARGET_DIR/debug" "$CARGO_TARGET_DIR/camera-portal"
 echo "== room server under load (200 peers, 50 rooms, 30 s; no loss, no growth)"
 "$CARGO_TARGET_DIR/debug/bytemeet-rooms-load" --secs 30
 echo "== packaging (.deb from the test build, unpacked and checked)"

@@ -20,6 +20,9 @@ TEST_PKGS+=(pipewire pipewire-bin wireplumber gstreamer1.0-pipewire gstreamer1.0
   gstreamer1.0-plugins-base)
 # The rooms' browser test: headless Chromium driven from Node.
 TEST_PKGS+=(chromium fonts-dejavu-core)
+# Chromium takes the PipeWire camera through the Camera portal; the portal's
+# GTK backend needs an X display (Xvfb), gdbus sets the permission store.
+TEST_PKGS+=(xvfb xdg-desktop-portal xdg-desktop-portal-gtk libglib2.0-bin)
 if ! command -v npm >/dev/null 2>&1; then
   TEST_PKGS+=(nodejs npm)
 fi
