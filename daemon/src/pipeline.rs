@@ -502,7 +502,7 @@ pub fn run(
                     "capture-to-loop",
                     now.saturating_duration_since(frame.captured_at),
                 );
-                sched.frame();
+                sched.frame(now);
                 let frame = Arc::new(frame);
                 if hub.snapshot_wanted() {
                     hub.answer_snapshots(Ok(frame.clone()));

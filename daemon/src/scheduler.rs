@@ -16,6 +16,11 @@ pub struct SchedulerConfig {
     pub retry_max: Duration,
     /// Output frame interval: readers get a frame at least this often.
     pub frame_interval: Duration,
+    /// How long a live camera may go without a frame before the outputs get
+    /// repeats. Longer than one interval: a frame that is merely late (jitter,
+    /// a slow effect) must not let a repeat squeeze in just before it, which
+    /// would push the output rate above the camera's.
+    pub stall_after: Duration,
 }
 
 impl SchedulerConfig {
@@ -25,6 +30,7 @@ impl SchedulerConfig {
             retry_initial: Duration::from_millis(500),
             retry_max: Duration::from_secs(5),
             frame_interval: Duration::from_secs_f64(1.0 / fps.clamp(1.0, 240.0)),
+            stall_after: Duration::from_secs_f64(2.5 / fps.clamp(1.0, 240.0)),
         }
     }
 }
@@ -63,6 +69,8 @@ pub struct Scheduler {
     demand_gone_at: Option<Instant>,
     failures: u32,
     last_error: Option<String>,
+    /// When the live source last delivered.
+    last_frame: Option<Instant>,
 }
 
 impl Scheduler {
@@ -73,6 +81,7 @@ impl Scheduler {
             demand_gone_at: None,
             failures: 0,
             last_error: None,
+            last_frame: None,
         }
     }
 
@@ -127,7 +136,8 @@ impl Scheduler {
     }
 
     /// A frame arrived: the source is healthy again.
-    pub fn frame(&mut self) {
+    pub fn frame(&mut self, now: Instant) {
+        self.last_frame = Some(now);
         if let CameraState::Open { frames } = &mut self.state {
             *frames = true;
             self.failures = 0;
@@ -172,14 +182,30 @@ impl Scheduler {
         }
     }
 
-    /// True when outputs have gone `frame_interval` without a frame.
+    /// True when the outputs need a repeat now: they have gone
+    /// `frame_interval` without a frame and, while the camera is live, it has
+    /// stalled (`stall_after` without a frame). A live camera that is only
+    /// late gets no repeat, so the output rate never exceeds the camera's.
     pub fn repeat_due(&self, now: Instant, last_emit: Option<Instant>) -> bool {
-        last_emit.is_none_or(|t| now.duration_since(t) >= self.cfg.frame_interval)
+        let interval_passed =
+            last_emit.is_none_or(|t| now.duration_since(t) >= self.cfg.frame_interval);
+        interval_passed && self.live_stalled_at().is_none_or(|t| now >= t)
+    }
+
+    /// While the camera is live, when it counts as stalled.
+    fn live_stalled_at(&self) -> Option<Instant> {
+        match (self.picture(), self.last_frame) {
+            (Picture::Live, Some(t)) => Some(t + self.cfg.stall_after),
+            _ => None,
+        }
     }
 
     /// The latest time the loop should wake up to do something on its own.
     pub fn next_wake(&self, now: Instant, last_emit: Option<Instant>) -> Instant {
         let mut wake = last_emit.map_or(now, |t| t + self.cfg.frame_interval);
+        if let Some(stalled) = self.live_stalled_at() {
+            wake = wake.max(stalled);
+        }
         if let CameraState::Waiting { until, .. } = self.state {
             wake = wake.min(until);
         }
@@ -213,7 +239,7 @@ mod tests {
         assert_eq!(s.picture(), Picture::Idle);
         assert_eq!(s.update(t0 + MS(20), true), Some(Action::Open));
         s.opened();
-        s.frame();
+        s.frame(t0);
         s.source_changed();
         assert_eq!(s.state(), &CameraState::Opening);
         assert_eq!(
@@ -231,7 +257,7 @@ mod tests {
         assert_eq!(s.update(t0, true), Some(Action::Open));
         assert!(s.camera_active());
         s.opened();
-        s.frame();
+        s.frame(t0);
         assert_eq!(s.picture(), Picture::Live);
         assert_eq!(s.update(t0 + MS(100), false), None, "linger starts");
         assert_eq!(s.update(t0 + MS(2000), false), None);
@@ -285,7 +311,7 @@ mod tests {
             matches!(s.picture(), Picture::Unavailable(_)),
             "still failing until a frame arrives"
         );
-        s.frame();
+        s.frame(t0);
         assert_eq!(s.picture(), Picture::Live);
         s.failed(t0, "unplugged".into());
         assert_eq!(
@@ -318,5 +344,28 @@ mod tests {
             s.next_wake(t0, Some(t0)),
             t0 + Duration::from_secs_f64(1.0 / 30.0)
         );
+    }
+
+    #[test]
+    fn a_late_live_frame_gets_no_repeat_a_stalled_camera_does() {
+        let (mut s, t0) = sched();
+        s.update(t0, true);
+        s.opened();
+        s.frame(t0);
+        assert_eq!(s.picture(), Picture::Live);
+        // 40 ms after a frame at 30 fps: late, not stalled (stall at 83 ms).
+        assert!(!s.repeat_due(t0 + MS(40), Some(t0)));
+        assert!(!s.repeat_due(t0 + MS(80), Some(t0)));
+        assert_eq!(
+            s.next_wake(t0 + MS(1), Some(t0)),
+            t0 + Duration::from_secs_f64(2.5 / 30.0)
+        );
+        // Stalled: repeats at the frame interval from then on.
+        assert!(s.repeat_due(t0 + MS(84), Some(t0)));
+        assert!(!s.repeat_due(t0 + MS(100), Some(t0 + MS(84))));
+        assert!(s.repeat_due(t0 + MS(118), Some(t0 + MS(84))));
+        // A new frame: no repeat until the next stall.
+        s.frame(t0 + MS(120));
+        assert!(!s.repeat_due(t0 + MS(160), Some(t0 + MS(120))));
     }
 }

@@ -33,13 +33,14 @@ async function until(what, fn, secs) {
 const page_html = `<!doctype html><meta charset=utf-8><title>camera</title>
 <video id=v autoplay muted playsinline></video><canvas id=c hidden></canvas>
 <script>
-let stream = null, frames = 0;
+let stream = null, frames = 0, lastMedia = -1;
 async function open(w, h) {
   stream = await navigator.mediaDevices.getUserMedia({ video: { width: { exact: w }, height: { exact: h } } });
   const v = document.getElementById('v');
   v.srcObject = stream;
   await v.play();
-  const count = () => { frames++; v.requestVideoFrameCallback(count); };
+  // Distinct frames only: a frame composited twice counts once.
+  const count = (_, m) => { if (m.mediaTime !== lastMedia) { frames++; lastMedia = m.mediaTime; } v.requestVideoFrameCallback(count); };
   v.requestVideoFrameCallback(count);
   return stream.getVideoTracks()[0].label;
 }
