@@ -93,7 +93,8 @@ try {
   check(devices.includes('ByteMeet Camera'), `enumerateDevices lists ${JSON.stringify(devices)}`);
   // The first second may hold a burst while the stream starts: measure after it.
   const fps = await page.evaluate(async () => { await new Promise((r) => setTimeout(r, 1000)); return rate(3000); });
-  check(fps >= 15 && fps <= 40, `${fps.toFixed(1)} frames per second decoded (daemon configured 30)`);
+  // Above 30 would be repeats squeezed between live frames.
+  check(fps >= 20 && fps <= 34, `${fps.toFixed(1)} frames per second decoded (daemon configured 30)`);
   const grey = await page.evaluate(() => picture());
   check(grey.w === 640 && grey.h === 360, `decoded size ${grey.w}x${grey.h}`);
   check(grey.chroma < 3 && grey.spread > 8, `grey picture with content (chroma ${grey.chroma.toFixed(2)}, luma spread ${grey.spread.toFixed(1)})`);
