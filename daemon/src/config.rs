@@ -18,7 +18,7 @@ use crate::source::{CameraFormat, SourceSpec};
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    /// `auto`, `demo`, `v4l2:/dev/videoN` or `file:PATH`.
+    /// `auto`, `demo`, `v4l2:/dev/videoN`, `pipewire:NODE` or `file:PATH`.
     pub source: Option<String>,
     /// Any of `auto`, `v4l2:/dev/videoN`, `y4m:PATH`, `png:PATH`.
     pub outputs: Option<Vec<String>>,

@@ -30,7 +30,7 @@ use bytemeetd::v4l2::discover;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Frame source: auto, demo, v4l2:/dev/videoN, file:PATH (.y4m clip or image).
+    /// Frame source: auto, demo, v4l2:/dev/videoN, pipewire:NODE (a PipeWire camera), file:PATH (.y4m clip or image).
     #[arg(long, value_name = "SPEC")]
     source: Option<SourceSpec>,
     /// Output, repeatable: auto (PipeWire and/or v4l2loopback), pipewire[:NODE], v4l2:/dev/videoN, y4m:PATH, png:PATH.

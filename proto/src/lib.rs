@@ -133,7 +133,7 @@ pub trait Camera {
     fn set_avatar(&self, name: &str) -> zbus::Result<()>;
     /// Filter, background and avatar off.
     fn clear_effects(&self) -> zbus::Result<()>;
-    /// `auto`, `demo`, `v4l2:/dev/videoN` or `file:PATH`.
+    /// `auto`, `demo`, `v4l2:/dev/videoN`, `pipewire:NODE` or `file:PATH`.
     fn set_source(&self, spec: &str) -> zbus::Result<()>;
     /// Writes the next output picture as PNG to an absolute path.
     fn snapshot(&self, path: &str) -> zbus::Result<()>;

@@ -185,7 +185,7 @@ pub async fn parse_source(spec: &str) -> Result<SourceSpec, CameraError> {
             blocking(move || check_camera(&path)).await?;
         }
         SourceSpec::File(path) => absolute_file(path, "source")?,
-        SourceSpec::Auto | SourceSpec::Demo => {}
+        SourceSpec::Auto | SourceSpec::Demo | SourceSpec::PipeWire(_) => {}
     }
     Ok(s)
 }

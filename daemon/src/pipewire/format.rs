@@ -210,6 +210,99 @@ pub fn header_meta_param() -> Result<Vec<u8>, GenError> {
     })
 }
 
+/// The pixel format a SPA video format names, if ByteMeet reads it.
+pub fn from_spa_format(format: VideoFormat) -> Option<PixelFormat> {
+    FORMATS
+        .iter()
+        .copied()
+        .find(|f| spa_format(*f) == Some(format))
+}
+
+/// What a capture stream (`--source pipewire:NODE`) accepts: raw YUY2,
+/// NV12 or I420 (YUY2 first, as most webcams deliver it), any size up to
+/// 4096x4096 preferring the configured one, any rate preferring the
+/// configured one.
+pub fn capture_format_param(size: Size, fps: f64) -> Result<Vec<u8>, GenError> {
+    let rate = fraction(fps);
+    serialize(spa::pod::object!(
+        SpaTypes::ObjectParamFormat,
+        ParamType::EnumFormat,
+        spa::pod::property!(FormatProperties::MediaType, Id, MediaType::Video),
+        spa::pod::property!(FormatProperties::MediaSubtype, Id, MediaSubtype::Raw),
+        spa::pod::property!(
+            FormatProperties::VideoFormat,
+            Choice,
+            Enum,
+            Id,
+            VideoFormat::YUY2,
+            VideoFormat::YUY2,
+            VideoFormat::NV12,
+            VideoFormat::I420
+        ),
+        spa::pod::property!(
+            FormatProperties::VideoSize,
+            Choice,
+            Range,
+            Rectangle,
+            Rectangle {
+                width: size.width,
+                height: size.height
+            },
+            Rectangle {
+                width: 2,
+                height: 2
+            },
+            Rectangle {
+                width: 4096,
+                height: 4096
+            }
+        ),
+        spa::pod::property!(
+            FormatProperties::VideoFramerate,
+            Choice,
+            Range,
+            Fraction,
+            rate,
+            Fraction { num: 0, denom: 1 },
+            Fraction { num: 240, denom: 1 }
+        ),
+    ))
+}
+
+/// The buffers a capture stream takes: mappable memory (memfd or plain),
+/// not dmabuf, which would need a GPU import to read.
+pub fn capture_buffers_param() -> Result<Vec<u8>, GenError> {
+    use spa::utils::{Choice, ChoiceEnum, ChoiceFlags};
+    let data_types = (1 << spa::sys::SPA_DATA_MemFd) | (1 << spa::sys::SPA_DATA_MemPtr);
+    serialize(Object {
+        type_: SpaTypes::ObjectParamBuffers.as_raw(),
+        id: ParamType::Buffers.as_raw(),
+        properties: vec![
+            prop(
+                spa::sys::SPA_PARAM_BUFFERS_buffers,
+                Value::Choice(spa::pod::ChoiceValue::Int(Choice(
+                    ChoiceFlags::empty(),
+                    ChoiceEnum::Range {
+                        default: BUFFERS,
+                        min: 2,
+                        max: 16,
+                    },
+                ))),
+            ),
+            prop(
+                spa::sys::SPA_PARAM_BUFFERS_dataType,
+                Value::Choice(spa::pod::ChoiceValue::Int(Choice(
+                    ChoiceFlags::empty(),
+                    ChoiceEnum::Flags {
+                        default: data_types,
+                        flags: vec![data_types],
+                    },
+                ))),
+            ),
+        ],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

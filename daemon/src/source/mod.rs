@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod file;
+pub mod pipewire;
 pub mod v4l2;
 
 use std::fmt;
@@ -21,6 +22,8 @@ pub enum SourceSpec {
     V4l2(PathBuf),
     /// A `.y4m` clip (looped) or a still image.
     File(PathBuf),
+    /// A PipeWire video source, by `node.name` or `object.serial`.
+    PipeWire(String),
 }
 
 impl FromStr for SourceSpec {
@@ -38,11 +41,18 @@ impl FromStr for SourceSpec {
         if let Some(path) = s.strip_prefix("file:") {
             return non_empty(path, s).map(SourceSpec::File);
         }
+        if let Some(node) = s.strip_prefix("pipewire:") {
+            return if node.is_empty() {
+                Err(format!("{s:?} names no node: use pipewire:NODE (a node.name or object.serial, see `pw-cli ls Node`)"))
+            } else {
+                Ok(SourceSpec::PipeWire(node.to_string()))
+            };
+        }
         if s.starts_with("/dev/video") {
             return Ok(SourceSpec::V4l2(PathBuf::from(s)));
         }
         Err(format!(
-            "unknown source {s:?}: use auto, demo, v4l2:/dev/videoN or file:PATH (.y4m clip or image)"
+            "unknown source {s:?}: use auto, demo, v4l2:/dev/videoN, pipewire:NODE or file:PATH (.y4m clip or image)"
         ))
     }
 }
@@ -62,6 +72,7 @@ impl fmt::Display for SourceSpec {
             SourceSpec::Demo => f.write_str("demo"),
             SourceSpec::V4l2(p) => write!(f, "v4l2:{}", p.display()),
             SourceSpec::File(p) => write!(f, "file:{}", p.display()),
+            SourceSpec::PipeWire(node) => write!(f, "pipewire:{node}"),
         }
     }
 }
@@ -147,6 +158,8 @@ pub enum SourceError {
     Stalled { path: String, waited_ms: u64 },
     #[error("a webcam appeared at {path}: switching to it")]
     CameraAppeared { path: String },
+    #[error("pipewire:{node}: {reason}")]
+    PipeWire { node: String, reason: String },
     #[error("{path}: {reason}")]
     BadFile { path: String, reason: String },
     #[error("{path}: {source}")]
@@ -188,6 +201,7 @@ pub fn open(spec: &SourceSpec, req: &SourceRequest) -> Result<Box<dyn FrameSourc
         SourceSpec::Demo => Ok(Box::new(demo::DemoSource::new(req.size, req.fps)?)),
         SourceSpec::File(path) => file::open(path, req.size),
         SourceSpec::V4l2(path) => Ok(Box::new(v4l2::V4l2Source::open(path, req)?)),
+        SourceSpec::PipeWire(node) => Ok(Box::new(pipewire::PipeWireSource::open(node, req)?)),
         // No webcam: the demo, until one is plugged in.
         SourceSpec::Auto => match crate::v4l2::discover::first_camera() {
             Some(path) => Ok(Box::new(v4l2::V4l2Source::open(&path, req)?)),
@@ -218,7 +232,18 @@ mod tests {
         assert!("file:".parse::<SourceSpec>().is_err());
         let err = "webcam".parse::<SourceSpec>().expect_err("unknown");
         assert!(err.contains("v4l2:/dev/videoN"), "{err}");
-        for s in ["auto", "demo", "v4l2:/dev/video3", "file:x.png"] {
+        assert_eq!(
+            "pipewire:usb-cam".parse(),
+            Ok(SourceSpec::PipeWire("usb-cam".into()))
+        );
+        assert!("pipewire:".parse::<SourceSpec>().is_err());
+        for s in [
+            "auto",
+            "demo",
+            "v4l2:/dev/video3",
+            "file:x.png",
+            "pipewire:42",
+        ] {
             assert_eq!(
                 s.parse::<SourceSpec>().map(|x| x.to_string()),
                 Ok(s.to_string())
