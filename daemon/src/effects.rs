@@ -15,6 +15,7 @@ use crate::gpu::filters::FilterSpec;
 use crate::gpu::{GpuContext, GpuPreference};
 use crate::perception::motion::MaskMotion;
 use crate::perception::{Mask, Perception, SegmenterSpec};
+use crate::say_once::SayOnce;
 use crate::source::{self, FrameSource};
 
 /// Whether an effect argument means "none" (`""`, `none`, `off`, any case),
@@ -122,7 +123,7 @@ impl PictureFeed {
 /// frames come (`wait`: for each one); a lost frame is reported once.
 fn collect_while(
     engine: &mut GpuEngine,
-    last_error: &mut Option<String>,
+    problem: &mut SayOnce,
     wait: bool,
     more: impl Fn(&GpuEngine) -> bool,
 ) -> Vec<Frame> {
@@ -131,7 +132,7 @@ fn collect_while(
         match engine.collect(wait) {
             Some(Ok(f)) => done.push(f),
             Some(Err(e)) => {
-                Effects::report(last_error, format!("effect failed: {e}; a frame was lost"))
+                Effects::report(problem, format!("effect failed: {e}; a frame was lost"))
             }
             None => break,
         }
@@ -165,7 +166,7 @@ pub struct Effects {
     picture: PictureFeed,
     /// Wait for each frame's own mask (recordings) instead of using the newest.
     lockstep: bool,
-    last_error: Option<String>,
+    problem: SayOnce,
 }
 
 /// How long a recording waits for one frame's mask before going on without it.
@@ -207,7 +208,7 @@ impl Effects {
             mask_moved: false,
             picture: PictureFeed::default(),
             lockstep: false,
-            last_error: None,
+            problem: SayOnce::new(),
         }
     }
 
@@ -303,10 +304,9 @@ impl Effects {
         }
     }
 
-    fn report(last_error: &mut Option<String>, msg: String) {
-        if last_error.as_deref() != Some(msg.as_str()) {
+    fn report(problem: &mut SayOnce, msg: String) {
+        if problem.first(&msg) {
             tracing::error!("{msg}");
-            *last_error = Some(msg);
         }
     }
 
@@ -343,7 +343,7 @@ impl Effects {
                     self.perception_faces = wants_face;
                 }
                 Err(e) => Self::report(
-                    &mut self.last_error,
+                    &mut self.problem,
                     format!("perception could not start: {e}"),
                 ),
             }
@@ -394,7 +394,7 @@ impl Effects {
                 self.mask_moved = moved.is_some();
                 if let Some(data) = upload {
                     if let Err(e) = engine.set_mask(data, mask.width, mask.height) {
-                        Self::report(&mut self.last_error, format!("person mask rejected: {e}"));
+                        Self::report(&mut self.problem, format!("person mask rejected: {e}"));
                     }
                 }
             }
@@ -443,7 +443,7 @@ impl Effects {
                         Backdrop::Picture
                     }
                     Err(e) => {
-                        Self::report(&mut self.last_error, format!("background {spec}: {e}"));
+                        Self::report(&mut self.problem, format!("background {spec}: {e}"));
                         Backdrop::None
                     }
                 },
@@ -451,7 +451,7 @@ impl Effects {
                 Ok(None) => Backdrop::None,
                 Err(e) => {
                     Self::report(
-                        &mut self.last_error,
+                        &mut self.problem,
                         format!("background {spec}: {e}; showing the camera's own background"),
                     );
                     Backdrop::None
@@ -464,18 +464,18 @@ impl Effects {
             avatar: drawing.as_ref(),
         };
         // A full ring: wait for the oldest frame rather than lose it.
-        let mut done = collect_while(engine, &mut self.last_error, true, |e| {
+        let mut done = collect_while(engine, &mut self.problem, true, |e| {
             e.in_flight() >= RING - 1
         });
         match engine.submit(&frame, look, frame.seq as u32, out) {
             Ok(()) => {
-                if self.last_error.take().is_some() {
+                if self.problem.clear() {
                     tracing::info!("effects work again");
                 }
             }
             Err(e) => {
                 Self::report(
-                    &mut self.last_error,
+                    &mut self.problem,
                     format!("effect failed: {e}; showing the unfiltered picture"),
                 );
                 done.extend(self.flush());
@@ -489,7 +489,7 @@ impl Effects {
 
     fn collect(&mut self, wait: bool) -> Vec<Frame> {
         match &mut self.engine {
-            Engine::Ready(engine) => collect_while(engine, &mut self.last_error, wait, |_| true),
+            Engine::Ready(engine) => collect_while(engine, &mut self.problem, wait, |_| true),
             _ => Vec::new(),
         }
     }

@@ -15,6 +15,7 @@ pub mod pipewire;
 pub mod placeholder;
 pub mod queue;
 pub mod room;
+pub mod say_once;
 pub mod scheduler;
 pub mod sink;
 pub mod source;

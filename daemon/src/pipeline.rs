@@ -21,6 +21,7 @@ use crate::gpu::GpuPreference;
 use crate::perception::SegmenterSpec;
 use crate::placeholder;
 use crate::queue::{FrameQueue, Overflow, Pop};
+use crate::say_once::SayOnce;
 use crate::scheduler::{Action, Picture, Scheduler, SchedulerConfig};
 use crate::sink::{Demand, FrameSink};
 use crate::source::{self, SourceError, SourceRequest, SourceSpec};
@@ -66,6 +67,8 @@ pub enum PipelineError {
     Source(#[from] SourceError),
     #[error("nothing to do: no output is configured")]
     NoOutputs,
+    #[error("cannot start the effects thread ({0}); the system is out of threads or memory")]
+    EffectsThread(std::io::Error),
 }
 
 enum SourceEvent {
@@ -89,12 +92,24 @@ impl SourceWorker {
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let (spec, req, paced) = (spec.clone(), cfg.request, !cfg.batch());
+        let failed = events.clone();
         let handle = {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("source".into())
                 .spawn(move || source_thread(spec, req, paced, raw, stop, events))
-                .ok()
+        };
+        // Without its thread the source is as good as failed: the loop shows
+        // the reason and retries with back-off, as for a camera error.
+        let handle = match handle {
+            Ok(h) => Some(h),
+            Err(e) => {
+                let _ = failed.send(SourceEvent::Failed(SourceError::Io {
+                    path: "the source thread".into(),
+                    source: e,
+                }));
+                None
+            }
         };
         SourceWorker { stop, handle }
     }
@@ -250,21 +265,19 @@ fn start_output(
             .name("output".into())
             .spawn(move || {
                 let stage = format!("output {name}");
-                let mut last_error: Option<String> = None;
+                let mut problem = SayOnce::new();
                 while let Pop::Item(frame) = queue.pop(None) {
                     let t = Instant::now();
                     match sink.write(&frame) {
                         Ok(()) => {
-                            if last_error.take().is_some() {
+                            if problem.clear() {
                                 tracing::info!(output = %name, "output recovered");
                             }
                         }
                         Err(e) => {
-                            // Say it once per distinct problem, not once per frame.
                             let msg = e.to_string();
-                            if last_error.as_deref() != Some(msg.as_str()) {
+                            if problem.first(&msg) {
                                 tracing::error!(output = %name, "{msg}");
-                                last_error = Some(msg);
                             }
                         }
                     }
@@ -371,7 +384,7 @@ pub fn run(
         ready.clone(),
         hub.clone(),
     )
-    .ok();
+    .map_err(PipelineError::EffectsThread)?;
     let (ev_tx, ev_rx) = mpsc::channel();
     let mut worker: Option<SourceWorker> = None;
     // Pictures that get repeated keep their converted variants, so a repeat
@@ -547,8 +560,8 @@ pub fn run(
     // Closing both ends releases the effect thread wherever it waits.
     raw.close();
     ready.close();
-    if let Some(h) = effects_thread {
-        let _ = h.join();
+    if effects_thread.join().is_err() {
+        tracing::error!("the effects thread panicked");
     }
     stats.add_dropped(raw.dropped() + ready.dropped());
     for o in outputs {

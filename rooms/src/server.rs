@@ -41,13 +41,13 @@ const ROOM_CSS: &str = include_str!("../web/room.css");
 const SOCKET_IO_JS: &str = include_str!("../web/vendor/socket.io.min.js");
 
 #[derive(Debug, Default)]
-struct Hub {
+struct ServerState {
     rooms: Rooms,
     sockets: HashMap<ConnId, SocketRef>,
     next_conn: ConnId,
 }
 
-impl Hub {
+impl ServerState {
     fn deliver(&self, out: Vec<Out>) {
         for (conn, msg) in out {
             if let Some(socket) = self.sockets.get(&conn) {
@@ -63,7 +63,7 @@ impl Hub {
 /// A shared handle on the server's state (for counters in tests and logs).
 #[derive(Debug, Clone)]
 pub struct Server {
-    hub: Arc<Mutex<Hub>>,
+    hub: Arc<Mutex<ServerState>>,
 }
 
 fn now_ms() -> u64 {
@@ -76,14 +76,14 @@ fn now_ms() -> u64 {
 impl Server {
     pub fn new(limits: Limits) -> Self {
         Server {
-            hub: Arc::new(Mutex::new(Hub {
+            hub: Arc::new(Mutex::new(ServerState {
                 rooms: Rooms::new(limits),
                 ..Default::default()
             })),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Hub> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ServerState> {
         self.hub.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -302,8 +302,9 @@ impl CameraService {
         out
     }
 
-    async fn list_avatars(&self) -> Vec<Choice> {
+    async fn list_avatars(&self) -> Result<Vec<Choice>, CameraError> {
         // Read fresh: packs a user adds are picked up without a restart.
+        // A listing that cannot be made is an error, not an empty list.
         blocking(|| {
             let cat = crate::avatar::pack::Catalogue::installed();
             for (dir, e) in &cat.refused {
@@ -312,7 +313,6 @@ impl CameraService {
             Ok::<_, CameraError>(avatar_choices(&cat))
         })
         .await
-        .unwrap_or_default()
     }
 
     async fn set_filter(&self, spec: &str) -> Result<(), CameraError> {

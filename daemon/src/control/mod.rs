@@ -84,7 +84,7 @@ pub struct Hub {
     /// Output pictures for the rooms joined.
     room_tap: Arc<crate::room::tap::FrameTap>,
     /// The rooms joined, made on the first join.
-    joined: std::sync::OnceLock<Result<crate::room::Rooms, String>>,
+    joined: std::sync::OnceLock<Result<crate::room::JoinedRooms, String>>,
     output_fps: Mutex<f64>,
     /// Where the effects are persisted; `None` for runs that leave no trace.
     state_path: Option<PathBuf>,
@@ -201,11 +201,11 @@ impl Hub {
     }
 
     /// The rooms, started on first use.
-    pub fn rooms(&self) -> Result<&crate::room::Rooms, String> {
+    pub fn rooms(&self) -> Result<&crate::room::JoinedRooms, String> {
         self.joined
             .get_or_init(|| {
                 let fps = *self.output_fps.lock().unwrap_or_else(|p| p.into_inner());
-                crate::room::Rooms::new(
+                crate::room::JoinedRooms::new(
                     self.room_tap.clone(),
                     self.stats.clone(),
                     fps.round() as u32,

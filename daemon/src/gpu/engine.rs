@@ -78,7 +78,7 @@ struct InFlight {
 
 /// Resources that depend on the frame size.
 #[derive(Debug)]
-struct Sized {
+struct FrameResources {
     size: Size,
     in_buf: wgpu::Buffer,
     /// Bytes of each frame buffer: an RGBA frame, the largest any format needs.
@@ -180,7 +180,7 @@ pub struct GpuEngine {
     pack_params: wgpu::Buffer,
     sampler: wgpu::Sampler,
     lut: LoadedLut,
-    sized: Option<Sized>,
+    sized: Option<FrameResources>,
     bg: BackgroundPipelines,
     bg_params: wgpu::Buffer,
     mask: Option<MaskTextures>,
@@ -594,7 +594,7 @@ impl GpuEngine {
             ],
         });
         self.binds = None;
-        self.sized = Some(Sized {
+        self.sized = Some(FrameResources {
             size,
             in_buf,
             buf_len,

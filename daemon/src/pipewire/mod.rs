@@ -26,6 +26,7 @@ use pw::spa;
 pub use format::{offers, Offer};
 
 use crate::frame::{SharedFrame, Size};
+use crate::say_once::SayOnce;
 
 /// The node name consumers find the camera by; stable across restarts.
 pub const NODE_NAME: &str = "bytemeet-camera";
@@ -215,7 +216,7 @@ fn serve(
 ) {
     pw::init();
     let mut retry = RETRY_FIRST;
-    let mut last_problem: Option<String> = None;
+    let mut problem = SayOnce::new();
     while !stop.load(Ordering::Relaxed) {
         let result = connect_once(&config, &state, &waker, &stop);
         *waker.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -223,7 +224,7 @@ fn serve(
         state.node_id.store(0, Ordering::Relaxed);
         state.consumers.store(0, Ordering::Relaxed);
         state.set_negotiated(None);
-        let problem = match result {
+        let why = match result {
             Ok(Ended::Stopped) => break,
             Ok(Ended::Lost(why)) => {
                 retry = RETRY_FIRST;
@@ -235,9 +236,8 @@ fn serve(
             ),
         };
         // Say each distinct problem once, not at every retry.
-        if last_problem.as_deref() != Some(problem.as_str()) {
-            tracing::warn!("{problem}");
-            last_problem = Some(problem);
+        if problem.first(&why) {
+            tracing::warn!("{why}");
         }
         let until = Instant::now() + retry;
         while Instant::now() < until && !stop.load(Ordering::Relaxed) {

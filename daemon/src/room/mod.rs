@@ -26,6 +26,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::convert::FrameVariants;
 use crate::frame::{PixelFormat, SharedFrame};
+use crate::say_once::SayOnce;
 use crate::stats::Stats;
 use peer::{Feedback, Peer, PeerEvent};
 use tap::FrameTap;
@@ -52,7 +53,7 @@ impl Default for RoomSettings {
     }
 }
 
-/// A joined room, as `Rooms` lists it.
+/// A joined room, as `JoinedRooms` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomInfo {
     pub id: String,
@@ -81,7 +82,7 @@ struct Joined {
 }
 
 /// Every joined room.
-pub struct Rooms {
+pub struct JoinedRooms {
     /// Always `Some` until dropped (taken there to shut down without
     /// blocking, which an async caller's thread may not do).
     runtime: Option<tokio::runtime::Runtime>,
@@ -93,13 +94,13 @@ pub struct Rooms {
     joined: Mutex<BTreeMap<String, Joined>>,
 }
 
-impl std::fmt::Debug for Rooms {
+impl std::fmt::Debug for JoinedRooms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rooms").finish_non_exhaustive()
+        f.debug_struct("JoinedRooms").finish_non_exhaustive()
     }
 }
 
-impl Rooms {
+impl JoinedRooms {
     pub fn new(tap: Arc<FrameTap>, stats: Arc<Stats>, fps: u32) -> Result<Self, RoomError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -107,7 +108,7 @@ impl Rooms {
             .enable_all()
             .build()
             .map_err(|e| RoomError::Runtime(e.to_string()))?;
-        Ok(Rooms {
+        Ok(JoinedRooms {
             runtime: Some(runtime),
             tap,
             stats,
@@ -222,7 +223,7 @@ impl Rooms {
     }
 }
 
-impl Drop for Rooms {
+impl Drop for JoinedRooms {
     fn drop(&mut self) {
         self.leave_all();
         if let Some(rt) = self.runtime.take() {
@@ -266,7 +267,7 @@ fn encode_loop(mut ctx: EncoderCtx) {
     let mut last_taken: Option<Instant> = None;
     let mut half = false;
     let stage = format!("room {} encode", ctx.room);
-    let mut last_error: Option<String> = None;
+    let mut problem = SayOnce::new();
     while !*ctx.stop.borrow() {
         let Some(frame) = ctx.reader.next(Duration::from_millis(200)) else {
             continue;
@@ -291,15 +292,15 @@ fn encode_loop(mut ctx: EncoderCtx) {
         last_taken = Some(t);
         match encode_one(&mut encoder, &mut half, &frame, &ctx, &estimates, frame_ms) {
             Ok(Some(e)) => {
+                // No receiver: every viewer left between the check and now.
                 let _ = ctx.frames.send(Arc::new(e));
-                last_error = None;
+                problem.clear();
             }
             Ok(None) => {}
             Err(e) => {
                 let msg = e.to_string();
-                if last_error.as_deref() != Some(&msg) {
+                if problem.first(&msg) {
                     tracing::error!(room = %ctx.room, "{msg}");
-                    last_error = Some(msg);
                 }
             }
         }
@@ -531,7 +532,9 @@ impl Session {
                 }
                 Some(ev) = peer_rx.recv() => match ev {
                     PeerEvent::Candidate { peer, candidate } => {
-                        let _ = conn.send(&ClientMsg::Ice { to: peer, candidate });
+                        if let Err(e) = conn.send(&ClientMsg::Ice { to: peer, candidate }) {
+                            break Ended::Lost(format!("sending an ICE candidate failed: {e}"));
+                        }
                     }
                     PeerEvent::Connected { peer } => {
                         if let Some(p) = peers.get(&peer) {
@@ -547,7 +550,10 @@ impl Session {
                     }
                 },
                 _ = self.stop.changed() => {
-                    let _ = conn.send(&ClientMsg::Leave {});
+                    if let Err(e) = conn.send(&ClientMsg::Leave {}) {
+                        // Leaving anyway: the server drops us when the socket closes.
+                        tracing::debug!(room = %self.target.room, "goodbye not sent: {e}");
+                    }
                     // Let the goodbye go out before the socket closes.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     break Ended::Left;
@@ -607,11 +613,16 @@ impl Session {
                     if let Some(peer) = self.new_peer(&p.id, bind_ip, tx).await {
                         match peer.offer().await {
                             Ok(sdp) => {
-                                let _ = conn.send(&ClientMsg::Offer {
+                                let sent = conn.send(&ClientMsg::Offer {
                                     to: p.id.clone(),
                                     sdp,
                                 });
                                 peers.insert(p.id, peer);
+                                if let Err(e) = sent {
+                                    return Some(Ended::Lost(format!(
+                                        "sending an offer failed: {e}"
+                                    )));
+                                }
                             }
                             Err(e) => tracing::warn!(%room, "{e}"),
                         }
@@ -637,11 +648,14 @@ impl Session {
                 if let Some(mut peer) = self.new_peer(&from, bind_ip, tx).await {
                     match peer.answer(sdp).await {
                         Ok(sdp) => {
-                            let _ = conn.send(&ClientMsg::Answer {
+                            let sent = conn.send(&ClientMsg::Answer {
                                 to: from.clone(),
                                 sdp,
                             });
                             peers.insert(from, peer);
+                            if let Err(e) = sent {
+                                return Some(Ended::Lost(format!("sending an answer failed: {e}")));
+                            }
                         }
                         Err(e) => {
                             tracing::warn!(%room, "{e}");
