@@ -17,6 +17,9 @@ fi
 
 echo "== cargo fmt"
 cargo fmt --all -- --check
+echo "== module graph (no import cycle in the daemon)"
+python3 scripts/module-graph.py daemon/src
+python3 scripts/module-graph.py daemon/src --top
 echo "== cargo clippy (also type-checks the benchmarks)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"

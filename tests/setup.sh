@@ -10,10 +10,10 @@ BUILD_PKGS=(build-essential pkg-config libclang-dev ca-certificates curl libvpx-
 # Mesa: lavapipe (software Vulkan) runs the GPU effects where there is no GPU,
 # as on CI. libegl1 + libegl-mesa0 add the GL fallback.
 RUNTIME_PKGS=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0)
-# dbus: a private session bus for the control tests; systemd: systemd-analyze
+# python3: the module-graph check; dbus: a private session bus for the control tests; systemd: systemd-analyze
 # verify on the packaged unit; ffmpeg: ffprobe checks
 # clips; the rest boots a real kernel for the V4L2 test.
-TEST_PKGS=(dbus systemd ffmpeg qemu-system-x86 busybox-static v4l-utils cpio kmod linux-headers-amd64)
+TEST_PKGS=(python3 dbus systemd ffmpeg qemu-system-x86 busybox-static v4l-utils cpio kmod linux-headers-amd64)
 # The PipeWire camera test: a private PipeWire session and an independent
 # reader (GStreamer's pipewiresrc).
 TEST_PKGS+=(pipewire pipewire-bin wireplumber gstreamer1.0-pipewire gstreamer1.0-tools

@@ -21,7 +21,8 @@ use bytemeetd::convert;
 use bytemeetd::frame::{PixelFormat, Size};
 use bytemeetd::gpu::background;
 use bytemeetd::gpu::engine::{Backdrop, GpuEngine, Look};
-use bytemeetd::gpu::{GpuContext, GpuPreference};
+use bytemeetd::gpu::GpuContext;
+use bytemeetd::settings::gpu::GpuPreference;
 use bytemeetd::source::{demo::DemoSource, FrameSource};
 
 const WARMUP: usize = 8;
@@ -166,8 +167,10 @@ fn main() {
         let draws = rig::rig(m, &pose, 0.5);
         let drawing = avatar::drawing(m.mode, raster.clone(), m, &draws, (size.width, size.height));
         let look = if m.mode == pack::Mode::Full {
-            let scene =
-                background::find_scene(m.scene.as_deref().unwrap_or("deep-space")).expect("scene");
+            let scene = bytemeetd::settings::background::find_scene(
+                m.scene.as_deref().unwrap_or("deep-space"),
+            )
+            .expect("scene");
             let pic = background::render_scene(scene, size).expect("scene");
             engine.set_picture(&pic, size).expect("picture");
             Look {

@@ -14,10 +14,10 @@ use bytemeet_proto::{CameraProxy, OBJECT_PATH};
 use bytemeetd::control::dbus::CameraService;
 use bytemeetd::control::Hub;
 use bytemeetd::frame::{PixelFormat, Size};
-use bytemeetd::gpu::GpuPreference;
 use bytemeetd::pipeline::{self, PipelineConfig};
+use bytemeetd::settings::gpu::GpuPreference;
+use bytemeetd::settings::source::{SourceRequest, SourceSpec};
 use bytemeetd::sink::{Demand, FrameSink, SinkError};
-use bytemeetd::source::{SourceRequest, SourceSpec};
 use bytemeetd::stats::Stats;
 use zbus::proxy::CacheProperties;
 

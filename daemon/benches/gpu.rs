@@ -23,9 +23,10 @@ use std::time::{Duration, Instant};
 use bytemeetd::convert;
 use bytemeetd::frame::{Frame, PixelFormat, Size};
 use bytemeetd::gpu::engine::{Backdrop, GpuEngine, Look, RING};
-use bytemeetd::gpu::filters::FilterSpec;
-use bytemeetd::gpu::{GpuContext, GpuPreference};
+use bytemeetd::gpu::GpuContext;
 use bytemeetd::perception::mask_size;
+use bytemeetd::settings::filter::FilterSpec;
+use bytemeetd::settings::gpu::GpuPreference;
 use bytemeetd::source::{demo::DemoSource, FrameSource};
 
 const WARMUP: usize = 8;

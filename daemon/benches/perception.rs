@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use bytemeetd::convert;
 use bytemeetd::frame::{PixelFormat, Size};
 use bytemeetd::gpu::engine::{Backdrop, GpuEngine, Look, RING};
-use bytemeetd::gpu::{GpuContext, GpuPreference};
+use bytemeetd::gpu::GpuContext;
 use bytemeetd::perception::face::FaceTracker;
 use bytemeetd::perception::{Downscaler, Segmenter, SegmenterSpec, FACE_INPUT_WIDTH};
+use bytemeetd::settings::gpu::GpuPreference;
 use bytemeetd::source::{demo::DemoSource, FrameSource};
 
 const WARMUP: usize = 5;

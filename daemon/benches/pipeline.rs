@@ -18,8 +18,9 @@ use bytemeetd::convert::FrameVariants;
 use bytemeetd::frame::{Frame, PixelFormat, SharedFrame, Size};
 use bytemeetd::pipeline::{self, PipelineConfig};
 use bytemeetd::queue::{FrameQueue, Overflow, Pop};
+use bytemeetd::settings::source::{SourceRequest, SourceSpec};
 use bytemeetd::sink::{Demand, FrameSink, SinkError};
-use bytemeetd::source::{demo::DemoSource, FrameSource, SourceRequest, SourceSpec};
+use bytemeetd::source::{demo::DemoSource, FrameSource};
 use bytemeetd::stats::Stats;
 
 const SIZE: Size = Size::new(1280, 720);

@@ -7,12 +7,12 @@ use bytemeet_proto::ROOM_KBPS;
 use serde::Deserialize;
 
 use crate::frame::{PixelFormat, Size};
-use crate::gpu::background::BackgroundSpec;
-use crate::gpu::filters::FilterSpec;
-use crate::gpu::GpuPreference;
 use crate::perception::SegmenterSpec;
-use crate::sink::OutputSpec;
-use crate::source::{CameraFormat, SourceSpec};
+use crate::settings::background::BackgroundSpec;
+use crate::settings::filter::FilterSpec;
+use crate::settings::gpu::GpuPreference;
+use crate::settings::output::OutputSpec;
+use crate::settings::source::{CameraFormat, SourceSpec};
 
 /// The config file as written by users. Every key is optional.
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
@@ -233,7 +233,7 @@ impl Settings {
         }
         if let Some(a) = &file.avatar {
             let a = a.trim();
-            self.avatar = if crate::effects::is_off(a) {
+            self.avatar = if crate::settings::effects::is_off(a) {
                 None
             } else if crate::avatar::pack::valid_name(a) {
                 Some(a.to_string())

@@ -9,33 +9,22 @@ use std::sync::Arc;
 use crate::avatar::{pack::Mode, Wearer};
 use crate::convert;
 use crate::frame::{Frame, PixelFormat, Size};
-use crate::gpu::background::{self, BackgroundSpec};
+use crate::gpu::background;
 use crate::gpu::engine::{Backdrop, GpuEngine, Look, RING};
-use crate::gpu::filters::FilterSpec;
-use crate::gpu::{GpuContext, GpuPreference};
+use crate::gpu::GpuContext;
 use crate::perception::motion::MaskMotion;
 use crate::perception::{Mask, Perception, SegmenterSpec};
 use crate::say_once::SayOnce;
+use crate::settings::background::{find_scene, BackgroundSpec};
+use crate::settings::effects::EffectsState;
+use crate::settings::filter::FilterSpec;
+use crate::settings::gpu::GpuPreference;
 use crate::source::{self, FrameSource};
 
 /// Whether an effect argument means "none" (`""`, `none`, `off`, any case),
 /// wherever effects are chosen: flags, config, D-Bus.
 pub fn is_off(s: &str) -> bool {
     matches!(s.trim().to_ascii_lowercase().as_str(), "" | "none" | "off")
-}
-
-/// What the picture should look like: the one plain-data type that the
-/// command line, the config file, D-Bus and the persisted state all read and
-/// write.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EffectsState {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter: Option<FilterSpec>,
-    #[serde(default)]
-    pub background: BackgroundSpec,
-    /// Name of the avatar pack worn, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub avatar: Option<String>,
 }
 
 #[derive(Debug)]
@@ -95,8 +84,7 @@ impl PictureFeed {
             self.ready = false;
             match spec {
                 BackgroundSpec::Scene { name } => {
-                    let scene = background::find_scene(name)
-                        .ok_or_else(|| format!("unknown scene {name}"))?;
+                    let scene = find_scene(name).ok_or_else(|| format!("unknown scene {name}"))?;
                     return background::render_scene(scene, size)
                         .map(Some)
                         .map_err(|e| e.to_string());

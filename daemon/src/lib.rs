@@ -17,6 +17,7 @@ pub mod queue;
 pub mod room;
 pub mod say_once;
 pub mod scheduler;
+pub mod settings;
 pub mod sink;
 pub mod source;
 pub mod stats;

@@ -17,14 +17,15 @@ use crate::control::Hub;
 use crate::convert::FrameVariants;
 use crate::effects::Effects;
 use crate::frame::{Frame, SharedFrame, Size};
-use crate::gpu::GpuPreference;
 use crate::perception::SegmenterSpec;
 use crate::placeholder;
 use crate::queue::{FrameQueue, Overflow, Pop};
 use crate::say_once::SayOnce;
 use crate::scheduler::{Action, Picture, Scheduler, SchedulerConfig};
+use crate::settings::gpu::GpuPreference;
+use crate::settings::source::{SourceRequest, SourceSpec};
 use crate::sink::{Demand, FrameSink};
-use crate::source::{self, SourceError, SourceRequest, SourceSpec};
+use crate::source::{self, SourceError};
 use crate::stats::Stats;
 
 /// Frames waiting between two stages. Two is enough to absorb jitter while

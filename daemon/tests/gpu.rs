@@ -14,9 +14,10 @@ use bytemeetd::gpu::background::{
     self, blur_plan, BlurPlan, FEATHER, GUIDE_EPS, GUIDE_RADIUS, MASK_KEEP_NEW,
 };
 use bytemeetd::gpu::engine::{Backdrop, GpuEngine, Look};
-use bytemeetd::gpu::filters::{self, FilterSpec, FILTERS};
 use bytemeetd::gpu::lut::Lut3d;
-use bytemeetd::gpu::{reference, GpuContext, GpuPreference};
+use bytemeetd::gpu::{reference, GpuContext};
+use bytemeetd::settings::filter::{self, FilterSpec, FILTERS};
+use bytemeetd::settings::gpu::GpuPreference;
 use bytemeetd::source::{demo::DemoSource, FrameSource};
 
 const SIZE: Size = Size::new(320, 180);
@@ -285,7 +286,7 @@ fn decoding_in_place_matches_the_filtered_picture() {
     let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
     let rgba = input();
     let (mask, mw, mh) = ellipse_mask(0.0);
-    let moon = background::find_scene("moon").expect("moon");
+    let moon = bytemeetd::settings::background::find_scene("moon").expect("moon");
     let picture = background::render_scene(moon, SIZE).expect("render");
     engine.set_picture(&picture, SIZE).expect("picture");
     let nothing: FilterSpec = "grayscale:amount=0".parse().expect("filter");
@@ -349,7 +350,7 @@ fn a_bad_lut_file_is_a_clear_error_and_the_engine_goes_on() {
         PixelFormat::Rgba,
     );
     assert!(ok.is_ok());
-    assert!(filters::find("sepia").is_some());
+    assert!(filter::find("sepia").is_some());
 }
 
 /// A person-shaped mask (an upright ellipse, soft at its rim) at perception's
@@ -457,7 +458,7 @@ fn backgrounds_match_their_cpu_twins_and_goldens() {
     failures.extend(check_background("blur", &gpu.data, &cpu).err());
 
     // The moon scene behind the person, after a toon filter.
-    let moon = background::find_scene("moon").expect("moon");
+    let moon = bytemeetd::settings::background::find_scene("moon").expect("moon");
     let picture = background::render_scene(moon, SIZE).expect("render");
     engine.set_picture(&picture, SIZE).expect("picture");
     let toon: FilterSpec = "toon".parse().expect("toon");
@@ -469,7 +470,7 @@ fn backgrounds_match_their_cpu_twins_and_goldens() {
     let gpu = engine
         .process(&src, look, 0, PixelFormat::Rgba)
         .expect("scene");
-    let info = filters::find("toon").expect("toon");
+    let info = filter::find("toon").expect("toon");
     let person = reference::apply(
         info.id,
         toon.values(info),
@@ -657,8 +658,11 @@ fn avatars_match_their_cpu_twin_and_goldens() {
         let full = m.mode == pack::Mode::Full;
         let base = if full {
             let scene = m.scene.as_deref().unwrap_or("deep-space");
-            let pic = background::render_scene(background::find_scene(scene).expect("scene"), size)
-                .expect("scene drawn");
+            let pic = background::render_scene(
+                bytemeetd::settings::background::find_scene(scene).expect("scene"),
+                size,
+            )
+            .expect("scene drawn");
             engine.set_picture(&pic, size).expect("picture");
             pic
         } else {

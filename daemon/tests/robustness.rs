@@ -7,12 +7,13 @@ use std::path::PathBuf;
 
 use bytemeetd::config::ConfigFile;
 use bytemeetd::frame::Size;
-use bytemeetd::gpu::filters::FilterSpec;
 use bytemeetd::gpu::lut::Lut3d;
-use bytemeetd::sink::OutputSpec;
+use bytemeetd::settings::filter::FilterSpec;
+use bytemeetd::settings::output::OutputSpec;
+use bytemeetd::settings::source::{CameraFormat, SourceSpec};
 use bytemeetd::source::file::Y4mSource;
 use bytemeetd::source::v4l2::decode_frame;
-use bytemeetd::source::{CameraFormat, FrameSource, SourceSpec};
+use bytemeetd::source::FrameSource;
 
 /// xorshift64*: a small deterministic generator.
 struct Rng(u64);

@@ -294,7 +294,7 @@ pub fn check_manifest(m: &Manifest, file: &Path) -> Vec<Problem> {
         bad("description", "is empty".into());
     }
     if let Some(scene) = &m.scene {
-        if crate::gpu::background::find_scene(scene).is_none() {
+        if crate::settings::background::find_scene(scene).is_none() {
             bad("scene", format!("no scene called {scene:?}"));
         }
     }

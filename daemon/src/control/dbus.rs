@@ -12,12 +12,12 @@ use std::time::Duration;
 use bytemeet_proto::{CameraError, Choice, RoomEntry, BUS_NAME, OBJECT_PATH};
 use zbus::zvariant::OwnedValue;
 
-use crate::effects::{is_off, EffectsState};
 use crate::frame::{PixelFormat, Size};
-use crate::gpu::background::{self, BackgroundSpec, SCENES};
-use crate::gpu::filters::{FilterSpec, FILTERS};
 use crate::gpu::lut::Lut3d;
-use crate::source::SourceSpec;
+use crate::settings::background::{self, BackgroundSpec, SCENES};
+use crate::settings::effects::{is_off, EffectsState};
+use crate::settings::filter::{FilterSpec, FILTERS};
+use crate::settings::source::SourceSpec;
 use crate::v4l2;
 
 use super::reload::Reloader;

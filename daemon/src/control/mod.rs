@@ -16,9 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{oneshot, Notify};
 
 use crate::config::RoomDefaults;
-use crate::effects::EffectsState;
 use crate::frame::SharedFrame;
-use crate::source::SourceSpec;
+use crate::settings::effects::EffectsState;
+use crate::settings::source::SourceSpec;
 use crate::stats::Stats;
 
 /// What a snapshot request gets: the next live output frame, or why there is none.
@@ -281,7 +281,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::background::BackgroundSpec;
+    use crate::settings::background::BackgroundSpec;
 
     fn hub() -> Hub {
         Hub::new(

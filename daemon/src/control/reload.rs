@@ -163,8 +163,8 @@ impl Reloader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::effects::EffectsState;
-    use crate::source::SourceSpec;
+    use crate::settings::effects::EffectsState;
+    use crate::settings::source::SourceSpec;
     use crate::stats::Stats;
 
     fn setup(text: &str) -> (tempfile::TempDir, Arc<Hub>, Reloader) {

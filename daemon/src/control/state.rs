@@ -6,8 +6,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::effects::EffectsState;
-use crate::gpu::filters;
+use crate::settings::effects::EffectsState;
+use crate::settings::filter;
 
 /// Format version of the state file; older versions are read as far as they go.
 const VERSION: u32 = 1;
@@ -30,7 +30,7 @@ pub fn load(path: &Path) -> Result<Option<EffectsState>, String> {
     let mut file: StateFile =
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     if let Some(f) = &file.effects.filter {
-        if filters::find(&f.name).is_none() {
+        if filter::find(&f.name).is_none() {
             tracing::warn!(path = %path.display(), "saved filter {:?} is unknown here; dropped", f.name);
             file.effects.filter = None;
         }
@@ -59,7 +59,7 @@ pub fn save(path: &Path, effects: &EffectsState) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::background::BackgroundSpec;
+    use crate::settings::background::BackgroundSpec;
 
     #[test]
     fn effects_round_trip() {

@@ -3,7 +3,7 @@
 //! slices into, each over its own box only, and what the pack pass needs to
 //! put the overlay over the picture. Used by `engine`.
 
-use super::engine::{entry, layout_entry, sampled, uniform, SAMPLER, UNIFORM};
+use super::wgpu_util::{entry, layout_entry, sampled, uniform, SAMPLER, UNIFORM};
 use super::{shaders, GpuContext, GpuError};
 use crate::avatar::Drawing;
 use crate::frame::Size;

@@ -1,116 +1,10 @@
-//! What goes behind the person: nothing, a blur of the room, one of our scenes,
-//! an image or a looping clip. `BackgroundSpec` is the plain-data choice that
-//! flags, config and D-Bus share; the scenes are SVG art of our own
-//! (`daemon/assets/scenes/`), rendered once per size with resvg.
-
-use std::path::PathBuf;
+//! Drawing what goes behind the person: the blur plan, the mask smoothing
+//! constants the shaders share, and the scenes (SVG art of our own in
+//! `daemon/assets/scenes/`, named in `settings::background`) rendered once
+//! per size with resvg. The choice itself is `settings::background`.
 
 use crate::frame::Size;
-
-/// Blur strength when `blur` is given without one: a Gaussian sigma of 12 px at 720p.
-pub const DEFAULT_BLUR: f32 = 12.0;
-/// Strength range users may ask for.
-pub const BLUR_RANGE: std::ops::RangeInclusive<f32> = 1.0..=64.0;
-
-/// The background choice, as plain data.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase", tag = "kind")]
-pub enum BackgroundSpec {
-    /// The camera picture as it is.
-    #[default]
-    None,
-    /// The room behind the person, Gaussian-blurred; `strength` is sigma in
-    /// pixels of a 720p picture (scaled with the frame height).
-    Blur { strength: f32 },
-    /// A built-in scene by name.
-    Scene { name: String },
-    /// A still image, scaled to cover the frame.
-    Image { path: PathBuf },
-    /// A looping `.y4m` clip, scaled to cover the frame.
-    Video { path: PathBuf },
-}
-
-impl BackgroundSpec {
-    pub fn is_none(&self) -> bool {
-        matches!(self, BackgroundSpec::None)
-    }
-}
-
-impl std::fmt::Display for BackgroundSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BackgroundSpec::None => write!(f, "none"),
-            BackgroundSpec::Blur { strength } => write!(f, "blur:{strength}"),
-            BackgroundSpec::Scene { name } => write!(f, "scene:{name}"),
-            BackgroundSpec::Image { path } => write!(f, "image:{}", path.display()),
-            BackgroundSpec::Video { path } => write!(f, "video:{}", path.display()),
-        }
-    }
-}
-
-impl std::str::FromStr for BackgroundSpec {
-    type Err = String;
-
-    /// `none`, `blur`, `blur:STRENGTH`, `scene:NAME`, `image:PATH`, `video:PATH.y4m`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        let (kind, arg) = match s.split_once(':') {
-            Some((k, a)) => (k, Some(a.trim())),
-            None => (s, None),
-        };
-        let need = |what: &str| {
-            arg.filter(|a| !a.is_empty())
-                .ok_or_else(|| format!("background {kind} needs {what}: {kind}:{what}"))
-        };
-        match kind.to_ascii_lowercase().as_str() {
-            "none" | "off" => Ok(BackgroundSpec::None),
-            "blur" => {
-                let strength = match arg {
-                    None | Some("") => DEFAULT_BLUR,
-                    Some(a) => a
-                        .parse::<f32>()
-                        .map_err(|_| format!("blur strength {a:?} is not a number"))?,
-                };
-                if !BLUR_RANGE.contains(&strength) {
-                    return Err(format!(
-                        "blur strength {strength} is outside {}..={}",
-                        BLUR_RANGE.start(),
-                        BLUR_RANGE.end()
-                    ));
-                }
-                Ok(BackgroundSpec::Blur { strength })
-            }
-            "scene" => {
-                let name = need("NAME")?;
-                let scene = find_scene(name).ok_or_else(|| {
-                    format!("unknown scene {name:?}; scenes: {}", scene_names())
-                })?;
-                Ok(BackgroundSpec::Scene {
-                    name: scene.name.to_string(),
-                })
-            }
-            "image" => Ok(BackgroundSpec::Image {
-                path: PathBuf::from(need("PATH")?),
-            }),
-            "video" => {
-                let path = PathBuf::from(need("PATH")?);
-                if !path
-                    .extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("y4m"))
-                {
-                    return Err(format!(
-                        "video backgrounds are .y4m clips (make one with: ffmpeg -i {} -pix_fmt yuv420p clip.y4m)",
-                        path.display()
-                    ));
-                }
-                Ok(BackgroundSpec::Video { path })
-            }
-            other => Err(format!(
-                "unknown background {other:?}: use none, blur[:STRENGTH], scene:NAME, image:PATH or video:PATH.y4m"
-            )),
-        }
-    }
-}
+use crate::settings::background::{SceneInfo, BLUR_RANGE};
 
 /// How a blur of a given strength is run: a box downsample by `factor`, a
 /// separable Gaussian of `sigma` (in low-res pixels) out to `radius`, and a
@@ -188,47 +82,6 @@ pub const GUIDE_EPS: f32 = 0.002;
 /// Weight of a new mask in the running average across frames.
 pub const MASK_KEEP_NEW: f32 = 0.6;
 
-/// One built-in scene.
-#[derive(Debug, Clone, Copy)]
-pub struct SceneInfo {
-    pub name: &'static str,
-    pub description: &'static str,
-    svg: &'static str,
-}
-
-/// Every scene, in the order `--list-scenes` prints them.
-pub const SCENES: &[SceneInfo] = &[
-    SceneInfo {
-        name: "moon",
-        description: "the lunar surface at night, Earth rising in a starry sky",
-        svg: include_str!("../../assets/scenes/moon.svg"),
-    },
-    SceneInfo {
-        name: "starship-bridge",
-        description: "the bridge of a starship, a planet in the main viewport",
-        svg: include_str!("../../assets/scenes/starship-bridge.svg"),
-    },
-    SceneInfo {
-        name: "dragons-lair",
-        description: "a torch-lit cave over a hoard of gold, eyes glowing in the dark",
-        svg: include_str!("../../assets/scenes/dragons-lair.svg"),
-    },
-    SceneInfo {
-        name: "deep-space",
-        description: "nebulae, a spiral galaxy and a ringed planet",
-        svg: include_str!("../../assets/scenes/deep-space.svg"),
-    },
-];
-
-pub fn find_scene(name: &str) -> Option<&'static SceneInfo> {
-    let key = name.trim().replace(['_', ' '], "-").replace('\'', "");
-    SCENES.iter().find(|s| s.name.eq_ignore_ascii_case(&key))
-}
-
-fn scene_names() -> String {
-    SCENES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
-}
-
 /// Why a scene could not be drawn.
 #[derive(Debug, thiserror::Error)]
 pub enum SceneError {
@@ -257,7 +110,7 @@ fn expand_stars(svg: &str) -> String {
                 let (x0, y0, x1, y1) = (f[2], f[3], f[4], f[5]);
                 for i in 0..n {
                     let h = |k: u32| {
-                        (super::reference::hash_u32(seed.wrapping_mul(7919) ^ (i * 4 + k)) & 0xffff)
+                        (super::hash::hash_u32(seed.wrapping_mul(7919) ^ (i * 4 + k)) & 0xffff)
                             as f32
                             / 65535.0
                     };
@@ -319,45 +172,7 @@ pub fn render_scene(scene: &SceneInfo, size: Size) -> Result<Vec<u8>, SceneError
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn specs_parse_and_print_back() {
-        for s in [
-            "none",
-            "blur:12",
-            "blur:3.5",
-            "scene:moon",
-            "image:/x/y.png",
-            "video:/x/c.y4m",
-        ] {
-            let spec: BackgroundSpec = s.parse().expect(s);
-            assert_eq!(spec.to_string(), s);
-        }
-        assert_eq!(
-            "blur".parse::<BackgroundSpec>(),
-            Ok(BackgroundSpec::Blur {
-                strength: DEFAULT_BLUR
-            })
-        );
-        assert_eq!(
-            "scene:Dragon's Lair".parse::<BackgroundSpec>(),
-            Ok(BackgroundSpec::Scene {
-                name: "dragons-lair".into()
-            })
-        );
-        assert!("blur:0".parse::<BackgroundSpec>().is_err());
-        assert!("blur:soft".parse::<BackgroundSpec>().is_err());
-        assert!("scene:mars"
-            .parse::<BackgroundSpec>()
-            .expect_err("unknown")
-            .contains("moon"));
-        assert!("image:".parse::<BackgroundSpec>().is_err());
-        assert!("video:/x/c.mp4"
-            .parse::<BackgroundSpec>()
-            .expect_err("mp4")
-            .contains("ffmpeg"));
-        assert!("stars".parse::<BackgroundSpec>().is_err());
-    }
+    use crate::settings::background::SCENES;
 
     #[test]
     fn every_scene_renders_with_detail() {

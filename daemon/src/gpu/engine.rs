@@ -14,11 +14,15 @@ use std::time::Instant;
 
 use super::avatar::{AvatarBox, AvatarGpu};
 use super::background::{blur_plan, BlurPlan, FEATHER, GUIDE_RADIUS, MASK_KEEP_NEW};
-use super::filters::{self, FilterSpec};
 use super::lut::Lut3d;
+use super::wgpu_util::{
+    dispatch, entry, layout_entry, sampled, storage, texture, uniform, upload, words, SAMPLER,
+    STORAGE_READ, UNIFORM,
+};
 use super::{shaders, GpuContext, GpuError};
 use crate::avatar::{pack::Mode, Drawing};
 use crate::frame::{Frame, PixelFormat, Size};
+use crate::settings::filter::{self as filters, FilterSpec};
 
 const WG: u32 = 16;
 /// Readback buffers in the ring: one being written by the GPU, one being read
@@ -204,49 +208,6 @@ fn module(device: &wgpu::Device, file: &str) -> Result<wgpu::ShaderModule, GpuEr
     }))
 }
 
-pub(super) fn uniform(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
-}
-
-fn words(values: &[u32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// Copies tightly packed texels into a whole texture of `width` x `height`
-/// x `depth`, `texel` bytes each.
-fn upload(
-    queue: &wgpu::Queue,
-    texture: &wgpu::Texture,
-    data: &[u8],
-    (width, height, depth): (u32, u32, u32),
-    texel: u32,
-) {
-    queue.write_texture(
-        wgpu::TexelCopyTextureInfo {
-            texture,
-            mip_level: 0,
-            origin: wgpu::Origin3d::ZERO,
-            aspect: wgpu::TextureAspect::All,
-        },
-        data,
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(width * texel),
-            rows_per_image: Some(height),
-        },
-        wgpu::Extent3d {
-            width,
-            height,
-            depth_or_array_layers: depth,
-        },
-    );
-}
-
 fn lut_texture(ctx: &GpuContext, lut: &Lut3d) -> wgpu::TextureView {
     let n = lut.size as u32;
     let tex = ctx.device.create_texture(&wgpu::TextureDescriptor {
@@ -284,86 +245,6 @@ fn packs_on_gpu(f: PixelFormat, size: Size) -> bool {
         PixelFormat::Nv12 => size.width.is_multiple_of(4),
         PixelFormat::I420 => false,
     }
-}
-
-pub(super) fn layout_entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty,
-        count: None,
-    }
-}
-
-pub(super) fn sampled(dim: wgpu::TextureViewDimension) -> wgpu::BindingType {
-    wgpu::BindingType::Texture {
-        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-        view_dimension: dim,
-        multisampled: false,
-    }
-}
-
-fn storage(format: wgpu::TextureFormat) -> wgpu::BindingType {
-    wgpu::BindingType::StorageTexture {
-        access: wgpu::StorageTextureAccess::WriteOnly,
-        format,
-        view_dimension: wgpu::TextureViewDimension::D2,
-    }
-}
-
-const STORAGE_READ: wgpu::BindingType = wgpu::BindingType::Buffer {
-    ty: wgpu::BufferBindingType::Storage { read_only: true },
-    has_dynamic_offset: false,
-    min_binding_size: None,
-};
-
-pub(super) const SAMPLER: wgpu::BindingType =
-    wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering);
-
-pub(super) const UNIFORM: wgpu::BindingType = wgpu::BindingType::Buffer {
-    ty: wgpu::BufferBindingType::Uniform,
-    has_dynamic_offset: false,
-    min_binding_size: None,
-};
-
-/// One compute dispatch: pipeline, its bind group, workgroup counts.
-fn dispatch(
-    pass: &mut wgpu::ComputePass<'_>,
-    pipeline: &wgpu::ComputePipeline,
-    group: &wgpu::BindGroup,
-    (x, y): (u32, u32),
-) {
-    pass.set_pipeline(pipeline);
-    pass.set_bind_group(0, group, &[]);
-    pass.dispatch_workgroups(x, y, 1);
-}
-
-pub(super) fn entry(binding: u32, resource: wgpu::BindingResource<'_>) -> wgpu::BindGroupEntry<'_> {
-    wgpu::BindGroupEntry { binding, resource }
-}
-
-fn texture(
-    device: &wgpu::Device,
-    label: &str,
-    width: u32,
-    height: u32,
-    format: wgpu::TextureFormat,
-    usage: wgpu::TextureUsages,
-) -> wgpu::Texture {
-    device.create_texture(&wgpu::TextureDescriptor {
-        label: Some(label),
-        size: wgpu::Extent3d {
-            width,
-            height,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format,
-        usage,
-        view_formats: &[],
-    })
 }
 
 fn explicit_pipeline(
@@ -622,7 +503,7 @@ impl GpuEngine {
     ) {
         let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
         for &f in filtered {
-            for filter in crate::gpu::filters::FILTERS {
+            for filter in crate::settings::filter::FILTERS {
                 if stopped() {
                     return;
                 }
@@ -657,7 +538,7 @@ impl GpuEngine {
         for &f in filtered {
             let frame = Frame::new(size, f, vec![128; f.frame_len(size.width, size.height)], 0);
             let outs = [PixelFormat::Rgba, PixelFormat::Yuyv, PixelFormat::Nv12];
-            for (i, filter) in crate::gpu::filters::FILTERS.iter().enumerate() {
+            for (i, filter) in crate::settings::filter::FILTERS.iter().enumerate() {
                 if stopped() {
                     return;
                 }
@@ -1013,7 +894,7 @@ impl GpuEngine {
                     sigma: 1.0,
                     radius: 1,
                 })
-                .unwrap_or_else(|| blur_plan(super::background::DEFAULT_BLUR, size)),
+                .unwrap_or_else(|| blur_plan(crate::settings::background::DEFAULT_BLUR, size)),
         };
         self.ensure_binds(&plan);
         let pack_format = if packs_on_gpu(out, size) {

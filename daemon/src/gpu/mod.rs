@@ -1,47 +1,18 @@
-//! The GPU side of the effect chain: adapter choice, the shaders, the filter
-//! catalogue and its CPU twins, and the engine that runs a frame through them.
+//! The GPU side of the effect chain: adapter choice, the shaders, their CPU
+//! twins, and the engine that runs a frame through them. The filter
+//! catalogue and the GPU choice are plain settings (`settings::filter`,
+//! `settings::gpu`).
 
 mod avatar;
 pub mod background;
 pub mod engine;
-pub mod filters;
+pub mod hash;
 pub mod lut;
 pub mod reference;
 pub mod shaders;
+mod wgpu_util;
 
-use std::str::FromStr;
-
-/// Which adapter to use (`--gpu`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum GpuPreference {
-    /// The best there is: discrete > integrated > virtual > software; Vulkan before GL.
-    #[default]
-    Auto,
-    /// A real GPU only.
-    Hardware,
-    /// The CPU rasteriser (Mesa lavapipe / llvmpipe).
-    Software,
-    /// Vulkan only.
-    Vulkan,
-    /// OpenGL (ES) only.
-    Gl,
-}
-
-impl FromStr for GpuPreference {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "hardware" | "hw" => Ok(Self::Hardware),
-            "software" | "sw" | "cpu" => Ok(Self::Software),
-            "vulkan" => Ok(Self::Vulkan),
-            "gl" | "gles" | "opengl" => Ok(Self::Gl),
-            other => Err(format!(
-                "unknown GPU choice {other:?}: use auto, hardware, software, vulkan or gl"
-            )),
-        }
-    }
-}
+use crate::settings::gpu::GpuPreference;
 
 /// Why no GPU could be used.
 #[derive(Debug, thiserror::Error)]

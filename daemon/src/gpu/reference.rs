@@ -2,6 +2,7 @@
 //! tests can check what the shaders compute, and so the daemon has something
 //! to compare against when a driver misbehaves. Input and output are RGBA8.
 
+use super::hash::hash_u32;
 use super::lut::Lut3d;
 
 type Rgb = [f32; 3];
@@ -24,13 +25,6 @@ fn scale(a: Rgb, k: f32) -> Rgb {
 
 fn add(a: Rgb, b: Rgb) -> Rgb {
     [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
-}
-
-/// The same integer hash as `hash_u32` in shaders/common.wgsl.
-pub fn hash_u32(v: u32) -> u32 {
-    let state = v.wrapping_mul(747796405).wrapping_add(2891336453);
-    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277803737);
-    (word >> 22) ^ word
 }
 
 fn hash01(v: u32) -> f32 {

@@ -6,91 +6,11 @@ pub mod png;
 pub mod v4l2;
 pub mod y4m;
 
-use std::fmt;
-use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::frame::{PixelFormat, SharedFrame};
-use crate::source::non_empty;
-
-/// Where frames go, as written on the command line or in the config.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutputSpec {
-    /// The virtual camera wherever it can be: on PipeWire when a PipeWire
-    /// session is there, on the best v4l2loopback device (label "ByteMeet
-    /// Camera" first) when the module is loaded; both when both are.
-    Auto,
-    /// A specific v4l2loopback node.
-    V4l2(PathBuf),
-    /// A PipeWire camera node; `None` names it `bytemeet-camera`.
-    PipeWire(Option<String>),
-    /// A y4m clip.
-    Y4m(PathBuf),
-    /// A PNG holding the latest frame.
-    Png(PathBuf),
-}
-
-impl FromStr for OutputSpec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if s == "auto" {
-            return Ok(OutputSpec::Auto);
-        }
-        if let Some(p) = s.strip_prefix("v4l2:") {
-            return non_empty(p, s).map(OutputSpec::V4l2);
-        }
-        if s == "pipewire" {
-            return Ok(OutputSpec::PipeWire(None));
-        }
-        if let Some(name) = s.strip_prefix("pipewire:") {
-            return node_name(name).map(|n| OutputSpec::PipeWire(Some(n)));
-        }
-        if let Some(p) = s.strip_prefix("y4m:") {
-            return non_empty(p, s).map(OutputSpec::Y4m);
-        }
-        if let Some(p) = s.strip_prefix("png:") {
-            return non_empty(p, s).map(OutputSpec::Png);
-        }
-        if s.starts_with("/dev/video") {
-            return Ok(OutputSpec::V4l2(PathBuf::from(s)));
-        }
-        Err(format!(
-            "unknown output {s:?}: use auto, pipewire, pipewire:NODE_NAME, v4l2:/dev/videoN, y4m:PATH or png:PATH"
-        ))
-    }
-}
-
-impl fmt::Display for OutputSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OutputSpec::Auto => f.write_str("auto"),
-            OutputSpec::V4l2(p) => write!(f, "v4l2:{}", p.display()),
-            OutputSpec::PipeWire(None) => f.write_str("pipewire"),
-            OutputSpec::PipeWire(Some(n)) => write!(f, "pipewire:{n}"),
-            OutputSpec::Y4m(p) => write!(f, "y4m:{}", p.display()),
-            OutputSpec::Png(p) => write!(f, "png:{}", p.display()),
-        }
-    }
-}
-
-/// A PipeWire node name: letters, digits, `-`, `_` and `.`, at most 64.
-fn node_name(name: &str) -> Result<String, String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(name.to_string())
-    } else {
-        Err(format!(
-            "bad PipeWire node name {name:?}: use 1-64 letters, digits, '-', '_' or '.'"
-        ))
-    }
-}
+use crate::settings::output::OutputSpec;
 
 /// Whether an output needs the real camera.
 #[derive(Debug, Clone)]

@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 use pipewire as pw;
 use pw::spa;
 
-use super::{FrameSource, SourceError, SourceRequest};
+use super::{FrameSource, SourceError};
 use crate::frame::{Frame, PixelFormat, Size};
 use crate::pipewire::format;
+use crate::settings::source::SourceRequest;
 
 /// How long a camera may go without a frame before it counts as stalled.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(3);

@@ -11,9 +11,10 @@ use v4l::io::mmap::Stream as MmapStream;
 use v4l::io::traits::CaptureStream;
 use v4l::video::Capture;
 
-use super::{CameraFormat, FrameSource, SourceError, SourceRequest};
+use super::{FrameSource, SourceError};
 use crate::convert::fit;
 use crate::frame::{Frame, PixelFormat, Size};
+use crate::settings::source::{CameraFormat, SourceRequest};
 use crate::v4l2::negotiate::{self, Mode, SizeRange};
 use crate::v4l2::{holders_note, LOOPBACK_DRIVER};
 

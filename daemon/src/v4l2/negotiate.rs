@@ -2,7 +2,7 @@
 //! the configuration asks for. Pure, so it is tested (and fuzzed) without a device.
 
 use crate::frame::Size;
-use crate::source::{CameraFormat, SourceRequest};
+use crate::settings::source::{CameraFormat, SourceRequest};
 
 /// One way a camera can stream: format, size and frame rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
