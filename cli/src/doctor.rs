@@ -385,18 +385,15 @@ fn room(config: &Path) -> Check {
             None,
         );
     };
-    let rest = server
-        .strip_prefix("http://")
-        .map(|r| (r, 80))
-        .or_else(|| server.strip_prefix("https://").map(|r| (r, 443)));
-    let Some((rest, default_port)) = rest else {
+    if let Err(why) = bytemeet_proto::signal::check_server(&server) {
         return check(
             "room server",
             Level::Fail,
-            format!("{server}: not an http(s) address"),
+            why,
             Some("fix [rooms] server in the config"),
         );
-    };
+    }
+    let rest = server.trim_start_matches("http://");
     let host = rest.split('/').next().unwrap_or(rest);
     let addr = if host
         .rsplit_once(':')
@@ -404,7 +401,7 @@ fn room(config: &Path) -> Check {
     {
         host.to_string()
     } else {
-        format!("{host}:{default_port}")
+        format!("{host}:80")
     };
     use std::net::ToSocketAddrs;
     let reachable = addr

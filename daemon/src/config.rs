@@ -60,14 +60,11 @@ pub struct RoomDefaults {
 impl RoomDefaults {
     fn check(&self) -> Result<(), String> {
         if let Some(s) = &self.server {
-            if !(s.starts_with("http://") || s.starts_with("https://")) {
-                return Err(format!("server {s:?} must start with http:// or https://"));
-            }
+            bytemeet_proto::signal::check_server(s)?;
         }
         if let Some(n) = &self.display_name {
-            if n.trim().is_empty() || n.chars().count() > 64 {
-                return Err("display_name must have 1 to 64 characters".into());
-            }
+            bytemeet_proto::signal::display_name(n)
+                .map_err(|why| format!("display_name: {why}"))?;
         }
         if let Some(k) = self.max_kbps {
             check_kbps(k)?;
@@ -341,6 +338,19 @@ mod tests {
             .with_file(&file, Path::new("c"))
             .expect_err("no scheme");
         assert!(err.to_string().contains("`rooms`"), "{err}");
+        // The same scheme policy as `room join`: https is refused, with why.
+        let file: ConfigFile =
+            toml::from_str("[rooms]\nserver = \"https://meet.example\"\n").expect("toml");
+        let err = Settings::default()
+            .with_file(&file, Path::new("c"))
+            .expect_err("https");
+        assert!(err.to_string().contains("https room servers"), "{err}");
+        let file: ConfigFile =
+            toml::from_str("[rooms]\ndisplay_name = \"a\\u0007b\"\n").expect("toml");
+        let err = Settings::default()
+            .with_file(&file, Path::new("c"))
+            .expect_err("control character");
+        assert!(err.to_string().contains("1-64 printable"), "{err}");
         let file: ConfigFile = toml::from_str("[rooms]\nmax_kbps = 50\n").expect("toml");
         let err = Settings::default()
             .with_file(&file, Path::new("c"))

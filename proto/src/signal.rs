@@ -175,6 +175,49 @@ pub fn valid_room(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A display name as the server, the daemon's config and its D-Bus join all
+/// take it: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no control
+/// characters. The error says the rule.
+pub fn display_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        Err(format!(
+            "a display name is 1-{MAX_NAME_CHARS} printable characters"
+        ))
+    } else {
+        Ok(name.to_string())
+    }
+}
+
+/// The scheme policy for room servers, in one place: the daemon speaks
+/// plain `http://` to them (a TLS proxy in front of a server serves
+/// browsers). Returns what follows the scheme, or why the address is refused.
+pub fn strip_scheme(url: &str) -> Result<&str, String> {
+    if let Some(rest) = url.strip_prefix("http://") {
+        Ok(rest)
+    } else if url.starts_with("https://") {
+        Err("https room servers are not supported yet; use the server's http address (a TLS proxy in front of it serves browsers)".into())
+    } else {
+        Err("give the server's http address, http://HOST:3030".into())
+    }
+}
+
+/// A room server's base address (`[rooms] server` in the config):
+/// `http://HOST[:PORT]`, nothing after but an optional `/`.
+pub fn check_server(url: &str) -> Result<(), String> {
+    let rest = strip_scheme(url).map_err(|why| format!("server {url:?}: {why}"))?;
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() || host.contains('/') {
+        return Err(format!(
+            "server {url:?}: give only the server, http://HOST:3030 (rooms are joined by id)"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +294,19 @@ mod tests {
         assert!(valid_room("Kq3-x_9"));
         for bad in ["", "a b", "../x", "é", &"x".repeat(65)] {
             assert!(!valid_room(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn display_names_follow_one_rule() {
+        assert_eq!(display_name("  Ada  "), Ok("Ada".to_string()));
+        assert_eq!(
+            display_name(&"é".repeat(64)).map(|n| n.chars().count()),
+            Ok(64)
+        );
+        for bad in ["", "   ", "a\u{7}b", &"x".repeat(65)] {
+            let e = display_name(bad).expect_err(bad);
+            assert!(e.contains("1-64"), "{e}");
         }
     }
 }

@@ -39,15 +39,7 @@ pub struct RoomUrl {
 impl RoomUrl {
     pub fn parse(url: &str) -> Result<RoomUrl, ClientError> {
         let bad = |why: &str| ClientError::BadUrl(format!("room address {url:?}: {why}"));
-        let rest = if let Some(rest) = url.strip_prefix("http://") {
-            rest
-        } else if url.starts_with("https://") {
-            return Err(bad(
-                "https room servers are not supported yet; use the server's http address (a TLS proxy in front of it serves browsers)",
-            ));
-        } else {
-            return Err(bad("give the room's http address, http://HOST:3030/ROOM"));
-        };
+        let rest = bytemeet_proto::signal::strip_scheme(url).map_err(|why| bad(&why))?;
         let (host, path) = rest
             .split_once('/')
             .ok_or_else(|| bad("it names no room (http://HOST:3030/ROOM)"))?;

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytemeet_proto::signal::{
-    valid_room, ClientMsg, ErrorCode, Peer, PeerId, ServerMsg, MAX_CANDIDATE_BYTES, MAX_CHAT_CHARS,
-    MAX_NAME_CHARS,
+    display_name, valid_room, ClientMsg, ErrorCode, Peer, PeerId, ServerMsg, MAX_CANDIDATE_BYTES,
+    MAX_CHAT_CHARS,
 };
 
 /// A connection, as the I/O layer numbers them.
@@ -150,17 +150,10 @@ impl Rooms {
                 "a room id is 1-64 letters, digits, '-' or '_'",
             );
         }
-        let name = name.trim().to_string();
-        if name.is_empty()
-            || name.chars().count() > MAX_NAME_CHARS
-            || name.chars().any(char::is_control)
-        {
-            return error(
-                conn,
-                ErrorCode::Invalid,
-                format!("a name is 1-{MAX_NAME_CHARS} printable characters"),
-            );
-        }
+        let name = match display_name(&name) {
+            Ok(n) => n,
+            Err(why) => return error(conn, ErrorCode::Invalid, why),
+        };
         let existing = self.rooms.get(&room).map_or(0, Vec::len);
         if existing == 0 && self.rooms.len() >= self.limits.rooms {
             return error(

@@ -398,11 +398,7 @@ impl CameraService {
             "" => defaults.display_name.unwrap_or_else(|| "ByteMeet".into()),
             n => n.to_string(),
         };
-        if name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(invalid(
-                "display name: at most 64 characters, none of them control characters",
-            ));
-        }
+        let name = bytemeet_proto::signal::display_name(&name).map_err(invalid)?;
         let max_kbps = match max_kbps {
             0 => defaults
                 .max_kbps
