@@ -188,45 +188,45 @@ pub fn read(path: &Path) -> Result<Option<(ConfigFile, Settings)>, ConfigError> 
 impl Settings {
     /// Applies a config file over the defaults, checking every value.
     pub fn with_file(mut self, file: &ConfigFile, path: &Path) -> Result<Self, ConfigError> {
-        let bad = |key: &str, reason: String| ConfigError::Value {
+        let bad = |key: &str, reason: &dyn std::fmt::Display| ConfigError::Value {
             path: path.display().to_string(),
             key: key.to_string(),
             line: None,
-            reason,
+            reason: reason.to_string(),
         };
         if let Some(s) = &file.source {
-            self.source = s.parse().map_err(|e| bad("source", e))?;
+            self.source = s.parse().map_err(|e| bad("source", &e))?;
         }
         if let Some(outs) = &file.outputs {
             self.outputs = outs
                 .iter()
                 .map(|o| o.parse())
                 .collect::<Result<_, _>>()
-                .map_err(|e| bad("outputs", e))?;
+                .map_err(|e| bad("outputs", &e))?;
         }
         if let Some(s) = &file.size {
-            self.size = s.parse().map_err(|e| bad("size", e))?;
+            self.size = s.parse().map_err(|e| bad("size", &e))?;
         }
         if let Some(fps) = file.fps {
-            self.fps = check_fps(fps).map_err(|e| bad("fps", e))?;
+            self.fps = check_fps(fps).map_err(|e| bad("fps", &e))?;
         }
         if let Some(f) = &file.output_format {
-            self.output_format = parse_vcam_format(f).map_err(|e| bad("output_format", e))?;
+            self.output_format = parse_vcam_format(f).map_err(|e| bad("output_format", &e))?;
         }
         if let Some(f) = &file.camera_format {
-            self.camera_format = Some(f.parse().map_err(|e| bad("camera_format", e))?);
+            self.camera_format = Some(f.parse().map_err(|e| bad("camera_format", &e))?);
         }
         if let Some(b) = &file.background {
-            self.background = b.parse().map_err(|e| bad("background", e))?;
+            self.background = b.parse().map_err(|e| bad("background", &e))?;
         }
         if let Some(seg) = &file.segmenter {
-            self.segmenter = seg.parse().map_err(|e| bad("segmenter", e))?;
+            self.segmenter = seg.parse().map_err(|e| bad("segmenter", &e))?;
         }
         if let Some(f) = &file.filter {
-            self.filter = Some(f.parse().map_err(|e| bad("filter", e))?);
+            self.filter = Some(f.parse().map_err(|e| bad("filter", &e))?);
         }
         if let Some(g) = &file.gpu {
-            self.gpu = g.parse().map_err(|e| bad("gpu", e))?;
+            self.gpu = g.parse().map_err(|e| bad("gpu", &e))?;
         }
         if let Some(a) = &file.avatar {
             let a = a.trim();
@@ -237,12 +237,12 @@ impl Settings {
             } else {
                 return Err(bad(
                     "avatar",
-                    format!("{a:?} is not an avatar name (see `bytemeetd --list-avatars`)"),
+                    &format!("{a:?} is not an avatar name (see `bytemeetd --list-avatars`)"),
                 ));
             };
         }
         if let Some(r) = &file.rooms {
-            r.check().map_err(|e| bad("rooms", e))?;
+            r.check().map_err(|e| bad("rooms", &e))?;
             self.rooms = r.clone();
         }
         Ok(self)

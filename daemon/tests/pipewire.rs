@@ -345,7 +345,7 @@ fn pipewire_camera_end_to_end() {
     // PipeWire restarts under the daemon: the node comes back and a new
     // reader gets frames.
     session.stop_pipewire();
-    assert!(daemon.log().contains("PipeWire connection lost"));
+    daemon.wait_log("PipeWire connection lost", 1, 10);
     session.start_pipewire();
     daemon.wait_log("camera published on PipeWire", 2, 30);
     let after = session.read(&caps, 20);

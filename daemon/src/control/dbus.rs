@@ -18,6 +18,7 @@ use crate::settings::background::{self, BackgroundSpec, SCENES};
 use crate::settings::effects::{is_off, EffectsState};
 use crate::settings::filter::{FilterSpec, FILTERS};
 use crate::settings::source::SourceSpec;
+use crate::settings::SettingError;
 use crate::v4l2;
 
 use super::reload::Reloader;
@@ -41,6 +42,21 @@ impl CameraService {
 
 fn invalid(msg: impl Into<String>) -> CameraError {
     CameraError::InvalidArgument(msg.into())
+}
+
+/// The D-Bus answer to a refused setting: its kind picks the error name,
+/// the message stays the setting's own.
+fn refused(e: SettingError) -> CameraError {
+    match &e {
+        SettingError::Unknown { what: "filter", .. } => {
+            CameraError::UnknownFilter(format!("{e} (see `bytemeetctl filter list`)"))
+        }
+        SettingError::Unknown {
+            what: "background" | "scene",
+            ..
+        } => CameraError::UnknownBackground(format!("{e} (see `bytemeetctl background list`)")),
+        SettingError::Unknown { .. } | SettingError::Invalid(_) => invalid(e.to_string()),
+    }
 }
 
 /// Paths come from another process with another working directory: only
@@ -72,13 +88,7 @@ pub async fn parse_filter(spec: &str) -> Result<Option<FilterSpec>, CameraError>
     if is_off(spec) {
         return Ok(None);
     }
-    let f: FilterSpec = spec.parse().map_err(|e: String| {
-        if e.starts_with("unknown filter") {
-            CameraError::UnknownFilter(format!("{e} (see `bytemeetctl filter list`)"))
-        } else {
-            invalid(e)
-        }
-    })?;
+    let f: FilterSpec = spec.parse().map_err(refused)?;
     if let Some(lut) = f.lut.clone() {
         absolute_file(&lut, "LUT")?;
         blocking(move || {
@@ -114,13 +124,7 @@ pub async fn parse_background(spec: &str) -> Result<BackgroundSpec, CameraError>
             BackgroundSpec::Image { path }
         }
     } else {
-        s.parse().map_err(|e: String| {
-            if e.starts_with("unknown") {
-                CameraError::UnknownBackground(format!("{e} (see `bytemeetctl background list`)"))
-            } else {
-                invalid(e)
-            }
-        })?
+        s.parse().map_err(refused)?
     };
     if let BackgroundSpec::Image { path } | BackgroundSpec::Video { path } = &b {
         absolute_file(path, "background")?;
@@ -178,7 +182,7 @@ pub fn check_avatar(name: &str) -> Result<String, CameraError> {
 /// (not a virtual camera, which could be our own output) and not be held by
 /// another program.
 pub async fn parse_source(spec: &str) -> Result<SourceSpec, CameraError> {
-    let s: SourceSpec = spec.parse().map_err(invalid)?;
+    let s: SourceSpec = spec.parse().map_err(refused)?;
     match &s {
         SourceSpec::V4l2(path) => {
             let path = path.clone();

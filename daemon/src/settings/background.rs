@@ -3,6 +3,7 @@
 //! D-Bus and the saved state parse and print it here; drawing it is the GPU
 //! side's (`gpu::background`).
 
+use crate::settings::SettingError;
 use std::path::PathBuf;
 
 /// Blur strength when `blur` is given without one: a Gaussian sigma of 12 px at 720p.
@@ -47,7 +48,7 @@ impl std::fmt::Display for BackgroundSpec {
 }
 
 impl std::str::FromStr for BackgroundSpec {
-    type Err = String;
+    type Err = SettingError;
 
     /// `none`, `blur`, `blur:STRENGTH`, `scene:NAME`, `image:PATH`, `video:PATH.y4m`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -70,18 +71,18 @@ impl std::str::FromStr for BackgroundSpec {
                         .map_err(|_| format!("blur strength {a:?} is not a number"))?,
                 };
                 if !BLUR_RANGE.contains(&strength) {
-                    return Err(format!(
+                    return Err(SettingError::Invalid(format!(
                         "blur strength {strength} is outside {}..={}",
                         BLUR_RANGE.start(),
                         BLUR_RANGE.end()
-                    ));
+                    )));
                 }
                 Ok(BackgroundSpec::Blur { strength })
             }
             "scene" => {
                 let name = need("NAME")?;
                 let scene = find_scene(name).ok_or_else(|| {
-                    format!("unknown scene {name:?}; scenes: {}", scene_names())
+                    SettingError::unknown("scene", name, format!("; scenes: {}", scene_names()))
                 })?;
                 Ok(BackgroundSpec::Scene {
                     name: scene.name.to_string(),
@@ -96,15 +97,17 @@ impl std::str::FromStr for BackgroundSpec {
                     .extension()
                     .is_some_and(|e| e.eq_ignore_ascii_case("y4m"))
                 {
-                    return Err(format!(
+                    return Err(SettingError::Invalid(format!(
                         "video backgrounds are .y4m clips (make one with: ffmpeg -i {} -pix_fmt yuv420p clip.y4m)",
                         path.display()
-                    ));
+                    )));
                 }
                 Ok(BackgroundSpec::Video { path })
             }
-            other => Err(format!(
-                "unknown background {other:?}: use none, blur[:STRENGTH], scene:NAME, image:PATH or video:PATH.y4m"
+            other => Err(SettingError::unknown(
+                "background",
+                other,
+                ": use none, blur[:STRENGTH], scene:NAME, image:PATH or video:PATH.y4m",
             )),
         }
     }
@@ -186,11 +189,13 @@ mod tests {
         assert!("scene:mars"
             .parse::<BackgroundSpec>()
             .expect_err("unknown")
+            .to_string()
             .contains("moon"));
         assert!("image:".parse::<BackgroundSpec>().is_err());
         assert!("video:/x/c.mp4"
             .parse::<BackgroundSpec>()
             .expect_err("mp4")
+            .to_string()
             .contains("ffmpeg"));
         assert!("stars".parse::<BackgroundSpec>().is_err());
     }

@@ -1,6 +1,7 @@
 //! The filter catalogue: names, one-line descriptions, parameters with their
 //! ranges, and parsing of `--filter NAME[:key=value,...]`.
 
+use crate::settings::SettingError;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -151,7 +152,7 @@ impl std::fmt::Display for FilterSpec {
 }
 
 impl std::str::FromStr for FilterSpec {
-    type Err = String;
+    type Err = SettingError;
 
     /// `sepia`, `posterize:levels=4`, `toon:levels=5,edge=0.3`, `lut:/path/look.cube`,
     /// `lut:/path/look.cube,strength=0.5`.
@@ -159,7 +160,7 @@ impl std::str::FromStr for FilterSpec {
         let (name, rest) = s.split_once(':').unwrap_or((s, ""));
         let info = find(name.trim()).ok_or_else(|| {
             let names: Vec<&str> = FILTERS.iter().map(|f| f.name).collect();
-            format!("unknown filter {name:?}; filters: {}", names.join(", "))
+            SettingError::unknown("filter", name, format!("; filters: {}", names.join(", ")))
         })?;
         let mut spec = FilterSpec {
             name: info.name.to_string(),
@@ -186,21 +187,27 @@ impl std::str::FromStr for FilterSpec {
                         .parse()
                         .map_err(|_| format!("{}={v:?} is not a number", p.name))?;
                     if !(p.min..=p.max).contains(&value) {
-                        return Err(format!(
+                        return Err(SettingError::Invalid(format!(
                             "{}={value} is outside {}..={}",
                             p.name, p.min, p.max
-                        ));
+                        )));
                     }
                     spec.params.insert(p.name.to_string(), value);
                 }
                 None if info.name == "lut" && spec.lut.is_none() => {
                     spec.lut = Some(PathBuf::from(part))
                 }
-                None => return Err(format!("{part:?} in {s:?} is not key=value")),
+                None => {
+                    return Err(SettingError::Invalid(format!(
+                        "{part:?} in {s:?} is not key=value"
+                    )))
+                }
             }
         }
         if info.name == "lut" && spec.lut.is_none() {
-            return Err("the lut filter needs a .cube file: --filter lut:/path/look.cube".into());
+            return Err(SettingError::Invalid(
+                "the lut filter needs a .cube file: --filter lut:/path/look.cube".into(),
+            ));
         }
         Ok(spec)
     }
@@ -257,15 +264,36 @@ mod tests {
         assert!("sepai"
             .parse::<FilterSpec>()
             .expect_err("typo")
+            .to_string()
             .contains("sepia"));
         assert!("posterize:levels=99".parse::<FilterSpec>().is_err());
         assert!("posterize:depth=3"
             .parse::<FilterSpec>()
             .expect_err("key")
+            .to_string()
             .contains("levels"));
         assert!("lut"
             .parse::<FilterSpec>()
             .expect_err("no file")
+            .to_string()
             .contains(".cube"));
+    }
+
+    #[test]
+    fn refusals_say_whether_the_name_is_unknown() {
+        assert!(matches!(
+            "sepai".parse::<FilterSpec>(),
+            Err(SettingError::Unknown { what: "filter", .. })
+        ));
+        assert!(matches!(
+            "posterize:levels=99".parse::<FilterSpec>(),
+            Err(SettingError::Invalid(_))
+        ));
+        let e = "sepai".parse::<FilterSpec>().expect_err("unknown");
+        assert!(
+            e.to_string()
+                .starts_with("unknown filter \"sepai\"; filters: "),
+            "{e}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Which GPU adapter the effects use (`--gpu`), as plain data.
 
+use crate::settings::SettingError;
 use std::str::FromStr;
 
 /// Which adapter to use (`--gpu`).
@@ -19,7 +20,7 @@ pub enum GpuPreference {
 }
 
 impl FromStr for GpuPreference {
-    type Err = String;
+    type Err = SettingError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "auto" => Ok(Self::Auto),
@@ -27,8 +28,10 @@ impl FromStr for GpuPreference {
             "software" | "sw" | "cpu" => Ok(Self::Software),
             "vulkan" => Ok(Self::Vulkan),
             "gl" | "gles" | "opengl" => Ok(Self::Gl),
-            other => Err(format!(
-                "unknown GPU choice {other:?}: use auto, hardware, software, vulkan or gl"
+            other => Err(SettingError::unknown(
+                "GPU choice",
+                other,
+                ": use auto, hardware, software, vulkan or gl",
             )),
         }
     }

@@ -9,3 +9,37 @@ pub mod filter;
 pub mod gpu;
 pub mod output;
 pub mod source;
+
+/// Why a setting was refused. `Unknown` names something that is not in its
+/// catalogue (a filter, a scene, a kind of source...), so callers can answer
+/// it differently (D-Bus has `UnknownFilter`, `UnknownBackground`);
+/// everything else is `Invalid`. Both messages say what would be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("unknown {what} {name:?}{hint}")]
+    Unknown {
+        /// What was looked up: "filter", "scene", "background", "source", ...
+        what: &'static str,
+        name: String,
+        /// The accepted choices, from "; " or ": " on.
+        hint: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<String> for SettingError {
+    fn from(why: String) -> Self {
+        SettingError::Invalid(why)
+    }
+}
+
+impl SettingError {
+    pub(crate) fn unknown(what: &'static str, name: &str, hint: impl Into<String>) -> Self {
+        SettingError::Unknown {
+            what,
+            name: name.to_string(),
+            hint: hint.into(),
+        }
+    }
+}

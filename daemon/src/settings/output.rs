@@ -1,5 +1,6 @@
 //! Where frames go, as plain data: the output spec of flags and config.
 
+use crate::settings::SettingError;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -24,7 +25,7 @@ pub enum OutputSpec {
 }
 
 impl FromStr for OutputSpec {
-    type Err = String;
+    type Err = SettingError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         if s == "auto" {
@@ -48,8 +49,10 @@ impl FromStr for OutputSpec {
         if s.starts_with("/dev/video") {
             return Ok(OutputSpec::V4l2(PathBuf::from(s)));
         }
-        Err(format!(
-            "unknown output {s:?}: use auto, pipewire, pipewire:NODE_NAME, v4l2:/dev/videoN, y4m:PATH or png:PATH"
+        Err(SettingError::unknown(
+            "output",
+            s,
+            ": use auto, pipewire, pipewire:NODE_NAME, v4l2:/dev/videoN, y4m:PATH or png:PATH",
         ))
     }
 }
@@ -68,7 +71,7 @@ impl fmt::Display for OutputSpec {
 }
 
 /// A PipeWire node name: letters, digits, `-`, `_` and `.`, at most 64.
-fn node_name(name: &str) -> Result<String, String> {
+fn node_name(name: &str) -> Result<String, SettingError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -77,8 +80,8 @@ fn node_name(name: &str) -> Result<String, String> {
     if ok {
         Ok(name.to_string())
     } else {
-        Err(format!(
+        Err(SettingError::Invalid(format!(
             "bad PipeWire node name {name:?}: use 1-64 letters, digits, '-', '_' or '.'"
-        ))
+        )))
     }
 }

@@ -1,6 +1,7 @@
 //! Where frames come from, as plain data: the source spec of flags, config
 //! and D-Bus, what the pipeline asks of a source, and the camera formats.
 
+use crate::settings::SettingError;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -23,7 +24,7 @@ pub enum SourceSpec {
 }
 
 impl FromStr for SourceSpec {
-    type Err = String;
+    type Err = SettingError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         match s {
@@ -39,7 +40,7 @@ impl FromStr for SourceSpec {
         }
         if let Some(node) = s.strip_prefix("pipewire:") {
             return if node.is_empty() {
-                Err(format!("{s:?} names no node: use pipewire:NODE (a node.name or object.serial, see `pw-cli ls Node`)"))
+                Err(SettingError::Invalid(format!("{s:?} names no node: use pipewire:NODE (a node.name or object.serial, see `pw-cli ls Node`)")))
             } else {
                 Ok(SourceSpec::PipeWire(node.to_string()))
             };
@@ -47,15 +48,17 @@ impl FromStr for SourceSpec {
         if s.starts_with("/dev/video") {
             return Ok(SourceSpec::V4l2(PathBuf::from(s)));
         }
-        Err(format!(
-            "unknown source {s:?}: use auto, demo, v4l2:/dev/videoN, pipewire:NODE or file:PATH (.y4m clip or image)"
+        Err(SettingError::unknown(
+            "source",
+            s,
+            ": use auto, demo, v4l2:/dev/videoN, pipewire:NODE or file:PATH (.y4m clip or image)",
         ))
     }
 }
 
-pub(crate) fn non_empty(path: &str, whole: &str) -> Result<PathBuf, String> {
+pub(crate) fn non_empty(path: &str, whole: &str) -> Result<PathBuf, SettingError> {
     if path.is_empty() {
-        Err(format!("{whole:?} names no path"))
+        Err(SettingError::Invalid(format!("{whole:?} names no path")))
     } else {
         Ok(PathBuf::from(path))
     }
@@ -120,14 +123,16 @@ impl CameraFormat {
 }
 
 impl FromStr for CameraFormat {
-    type Err = String;
+    type Err = SettingError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "yuyv" | "yuy2" => Ok(CameraFormat::Yuyv),
             "nv12" => Ok(CameraFormat::Nv12),
             "mjpeg" | "mjpg" => Ok(CameraFormat::Mjpeg),
-            other => Err(format!(
-                "unknown camera format {other:?}: use yuyv, nv12 or mjpeg"
+            other => Err(SettingError::unknown(
+                "camera format",
+                other,
+                ": use yuyv, nv12 or mjpeg",
             )),
         }
     }
@@ -152,7 +157,7 @@ mod tests {
         assert_eq!("file:a.y4m".parse(), Ok(SourceSpec::File("a.y4m".into())));
         assert!("file:".parse::<SourceSpec>().is_err());
         let err = "webcam".parse::<SourceSpec>().expect_err("unknown");
-        assert!(err.contains("v4l2:/dev/videoN"), "{err}");
+        assert!(err.to_string().contains("v4l2:/dev/videoN"), "{err}");
         assert_eq!(
             "pipewire:usb-cam".parse(),
             Ok(SourceSpec::PipeWire("usb-cam".into()))

@@ -152,7 +152,7 @@ mod tests {
         let err = "rtmp://x"
             .parse::<OutputSpec>()
             .expect_err("unknown scheme");
-        assert!(err.contains("y4m:PATH"));
+        assert!(err.to_string().contains("y4m:PATH"));
         for s in [
             "auto",
             "v4l2:/dev/video10",
