@@ -152,23 +152,12 @@ pub fn enum_format_param(offer: Offer, fps: f64) -> Result<Vec<u8>, GenError> {
 /// The buffers the stream allocates for a negotiated format: one block,
 /// unpadded rows, in shared memory (memfd) or plain memory, never dmabuf.
 pub fn buffers_param(offer: Offer) -> Result<Vec<u8>, GenError> {
-    use spa::utils::{Choice, ChoiceEnum, ChoiceFlags};
-    let data_types = (1 << spa::sys::SPA_DATA_MemFd) | (1 << spa::sys::SPA_DATA_MemPtr);
+    let [count, memory] = count_and_memory();
     serialize(Object {
         type_: SpaTypes::ObjectParamBuffers.as_raw(),
         id: ParamType::Buffers.as_raw(),
         properties: vec![
-            prop(
-                spa::sys::SPA_PARAM_BUFFERS_buffers,
-                Value::Choice(spa::pod::ChoiceValue::Int(Choice(
-                    ChoiceFlags::empty(),
-                    ChoiceEnum::Range {
-                        default: BUFFERS,
-                        min: 2,
-                        max: 16,
-                    },
-                ))),
-            ),
+            count,
             prop(spa::sys::SPA_PARAM_BUFFERS_blocks, Value::Int(1)),
             prop(
                 spa::sys::SPA_PARAM_BUFFERS_size,
@@ -178,16 +167,7 @@ pub fn buffers_param(offer: Offer) -> Result<Vec<u8>, GenError> {
                 spa::sys::SPA_PARAM_BUFFERS_stride,
                 Value::Int(offer.stride() as i32),
             ),
-            prop(
-                spa::sys::SPA_PARAM_BUFFERS_dataType,
-                Value::Choice(spa::pod::ChoiceValue::Int(Choice(
-                    ChoiceFlags::empty(),
-                    ChoiceEnum::Flags {
-                        default: data_types,
-                        flags: vec![data_types],
-                    },
-                ))),
-            ),
+            memory,
         ],
     })
 }
@@ -272,35 +252,41 @@ pub fn capture_format_param(size: Size, fps: f64) -> Result<Vec<u8>, GenError> {
 /// The buffers a capture stream takes: mappable memory (memfd or plain),
 /// not dmabuf, which would need a GPU import to read.
 pub fn capture_buffers_param() -> Result<Vec<u8>, GenError> {
-    use spa::utils::{Choice, ChoiceEnum, ChoiceFlags};
-    let data_types = (1 << spa::sys::SPA_DATA_MemFd) | (1 << spa::sys::SPA_DATA_MemPtr);
     serialize(Object {
         type_: SpaTypes::ObjectParamBuffers.as_raw(),
         id: ParamType::Buffers.as_raw(),
-        properties: vec![
-            prop(
-                spa::sys::SPA_PARAM_BUFFERS_buffers,
-                Value::Choice(spa::pod::ChoiceValue::Int(Choice(
-                    ChoiceFlags::empty(),
-                    ChoiceEnum::Range {
-                        default: BUFFERS,
-                        min: 2,
-                        max: 16,
-                    },
-                ))),
-            ),
-            prop(
-                spa::sys::SPA_PARAM_BUFFERS_dataType,
-                Value::Choice(spa::pod::ChoiceValue::Int(Choice(
-                    ChoiceFlags::empty(),
-                    ChoiceEnum::Flags {
-                        default: data_types,
-                        flags: vec![data_types],
-                    },
-                ))),
-            ),
-        ],
+        properties: count_and_memory().to_vec(),
     })
+}
+
+/// How many buffers (a range around `BUFFERS`) and which memory: memfd or
+/// plain, never dmabuf.
+fn count_and_memory() -> [Property; 2] {
+    use spa::utils::{Choice, ChoiceEnum, ChoiceFlags};
+    let data_types = (1 << spa::sys::SPA_DATA_MemFd) | (1 << spa::sys::SPA_DATA_MemPtr);
+    [
+        prop(
+            spa::sys::SPA_PARAM_BUFFERS_buffers,
+            Value::Choice(spa::pod::ChoiceValue::Int(Choice(
+                ChoiceFlags::empty(),
+                ChoiceEnum::Range {
+                    default: BUFFERS,
+                    min: 2,
+                    max: 16,
+                },
+            ))),
+        ),
+        prop(
+            spa::sys::SPA_PARAM_BUFFERS_dataType,
+            Value::Choice(spa::pod::ChoiceValue::Int(Choice(
+                ChoiceFlags::empty(),
+                ChoiceEnum::Flags {
+                    default: data_types,
+                    flags: vec![data_types],
+                },
+            ))),
+        ),
+    ]
 }
 
 #[cfg(test)]
