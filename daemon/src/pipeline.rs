@@ -250,6 +250,18 @@ struct Output {
     handle: JoinHandle<()>,
 }
 
+/// Closes every output's queue and waits for its thread, which finishes its
+/// sink (a clip's last frame, a virtual camera's release) on the way out.
+fn stop_outputs(outputs: Vec<Output>, stats: &Stats) {
+    for o in outputs {
+        o.queue.close();
+        stats.add_dropped(o.queue.dropped());
+        if o.handle.join().is_err() {
+            tracing::error!(output = %o.name, "output thread panicked");
+        }
+    }
+}
+
 fn start_output(
     mut sink: Box<dyn FrameSink>,
     overflow: Overflow,
@@ -384,8 +396,15 @@ pub fn run(
         raw.clone(),
         ready.clone(),
         hub.clone(),
-    )
-    .map_err(PipelineError::EffectsThread)?;
+    );
+    let effects_thread = match effects_thread {
+        Ok(h) => h,
+        Err(e) => {
+            // The outputs already started finish their files and end.
+            stop_outputs(outputs, &stats);
+            return Err(PipelineError::EffectsThread(e));
+        }
+    };
     let (ev_tx, ev_rx) = mpsc::channel();
     let mut worker: Option<SourceWorker> = None;
     // Pictures that get repeated keep their converted variants, so a repeat
@@ -565,13 +584,7 @@ pub fn run(
         tracing::error!("the effects thread panicked");
     }
     stats.add_dropped(raw.dropped() + ready.dropped());
-    for o in outputs {
-        o.queue.close();
-        stats.add_dropped(o.queue.dropped());
-        if o.handle.join().is_err() {
-            tracing::error!(output = %o.name, "output thread panicked");
-        }
-    }
+    stop_outputs(outputs, &stats);
     result?;
     let snap = stats.snapshot();
     Ok(RunSummary {

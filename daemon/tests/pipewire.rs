@@ -440,17 +440,21 @@ fn pipewire_source_reads_a_camera_node() {
     let session = Session::start();
     let bin = env!("CARGO_BIN_EXE_bytemeetd");
     let clip = session.path("in.y4m");
+    // A batch run reading `source` into the clip.
+    let batch = |source: &str, frames: &str| {
+        let mut c = Command::new(bin);
+        session
+            .env(&mut c)
+            .args(["--source", source, "--size", "640x360"])
+            .arg("--output")
+            .arg(format!("y4m:{}", clip.display()))
+            .args(["--frames", frames])
+            .output()
+            .expect("bytemeetd")
+    };
 
     // No such node: a clear error that says where to look.
-    let mut c = Command::new(bin);
-    let out = session
-        .env(&mut c)
-        .args(["--source", "pipewire:no-such-camera", "--size", "640x360"])
-        .arg("--output")
-        .arg(format!("y4m:{}", clip.display()))
-        .args(["--frames", "5"])
-        .output()
-        .expect("bytemeetd");
+    let out = batch("pipewire:no-such-camera", "5");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
@@ -463,15 +467,7 @@ fn pipewire_source_reads_a_camera_node() {
 
     // A real node: 30 frames of its colour bars, in batch mode.
     let mut camera = test_camera(&session, "test-camera");
-    let mut c = Command::new(bin);
-    let out = session
-        .env(&mut c)
-        .args(["--source", "pipewire:test-camera", "--size", "640x360"])
-        .arg("--output")
-        .arg(format!("y4m:{}", clip.display()))
-        .args(["--frames", "30"])
-        .output()
-        .expect("bytemeetd");
+    let out = batch("pipewire:test-camera", "30");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "bytemeetd failed: {err}");
     assert!(

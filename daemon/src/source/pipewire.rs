@@ -17,7 +17,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -437,12 +437,10 @@ fn take_buffer(stream: &pw::stream::Stream, data: &mut CaptureData) {
     // SAFETY: as above; queued back exactly once.
     unsafe { stream.queue_raw_buffer(raw) };
     if let Some(frame) = frame {
-        match data.frames.try_send(Event::Frame(frame)) {
-            // The pipeline is behind: this frame is dropped, as a full V4L2
-            // queue would.
-            Ok(()) | Err(TrySendError::Full(_)) => {}
-            Err(TrySendError::Disconnected(_)) => {}
-        }
+        // Full: the pipeline is behind and this frame is dropped, as a full
+        // V4L2 queue would. Disconnected: the reader is gone and the thread
+        // is being stopped.
+        let _ = data.frames.try_send(Event::Frame(frame));
     }
 }
 
