@@ -165,8 +165,8 @@ fn main() {
     let mut engine = match GpuContext::new(GpuPreference::Auto).and_then(GpuEngine::new) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("SKIPPED: no GPU adapter ({e})");
-            return;
+            eprintln!("no GPU adapter ({e}): install mesa-vulkan-drivers for lavapipe");
+            std::process::exit(1);
         }
     };
     println!(

@@ -3,6 +3,7 @@
 //! slices into, each over its own box only, and what the pack pass needs to
 //! put the overlay over the picture. Used by `engine`.
 
+use super::uniforms::{self, AvatarPack, Slice};
 use super::wgpu_util::{entry, layout_entry, sampled, uniform, SAMPLER, UNIFORM};
 use super::{shaders, GpuContext, GpuError};
 use crate::avatar::Drawing;
@@ -12,8 +13,8 @@ use crate::frame::Size;
 const SLOTS: u64 = crate::avatar::pack::MAX_LAYERS as u64 + 1;
 /// Dynamic offsets must be multiples of 256 bytes.
 const SLOT: u64 = 256;
-/// Bytes of pack.wgsl's `Avatar` uniform.
-const PACK_PARAMS: u64 = 32;
+/// Bytes of one `Slice`.
+const SLICE: u64 = std::mem::size_of::<Slice>() as u64;
 
 const WG: u32 = 16;
 
@@ -109,16 +110,6 @@ fn buffer(d: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsages) -
     })
 }
 
-fn bytes_of(values: &[[u32; 4]], floats: &[[f32; 4]]) -> Vec<u8> {
-    let mut out: Vec<u8> = floats
-        .iter()
-        .flatten()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
-    out.extend(values.iter().flatten().flat_map(|v| v.to_le_bytes()));
-    out
-}
-
 impl AvatarGpu {
     pub fn new(d: &wgpu::Device) -> Result<Self, GpuError> {
         let src = shaders::source("avatar.wgsl").map_err(|e| GpuError::Failed(e.to_string()))?;
@@ -138,7 +129,7 @@ impl AvatarGpu {
                     wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Uniform,
                         has_dynamic_offset: true,
-                        min_binding_size: wgpu::BufferSize::new(112),
+                        min_binding_size: wgpu::BufferSize::new(SLICE),
                     },
                 ),
                 layout_entry(1, storage(false)),
@@ -161,9 +152,9 @@ impl AvatarGpu {
                 cache: None,
             })
         };
-        let pack_params = uniform(d, "avatar pack params", PACK_PARAMS);
+        let pack_params = uniforms::buffer::<AvatarPack>(d, "avatar pack params");
         // Never written: all zero, i.e. no box.
-        let blank_params = uniform(d, "avatar blank params", PACK_PARAMS);
+        let blank_params = uniforms::buffer::<AvatarPack>(d, "avatar blank params");
         let blank_overlay = buffer(d, "avatar blank overlay", 16, wgpu::BufferUsages::STORAGE);
         let blank = d.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("avatar blank"),
@@ -291,7 +282,7 @@ impl AvatarGpu {
                             wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                                 buffer: &self.slice_params,
                                 offset: 0,
-                                size: wgpu::BufferSize::new(112),
+                                size: wgpu::BufferSize::new(SLICE),
                             }),
                         ),
                         entry(1, overlay.buffer.as_entire_binding()),
@@ -303,23 +294,28 @@ impl AvatarGpu {
         }
         let q = &ctx.queue;
         let (w, h) = (b.width(), b.height());
-        let pack = [[b.x0 / per_word, b.y0, h, 0], [b.x0, b.y0, w, h]];
-        q.write_buffer(&self.pack_params, 0, &bytes_of(&pack, &[]));
+        let pack = AvatarPack {
+            ox: b.x0 / per_word,
+            oy: b.y0,
+            rows: h,
+            overlay: [b.x0, b.y0, w, h],
+            ..Default::default()
+        };
+        uniforms::write(q, &self.pack_params, &pack);
         let groups = |gw: u32, gh: u32| (gw.div_ceil(WG), gh.div_ceil(WG));
-        let overlay_at = [b.x0, b.y0, w, 0];
         let mut slot = 0u64;
-        let mut write = |floats: &[[f32; 4]], rect: [u32; 4], overlay: [u32; 4]| -> u32 {
+        let mut write = |slice: &Slice| -> u32 {
             let offset = (slot * SLOT) as u32;
-            q.write_buffer(
-                &self.slice_params,
-                slot * SLOT,
-                &bytes_of(&[rect, overlay], floats),
-            );
+            q.write_buffer(&self.slice_params, slot * SLOT, bytemuck::bytes_of(slice));
             slot += 1;
             offset
         };
-        let zero = [[0.0; 4]; 5];
-        let clear = (write(&zero, [b.x0, b.y0, w, h], overlay_at), groups(w, h));
+        let clear = Slice {
+            rect: [b.x0, b.y0, w, h],
+            overlay: [b.x0, b.y0, w, 0],
+            ..Default::default()
+        };
+        let clear = (write(&clear), groups(w, h));
         let mut slices = Vec::new();
         for i in 0..n {
             let sb = a.slice_bounds[i];
@@ -331,20 +327,18 @@ impl AvatarGpu {
             if a.opacity[i] <= 0.0 || x1 <= x0 || y1 <= y0 {
                 continue;
             }
-
             let m = a.to_art[i];
-            let floats = [
-                [m[0][0], m[0][1], m[0][2], 0.0],
-                [m[1][0], m[1][1], m[1][2], 0.0],
-                [m[2][0], m[2][1], m[2][2], 0.0],
-                [a.opacity[i], 0.0, 0.0, 0.0],
-                r.content[i],
-            ];
-            let offset = write(
-                &floats,
-                [x0, y0, x1 - x0, y1 - y0],
-                [b.x0, b.y0, w, i as u32],
-            );
+            let row = |r: [f32; 3]| [r[0], r[1], r[2], 0.0];
+            let slice = Slice {
+                m0: row(m[0]),
+                m1: row(m[1]),
+                m2: row(m[2]),
+                opacity: [a.opacity[i], 0.0, 0.0, 0.0],
+                content: r.content[i],
+                rect: [x0, y0, x1 - x0, y1 - y0],
+                overlay: [b.x0, b.y0, w, i as u32],
+            };
+            let offset = write(&slice);
             slices.push((offset, groups(x1 - x0, y1 - y0)));
         }
         Ok(Prepared { clear, slices })

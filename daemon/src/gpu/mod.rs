@@ -8,8 +8,11 @@ pub mod background;
 pub mod engine;
 pub mod hash;
 pub mod lut;
+mod pipelines;
+mod readback;
 pub mod reference;
 pub mod shaders;
+mod uniforms;
 mod wgpu_util;
 
 use crate::settings::gpu::GpuPreference;

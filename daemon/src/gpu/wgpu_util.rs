@@ -11,10 +11,6 @@ pub(super) fn uniform(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Bu
     })
 }
 
-pub(super) fn words(values: &[u32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
 /// Copies tightly packed texels into a whole texture of `width` x `height`
 /// x `depth`, `texel` bytes each.
 pub(super) fn upload(

@@ -3,23 +3,25 @@
 //! background picture, and never lets a problem stop the picture (the frame
 //! then passes through unfiltered, and the problem is said once, with its fix).
 
-use std::fmt;
 use std::sync::Arc;
 
+use std::path::PathBuf;
+use std::time::Instant;
+
 use crate::avatar::{pack::Mode, Wearer};
-use crate::convert;
 use crate::frame::{Frame, PixelFormat, Size};
-use crate::gpu::background;
 use crate::gpu::engine::{Backdrop, GpuEngine, Look, RING};
 use crate::gpu::GpuContext;
 use crate::perception::motion::MaskMotion;
 use crate::perception::{Mask, Perception, SegmenterSpec};
 use crate::say_once::SayOnce;
-use crate::settings::background::{find_scene, BackgroundSpec};
+use crate::settings::background::BackgroundSpec;
 use crate::settings::effects::EffectsState;
 use crate::settings::filter::FilterSpec;
 use crate::settings::gpu::GpuPreference;
-use crate::source::{self, FrameSource};
+
+mod loader;
+use loader::{Done, Loader};
 
 /// Whether an effect argument means "none" (`""`, `none`, `off`, any case),
 /// wherever effects are chosen: flags, config, D-Bus.
@@ -41,69 +43,170 @@ enum Engine {
     Unavailable,
 }
 
-/// The picture behind the person: drawn or loaded once per (choice, size);
-/// a clip gives a new frame each time.
-#[derive(Default)]
+/// The picture behind the person, as the loader delivers it: one request
+/// per (choice, size); a clip then gives a frame per request.
+#[derive(Debug, Default)]
 struct PictureFeed {
     key: Option<(BackgroundSpec, Size)>,
-    clip: Option<Box<dyn FrameSource>>,
+    /// Answers for older requests are dropped.
+    generation: u64,
+    /// A request is out and not answered yet.
+    waiting: bool,
     /// A picture for `key` is on the GPU.
     ready: bool,
+    /// A clip in lockstep: ask for its next frame with the next camera frame,
+    /// so each camera frame shows exactly one clip frame.
+    advance: bool,
 }
 
-impl fmt::Debug for PictureFeed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PictureFeed")
-            .field("key", &self.key)
-            .field("clip", &self.clip.as_ref().map(|c| c.describe()))
-            .field("ready", &self.ready)
-            .finish()
-    }
+/// The LUT of the `lut` filter: which file is on the GPU, which one is being
+/// parsed, which one failed (not asked for again until the choice changes).
+#[derive(Debug, Default)]
+struct LutFeed {
+    on_gpu: Option<PathBuf>,
+    asked: Option<PathBuf>,
+    failed: Option<PathBuf>,
 }
 
-fn rgba(frame: Frame) -> Result<Vec<u8>, String> {
-    if frame.format == PixelFormat::Rgba {
-        Ok(frame.data)
-    } else {
-        convert::convert(&frame, PixelFormat::Rgba)
-            .map(|f| f.data)
-            .map_err(|e| e.to_string())
-    }
+/// What the loader makes for the effects, and what is on the GPU of it.
+#[derive(Debug, Default)]
+struct Inputs {
+    picture: PictureFeed,
+    lut: LutFeed,
+    /// Scenes, pictures, clips and LUTs are made here; started on first use.
+    loader: Option<Loader>,
 }
 
-impl PictureFeed {
-    /// The RGBA picture to upload now, if there is a new one.
-    fn next(&mut self, spec: &BackgroundSpec, size: Size) -> Result<Option<Vec<u8>>, String> {
-        if self
-            .key
+impl Inputs {
+    fn loader(&mut self) -> Result<&Loader, String> {
+        if self.loader.is_none() {
+            let started = Loader::start()
+                .map_err(|e| format!("cannot start the effects loader thread: {e}"))?;
+            self.loader = Some(started);
+        }
+        self.loader
             .as_ref()
-            .is_none_or(|(s, z)| s != spec || *z != size)
-        {
-            self.key = Some((spec.clone(), size));
-            self.clip = None;
-            self.ready = false;
-            match spec {
-                BackgroundSpec::Scene { name } => {
-                    let scene = find_scene(name).ok_or_else(|| format!("unknown scene {name}"))?;
-                    return background::render_scene(scene, size)
-                        .map(Some)
-                        .map_err(|e| e.to_string());
-                }
-                BackgroundSpec::Image { path } => {
-                    let mut still = source::file::open(path, size).map_err(|e| e.to_string())?;
-                    return rgba(still.next_frame().map_err(|e| e.to_string())?).map(Some);
-                }
-                BackgroundSpec::Video { path } => {
-                    self.clip = Some(source::file::open(path, size).map_err(|e| e.to_string())?);
-                }
-                BackgroundSpec::None | BackgroundSpec::Blur { .. } => return Ok(None),
+            .ok_or_else(|| "the effects loader is missing".to_string())
+    }
+
+    /// Asks the loader for what this frame's effects need and do not have:
+    /// the LUT file of a `lut` filter, the picture of `background` at `size`.
+    fn ask(
+        &mut self,
+        filter: Option<&FilterSpec>,
+        background: &BackgroundSpec,
+        size: Size,
+    ) -> Result<(), String> {
+        if let Some(path) = filter.and_then(|f| f.lut.as_ref()) {
+            let lut = &self.lut;
+            if lut.on_gpu.as_ref() != Some(path)
+                && lut.asked.as_ref() != Some(path)
+                && lut.failed.as_ref() != Some(path)
+            {
+                self.loader()?.lut(path)?;
+                self.lut.asked = Some(path.clone());
             }
         }
-        match self.clip.as_mut() {
-            // One clip frame per camera frame: the clip plays at the camera's rate.
-            Some(clip) => rgba(clip.next_frame().map_err(|e| e.to_string())?).map(Some),
-            None => Ok(None),
+        let wants_picture = !matches!(
+            background,
+            BackgroundSpec::None | BackgroundSpec::Blur { .. }
+        );
+        let current = self
+            .picture
+            .key
+            .as_ref()
+            .is_some_and(|(s, z)| s == background && *z == size);
+        if wants_picture && !current {
+            let generation = self.picture.generation + 1;
+            self.picture = PictureFeed {
+                key: Some((background.clone(), size)),
+                generation,
+                waiting: true,
+                ready: false,
+                advance: false,
+            };
+            self.loader()?.picture(generation, background, size)?;
+        } else if wants_picture && self.picture.advance {
+            self.picture.advance = false;
+            let generation = self.picture.generation;
+            self.loader()?.next_clip_frame(generation)?;
+            self.picture.waiting = true;
         }
+        Ok(())
+    }
+
+    /// Puts what the loader has finished on the GPU. `wait`: first waits
+    /// (up to `LOCKSTEP_WAIT`) for every answer still out, for recordings,
+    /// where every frame must show what was chosen for it.
+    fn receive(&mut self, engine: &mut GpuEngine, problem: &mut SayOnce, wait: bool) {
+        let deadline = Instant::now() + LOCKSTEP_WAIT;
+        loop {
+            let Some(loader) = self.loader.as_ref() else {
+                return;
+            };
+            let out = self.picture.waiting || self.lut.asked.is_some();
+            let done = if wait && out {
+                loader.done_by(deadline)
+            } else {
+                loader.try_done()
+            };
+            let Some(done) = done else { return };
+            match done {
+                Done::Lut { path, result } => {
+                    if self.lut.asked.as_ref() == Some(&path) {
+                        self.lut.asked = None;
+                    }
+                    match result {
+                        Ok(lut) => {
+                            engine.set_lut(&lut);
+                            self.lut.on_gpu = Some(path);
+                        }
+                        Err(e) => {
+                            Effects::report(
+                                problem,
+                                format!("{e}; showing the picture without the LUT"),
+                            );
+                            self.lut.failed = Some(path);
+                        }
+                    }
+                }
+                Done::Picture { generation, result } if generation == self.picture.generation => {
+                    self.picture.waiting = false;
+                    let Some((spec, size)) = self.picture.key.clone() else {
+                        continue;
+                    };
+                    let uploaded = result
+                        .and_then(|pic| engine.set_picture(&pic, size).map_err(|e| e.to_string()));
+                    match uploaded {
+                        Ok(()) => {
+                            self.picture.ready = true;
+                            if matches!(spec, BackgroundSpec::Video { .. }) && wait {
+                                self.picture.advance = true;
+                            } else if matches!(spec, BackgroundSpec::Video { .. }) {
+                                // Decode the clip's next frame while this one shows.
+                                match self.loader().and_then(|l| l.next_clip_frame(generation)) {
+                                    Ok(()) => self.picture.waiting = true,
+                                    Err(e) => {
+                                        Effects::report(problem, format!("background {spec}: {e}"))
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) => Effects::report(
+                            problem,
+                            format!("background {spec}: {e}; showing the camera's own background"),
+                        ),
+                    }
+                }
+                // An answer to a request since replaced.
+                Done::Picture { .. } => {}
+            }
+        }
+    }
+
+    /// Whether `filter` can be applied now: a `lut` filter once its file is on the GPU.
+    fn filter_ready(&self, filter: &FilterSpec) -> bool {
+        filter.lut.is_none() || filter.lut == self.lut.on_gpu
     }
 }
 
@@ -151,7 +254,7 @@ pub struct Effects {
     mask_motion: MaskMotion,
     /// The GPU holds a moved copy, not `mask_newest` itself.
     mask_moved: bool,
-    picture: PictureFeed,
+    inputs: Inputs,
     /// Wait for each frame's own mask (recordings) instead of using the newest.
     lockstep: bool,
     problem: SayOnce,
@@ -194,7 +297,7 @@ impl Effects {
             mask_newest: None,
             mask_motion: MaskMotion::default(),
             mask_moved: false,
-            picture: PictureFeed::default(),
+            inputs: Inputs::default(),
             lockstep: false,
             problem: SayOnce::new(),
         }
@@ -419,35 +522,22 @@ impl Effects {
             _ => None,
         };
         let background = full_scene.as_ref().unwrap_or(&self.background);
+        let filter = self.filter.as_ref();
+        if let Err(e) = self.inputs.ask(filter, background, frame.size) {
+            Self::report(&mut self.problem, e);
+        }
+        self.inputs
+            .receive(engine, &mut self.problem, self.lockstep);
         let backdrop = match background {
             BackgroundSpec::None => Backdrop::None,
             BackgroundSpec::Blur { strength } => Backdrop::Blur {
                 strength: *strength,
             },
-            spec => match self.picture.next(spec, frame.size) {
-                Ok(Some(pic)) => match engine.set_picture(&pic, frame.size) {
-                    Ok(()) => {
-                        self.picture.ready = true;
-                        Backdrop::Picture
-                    }
-                    Err(e) => {
-                        Self::report(&mut self.problem, format!("background {spec}: {e}"));
-                        Backdrop::None
-                    }
-                },
-                Ok(None) if self.picture.ready => Backdrop::Picture,
-                Ok(None) => Backdrop::None,
-                Err(e) => {
-                    Self::report(
-                        &mut self.problem,
-                        format!("background {spec}: {e}; showing the camera's own background"),
-                    );
-                    Backdrop::None
-                }
-            },
+            _ if self.inputs.picture.ready => Backdrop::Picture,
+            _ => Backdrop::None,
         };
         let look = Look {
-            filter: self.filter.as_ref(),
+            filter: filter.filter(|f| self.inputs.filter_ready(f)),
             backdrop,
             avatar: drawing.as_ref(),
         };
