@@ -79,14 +79,12 @@ struct Inputs {
 
 impl Inputs {
     fn loader(&mut self) -> Result<&Loader, String> {
-        if self.loader.is_none() {
-            let started = Loader::start()
-                .map_err(|e| format!("cannot start the effects loader thread: {e}"))?;
-            self.loader = Some(started);
-        }
-        self.loader
-            .as_ref()
-            .ok_or_else(|| "the effects loader is missing".to_string())
+        let loader = match self.loader.take() {
+            Some(running) => running,
+            None => Loader::start()
+                .map_err(|e| format!("cannot start the effects loader thread: {e}"))?,
+        };
+        Ok(self.loader.insert(loader))
     }
 
     /// Asks the loader for what this frame's effects need and do not have:
@@ -180,9 +178,10 @@ impl Inputs {
                     match uploaded {
                         Ok(()) => {
                             self.picture.ready = true;
-                            if matches!(spec, BackgroundSpec::Video { .. }) && wait {
+                            let clip = matches!(spec, BackgroundSpec::Video { .. });
+                            if clip && wait {
                                 self.picture.advance = true;
-                            } else if matches!(spec, BackgroundSpec::Video { .. }) {
+                            } else if clip {
                                 // Decode the clip's next frame while this one shows.
                                 match self.loader().and_then(|l| l.next_clip_frame(generation)) {
                                     Ok(()) => self.picture.waiting = true,
