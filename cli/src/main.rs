@@ -299,7 +299,38 @@ struct Room {
     id: String,
     url: String,
     name: String,
-    state: String,
+    state: RoomStateShown,
+}
+
+/// A room's state as the daemon sends it; a phase this version does not
+/// know (a newer daemon) is shown as it came.
+fn room_state(wire: bytemeet_proto::RoomStateWire) -> RoomStateShown {
+    match bytemeet_proto::RoomState::from_wire(wire.clone()) {
+        Some(s) => RoomStateShown::Known(s),
+        None => RoomStateShown::Other {
+            phase: wire.0,
+            reason: wire.2,
+        },
+    }
+}
+
+/// What `status` shows of a room's state: typed, in JSON as
+/// `{"phase": "in-room", "others": 2}`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+enum RoomStateShown {
+    Known(bytemeet_proto::RoomState),
+    Other { phase: String, reason: String },
+}
+
+impl std::fmt::Display for RoomStateShown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RoomStateShown::Known(s) => s.fmt(f),
+            RoomStateShown::Other { phase, reason } if reason.is_empty() => f.write_str(phase),
+            RoomStateShown::Other { phase, reason } => write!(f, "{phase}: {reason}"),
+        }
+    }
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -327,7 +358,7 @@ async fn status(conn: &zbus::Connection, cam: &CameraProxy<'_>) -> Result<Status
                 id,
                 url,
                 name,
-                state,
+                state: room_state(state),
             })
             .collect(),
         stats: StatsSnapshot::from_dict(&cam.stats().await?),
@@ -628,6 +659,7 @@ async fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
                 writeln!(out, "no rooms joined")?;
             }
             for (id, url, name, state) in rooms {
+                let state = room_state(state);
                 writeln!(out, "{id}\t{url}\t{name}\t{state}")?;
             }
         }

@@ -128,7 +128,7 @@ impl Ring {
         let size = PixelFormat::Yuyv.frame_len(SIZE.width, SIZE.height);
         let frames = (0..8)
             .map(|k| {
-                let data = (0..size).map(|i| (i * 7 + k) as u8).collect();
+                let data: Vec<u8> = (0..size).map(|i| (i * 7 + k) as u8).collect();
                 Arc::new(Frame::new(SIZE, PixelFormat::Yuyv, data, 0))
             })
             .collect();

@@ -46,7 +46,7 @@ fn main() {
                 .get(PixelFormat::I420)
                 .expect("i420")
                 .data
-                .clone();
+                .to_vec();
             convert_times.push(t.elapsed());
             i420
         })

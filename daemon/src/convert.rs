@@ -13,7 +13,7 @@ use yuvutils_rs::{
     YuvStandardMatrix,
 };
 
-use crate::frame::{Frame, PixelFormat, SharedFrame, Size};
+use crate::frame::{Frame, FrameBuf, FramePool, PixelFormat, SharedFrame, Size};
 
 const RANGE: YuvRange = YuvRange::Limited;
 const MATRIX: YuvStandardMatrix = YuvStandardMatrix::Bt601;
@@ -227,7 +227,26 @@ pub fn convert_into(
 
 /// Converts a frame into a new frame of `format` (same size, seq and timestamp).
 pub fn convert(frame: &Frame, format: PixelFormat) -> Result<Frame, ConvertError> {
-    let mut data = vec![0u8; format.frame_len(frame.size.width, frame.size.height)];
+    let data = vec![0u8; format.frame_len(frame.size.width, frame.size.height)];
+    convert_to(frame, format, data.into())
+}
+
+/// [`convert`] into a buffer from `pool`: what the frame path uses, so that a
+/// conversion every frame allocates nothing once the pool holds spares.
+pub fn convert_pooled(
+    frame: &Frame,
+    format: PixelFormat,
+    pool: &FramePool,
+) -> Result<Frame, ConvertError> {
+    let data = pool.take(format.frame_len(frame.size.width, frame.size.height));
+    convert_to(frame, format, data)
+}
+
+fn convert_to(
+    frame: &Frame,
+    format: PixelFormat,
+    mut data: FrameBuf,
+) -> Result<Frame, ConvertError> {
     convert_into(&frame.data, frame.format, &mut data, format, frame.size)?;
     Ok(Frame {
         size: frame.size,
@@ -261,6 +280,27 @@ pub fn resize_rgba(
     Ok(dst.into_vec())
 }
 
+/// Scales one whole image plane of `pixel` samples (`U8` for a luma or
+/// chroma plane, `U8x2` for NV12's interleaved chroma) to `to`, stretching.
+pub fn resize_plane(
+    src: &[u8],
+    from: Size,
+    to: Size,
+    pixel: fir::PixelType,
+    resizer: &mut fir::Resizer,
+) -> Result<Vec<u8>, ConvertError> {
+    let err = |e: &dyn std::fmt::Display| ConvertError::Resize(e.to_string());
+    let src_img =
+        fir::images::ImageRef::new(from.width, from.height, src, pixel).map_err(|e| err(&e))?;
+    let mut dst = fir::images::Image::new(to.width, to.height, pixel);
+    let options = fir::ResizeOptions::new()
+        .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
+    resizer
+        .resize(&src_img, &mut dst, &options)
+        .map_err(|e| err(&e))?;
+    Ok(dst.into_vec())
+}
+
 /// The centred crop of `from` that has the aspect ratio of `to`.
 pub fn cover_crop(from: Size, to: Size) -> (f64, f64, f64, f64) {
     let (fw, fh) = (from.width as f64, from.height as f64);
@@ -289,7 +329,7 @@ pub fn fit(frame: Frame, size: Size, resizer: &mut fir::Resizer) -> Result<Frame
     Ok(Frame {
         size,
         format: PixelFormat::Rgba,
-        data,
+        data: data.into(),
         seq: frame.seq,
         captured_at: frame.captured_at,
     })
@@ -300,13 +340,40 @@ pub fn fit(frame: Frame, size: Size, resizer: &mut fir::Resizer) -> Result<Frame
 pub struct FrameVariants {
     original: SharedFrame,
     converted: HashMap<PixelFormat, SharedFrame>,
+    pools: FormatPools,
+}
+
+/// A buffer pool per output format, kept by the frame loop across frames so
+/// that each frame's conversions reuse the buffers of frames before it.
+#[derive(Debug, Clone, Default)]
+pub struct FormatPools {
+    pools: [FramePool; 4],
+}
+
+impl FormatPools {
+    pub fn get(&self, format: PixelFormat) -> &FramePool {
+        &self.pools[match format {
+            PixelFormat::Rgba => 0,
+            PixelFormat::Yuyv => 1,
+            PixelFormat::Nv12 => 2,
+            PixelFormat::I420 => 3,
+        }]
+    }
 }
 
 impl FrameVariants {
+    /// Variants converted into fresh buffers (pictures made once: the idle
+    /// and unavailable cards).
     pub fn new(frame: SharedFrame) -> Self {
+        Self::pooled(frame, FormatPools::default())
+    }
+
+    /// Variants converted into buffers from `pools`.
+    pub fn pooled(frame: SharedFrame, pools: FormatPools) -> Self {
         FrameVariants {
             original: frame,
             converted: HashMap::new(),
+            pools,
         }
     }
 
@@ -322,7 +389,11 @@ impl FrameVariants {
         if let Some(f) = self.converted.get(&format) {
             return Ok(f.clone());
         }
-        let f = Arc::new(convert(&self.original, format)?);
+        let f = Arc::new(convert_pooled(
+            &self.original,
+            format,
+            self.pools.get(format),
+        )?);
         self.converted.insert(format, f.clone());
         Ok(f)
     }

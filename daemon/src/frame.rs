@@ -1,8 +1,10 @@
 //! Frames as they travel through the pipeline: pixel format, size, bytes and timing.
 
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 /// Pixel layouts the pipeline carries. All are 8 bits per sample, tightly packed
@@ -122,7 +124,7 @@ impl FromStr for Size {
 pub struct Frame {
     pub size: Size,
     pub format: PixelFormat,
-    pub data: Vec<u8>,
+    pub data: FrameBuf,
     /// Position of this frame in its source's sequence.
     pub seq: u64,
     /// When the source produced it (capture time for cameras).
@@ -142,7 +144,8 @@ impl fmt::Debug for Frame {
 
 impl Frame {
     /// A frame whose buffer has the right length for its format; panics never, checks in debug.
-    pub fn new(size: Size, format: PixelFormat, data: Vec<u8>, seq: u64) -> Self {
+    pub fn new(size: Size, format: PixelFormat, data: impl Into<FrameBuf>, seq: u64) -> Self {
+        let data = data.into();
         debug_assert_eq!(data.len(), format.frame_len(size.width, size.height));
         Frame {
             size,
@@ -173,8 +176,189 @@ impl Frame {
     }
 }
 
-/// Frames are shared, never copied, between the loop and the outputs.
+/// Frames are shared, never copied, from the effects stage on: the loop,
+/// perception, the outputs and the room tap hold the same one.
 pub type SharedFrame = Arc<Frame>;
+
+/// A frame's bytes. A buffer taken from a [`FramePool`] goes back to it when
+/// the last holder drops it, so a steady stream of frames cycles through the
+/// same few allocations instead of asking the allocator for megabytes each
+/// frame. A buffer made from a `Vec` is an ordinary one.
+#[derive(Default)]
+pub struct FrameBuf {
+    bytes: Vec<u8>,
+    home: Weak<PoolShared>,
+}
+
+impl FrameBuf {
+    /// The bytes as a `Vec`, leaving the pool out (it makes a new one later).
+    pub fn into_vec(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
+    }
+}
+
+impl Drop for FrameBuf {
+    fn drop(&mut self) {
+        if let Some(pool) = self.home.upgrade() {
+            pool.give_back(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+impl Clone for FrameBuf {
+    /// A copy is an ordinary buffer: pools hold what their owner sized them for.
+    fn clone(&self) -> Self {
+        self.bytes.clone().into()
+    }
+}
+
+impl From<Vec<u8>> for FrameBuf {
+    fn from(bytes: Vec<u8>) -> Self {
+        FrameBuf {
+            bytes,
+            home: Weak::new(),
+        }
+    }
+}
+
+impl Deref for FrameBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl DerefMut for FrameBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes
+    }
+}
+
+impl<'a> IntoIterator for &'a FrameBuf {
+    type Item = &'a u8;
+    type IntoIter = std::slice::Iter<'a, u8>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.bytes.iter()
+    }
+}
+
+impl AsRef<[u8]> for FrameBuf {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl fmt::Debug for FrameBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FrameBuf({} bytes)", self.bytes.len())
+    }
+}
+
+impl PartialEq for FrameBuf {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl PartialEq<Vec<u8>> for FrameBuf {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        &self.bytes == other
+    }
+}
+
+impl PartialEq<[u8]> for FrameBuf {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.bytes == other
+    }
+}
+
+#[derive(Debug)]
+struct PoolShared {
+    free: Mutex<Vec<Vec<u8>>>,
+    keep: usize,
+    made: AtomicU64,
+}
+
+impl PoolShared {
+    fn give_back(&self, bytes: Vec<u8>) {
+        if bytes.capacity() == 0 {
+            return;
+        }
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < self.keep {
+            free.push(bytes);
+        }
+    }
+}
+
+/// Recycled frame buffers for one producer (a camera, a clip, the GPU
+/// readback, a format conversion). Cloning gives another handle to the same
+/// pool. Buffers go back to it when dropped; it keeps at most `keep` spare
+/// ones and hands out buffers of the length asked for, so a change of frame
+/// size simply lets the old ones go. A pool allocates only when no spare is
+/// free, so what it holds is the most frames its producer ever had out at
+/// once (queues, the GPU ring, outputs), capped by `keep`. Dropping every
+/// handle frees the spares; buffers still out are then freed as they are
+/// dropped.
+#[derive(Debug, Clone)]
+pub struct FramePool {
+    shared: Arc<PoolShared>,
+}
+
+impl FramePool {
+    /// Spares kept by default: enough for the frames in flight between a
+    /// producer and its slowest holder (queues of two, a ring of three on the
+    /// GPU, the frame the loop repeats), small enough that a 720p RGBA pool
+    /// stays under 30 MB.
+    pub const KEEP: usize = 8;
+
+    pub fn new(keep: usize) -> Self {
+        FramePool {
+            shared: Arc::new(PoolShared {
+                free: Mutex::new(Vec::new()),
+                keep,
+                made: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// A buffer of `len` bytes whose contents are left from its last use (zero
+    /// when new): the caller writes every byte.
+    pub fn take(&self, len: usize) -> FrameBuf {
+        let spare = {
+            let mut free = self.shared.free.lock().unwrap_or_else(|e| e.into_inner());
+            // Spares of another length are from before a size change.
+            free.retain(|b| b.len() == len);
+            free.pop()
+        };
+        let bytes = spare.unwrap_or_else(|| {
+            self.shared.made.fetch_add(1, Ordering::Relaxed);
+            vec![0; len]
+        });
+        FrameBuf {
+            bytes,
+            home: Arc::downgrade(&self.shared),
+        }
+    }
+
+    /// A buffer holding a copy of `src`.
+    pub fn copy_of(&self, src: &[u8]) -> FrameBuf {
+        let mut b = self.take(src.len());
+        b.copy_from_slice(src);
+        b
+    }
+
+    /// Buffers this pool has allocated since it was made (not reused ones).
+    pub fn allocations(&self) -> u64 {
+        self.shared.made.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for FramePool {
+    fn default() -> Self {
+        FramePool::new(Self::KEEP)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -187,6 +371,53 @@ mod tests {
         assert!("12x720".parse::<Size>().is_err());
         assert!("1280".parse::<Size>().is_err());
         assert!("axb".parse::<Size>().is_err());
+    }
+
+    #[test]
+    fn pooled_buffers_are_reused_and_bounded() {
+        let pool = FramePool::new(2);
+        let a = pool.take(64);
+        let ptr = a.as_ptr();
+        drop(a);
+        let b = pool.take(64);
+        assert_eq!(b.as_ptr(), ptr, "the spare comes back");
+        assert_eq!(pool.allocations(), 1);
+        // Three out at once: three allocations; only two are kept after.
+        let (c, d) = (pool.take(64), pool.take(64));
+        assert_eq!(pool.allocations(), 3);
+        drop((b, c, d));
+        let again: Vec<_> = (0..3).map(|_| pool.take(64)).collect();
+        assert_eq!(pool.allocations(), 4, "two spares reused, one new");
+        drop(again);
+        // Another size lets the old spares go.
+        let e = pool.take(32);
+        assert_eq!(e.len(), 32);
+        assert_eq!(pool.allocations(), 5);
+    }
+
+    #[test]
+    fn buffers_outlive_their_pool_and_clones_are_plain() {
+        let pool = FramePool::new(4);
+        let mut a = pool.copy_of(&[1, 2, 3, 4]);
+        drop(pool);
+        a[0] = 9;
+        assert_eq!(a, vec![9, 2, 3, 4]);
+        let b = a.clone();
+        drop(a);
+        assert_eq!(b.into_vec(), vec![9, 2, 3, 4]);
+        // Frames shared by Arc give the buffer back once, when the last goes.
+        let pool = FramePool::new(4);
+        let f = Arc::new(Frame::new(
+            Size::new(2, 2),
+            PixelFormat::Rgba,
+            pool.take(16),
+            0,
+        ));
+        let g = f.clone();
+        drop(f);
+        assert!(pool.shared.free.lock().expect("pool lock").is_empty());
+        drop(g);
+        assert_eq!(pool.shared.free.lock().expect("pool lock").len(), 1);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::control::Hub;
-use crate::convert::FrameVariants;
+use crate::convert::{FormatPools, FrameVariants};
 use crate::effects::Effects;
 use crate::frame::{Frame, SharedFrame, Size};
 use crate::perception::SegmenterSpec;
@@ -88,7 +88,7 @@ impl SourceWorker {
     fn start(
         cfg: &PipelineConfig,
         spec: &SourceSpec,
-        raw: Arc<FrameQueue<Frame>>,
+        raw: Arc<FrameQueue<SharedFrame>>,
         events: mpsc::Sender<SourceEvent>,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
@@ -134,8 +134,8 @@ impl SourceWorker {
 fn start_effects(
     mut effects: Effects,
     out: crate::frame::PixelFormat,
-    raw: Arc<FrameQueue<Frame>>,
-    ready: Arc<FrameQueue<Frame>>,
+    raw: Arc<FrameQueue<SharedFrame>>,
+    ready: Arc<FrameQueue<SharedFrame>>,
     hub: Arc<Hub>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
@@ -199,7 +199,7 @@ fn source_thread(
     spec: SourceSpec,
     req: SourceRequest,
     paced: bool,
-    queue: Arc<FrameQueue<Frame>>,
+    queue: Arc<FrameQueue<SharedFrame>>,
     stop: Arc<AtomicBool>,
     events: mpsc::Sender<SourceEvent>,
 ) {
@@ -229,7 +229,7 @@ fn source_thread(
         }
         match src.next_frame() {
             Ok(frame) => {
-                if !queue.push(frame) {
+                if !queue.push(Arc::new(frame)) {
                     break;
                 }
             }
@@ -372,6 +372,8 @@ pub fn run(
     };
     let raw = Arc::new(FrameQueue::new(QUEUE_DEPTH, overflow));
     let ready = Arc::new(FrameQueue::new(QUEUE_DEPTH, overflow));
+    // Output conversions reuse the buffers of frames the outputs are done with.
+    let pools = FormatPools::default();
     // The GPU packs straight into what the first output reads; others convert on the CPU.
     let effects_out = outputs
         .first()
@@ -536,11 +538,10 @@ pub fn run(
                     now.saturating_duration_since(frame.captured_at),
                 );
                 sched.frame(now);
-                let frame = Arc::new(frame);
                 if hub.snapshot_wanted() {
                     hub.answer_snapshots(Ok(frame.clone()));
                 }
-                let mut variants = FrameVariants::new(frame);
+                let mut variants = FrameVariants::pooled(frame, pools.clone());
                 emit(&mut variants, false, &outputs);
                 last_frame = Some(variants);
                 last_emit = Some(now);

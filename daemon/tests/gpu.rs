@@ -677,7 +677,7 @@ fn avatars_match_their_cpu_twin_and_goldens() {
             engine.set_picture(&pic, size).expect("picture");
             pic
         } else {
-            frame.data.clone()
+            frame.data.to_vec()
         };
         let look = Look {
             filter: None,

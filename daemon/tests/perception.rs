@@ -419,7 +419,7 @@ fn the_perception_thread_publishes_mask_and_face() {
     let p = bytemeetd::perception::Perception::start(&SegmenterSpec::Model, true).expect("start");
     let frame = astronaut();
     let captured = frame.captured_at;
-    p.offer(frame);
+    p.offer(std::sync::Arc::new(frame));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         if let (Some((_, mask)), Some(face)) = (p.latest().newer_than(0), p.latest().face()) {
@@ -437,7 +437,8 @@ fn the_perception_thread_publishes_mask_and_face() {
 /// The portrait's head and shoulders (x 110..330, y 10..260), at `scale`
 /// with its top-left corner at (x, y), on a grey 640x480 frame.
 fn heads(placed: &[(f32, i64, i64)]) -> Vec<u8> {
-    let portrait = image::RgbaImage::from_raw(512, 512, astronaut().data).expect("portrait");
+    let portrait =
+        image::RgbaImage::from_raw(512, 512, astronaut().data.into_vec()).expect("portrait");
     let head = image::imageops::crop_imm(&portrait, 110, 10, 220, 250).to_image();
     let mut canvas = image::RgbaImage::from_pixel(640, 480, image::Rgba([128, 128, 128, 255]));
     for &(scale, x, y) in placed {

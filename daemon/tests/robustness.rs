@@ -74,15 +74,17 @@ fn camera_buffers_never_panic_the_decoder() {
     image::codecs::jpeg::JpegEncoder::new(&mut jpeg)
         .encode_image(&img)
         .expect("jpeg");
+    // One pool for every call, as a camera has: buffers are reused.
+    let pool = bytemeetd::frame::FramePool::default();
     for _ in 0..3000 {
         let buf = mutate(&mut rng, &jpeg);
-        if let Some(f) = decode_frame(CameraFormat::Mjpeg, Size::new(64, 48), 0, &buf) {
+        if let Some(f) = decode_frame(CameraFormat::Mjpeg, Size::new(64, 48), 0, &buf, &pool) {
             assert_eq!(f.data.len(), f.size.pixels() * 4);
         }
         let raw = rng.bytes(64 * 48 * 2 + 64);
         let stride = rng.below(300) as u32;
         for fmt in [CameraFormat::Yuyv, CameraFormat::Nv12] {
-            if let Some(f) = decode_frame(fmt, Size::new(64, 48), stride, &raw) {
+            if let Some(f) = decode_frame(fmt, Size::new(64, 48), stride, &raw, &pool) {
                 assert_eq!(f.data.len(), f.format.frame_len(64, 48));
             }
         }

@@ -70,9 +70,74 @@ pub type Choice = (String, String);
 /// `[rooms] max_kbps`) may take, in kbit/s.
 pub const ROOM_KBPS: std::ops::RangeInclusive<u32> = 150..=20_000;
 
-/// `a(ssss)`: a joined room: its id, its page address, the name shown there,
-/// and how it is going ("in the room with 2", "reconnecting: ...").
-pub type RoomEntry = (String, String, String, String);
+/// How a joined room is going, as the daemon's room session sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "phase", rename_all = "kebab-case")]
+pub enum RoomState {
+    /// Opening the connection to the room server, or waiting for it to
+    /// answer the join.
+    Connecting,
+    /// In the room, with this many other participants.
+    InRoom { others: u32 },
+    /// The server or the network went away; trying again.
+    Reconnecting { reason: String },
+    /// The server turned the join down (room full, bad name); trying again
+    /// now and then, as a full room may make room.
+    Refused { reason: String },
+}
+
+/// `(sus)`: a [`RoomState`] on D-Bus: the phase (`connecting`, `in-room`,
+/// `reconnecting`, `refused`), the others in the room, and the reason.
+pub type RoomStateWire = (String, u32, String);
+
+impl RoomState {
+    pub fn phase(&self) -> &'static str {
+        match self {
+            RoomState::Connecting => "connecting",
+            RoomState::InRoom { .. } => "in-room",
+            RoomState::Reconnecting { .. } => "reconnecting",
+            RoomState::Refused { .. } => "refused",
+        }
+    }
+
+    pub fn to_wire(&self) -> RoomStateWire {
+        let (others, reason) = match self {
+            RoomState::Connecting => (0, ""),
+            RoomState::InRoom { others } => (*others, ""),
+            RoomState::Reconnecting { reason } | RoomState::Refused { reason } => (0, &reason[..]),
+        };
+        (self.phase().to_string(), others, reason.to_string())
+    }
+
+    /// The state a D-Bus client reads; `None` for a phase this version does
+    /// not know (a newer daemon).
+    pub fn from_wire((phase, others, reason): RoomStateWire) -> Option<Self> {
+        Some(match phase.as_str() {
+            "connecting" => RoomState::Connecting,
+            "in-room" => RoomState::InRoom { others },
+            "reconnecting" => RoomState::Reconnecting { reason },
+            "refused" => RoomState::Refused { reason },
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for RoomState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RoomState::Connecting => f.write_str("connecting"),
+            RoomState::InRoom { others: 0 } => f.write_str("in the room, alone"),
+            RoomState::InRoom { others: 1 } => f.write_str("in the room with 1 other"),
+            RoomState::InRoom { others } => write!(f, "in the room with {others} others"),
+            RoomState::Reconnecting { reason } => write!(f, "reconnecting: {reason}"),
+            RoomState::Refused { reason } => write!(f, "refused: {reason}"),
+        }
+    }
+}
+
+/// `a(sss(sus))`: a joined room: its id, its page address, the name shown
+/// there, and its [`RoomState`].
+pub type RoomEntry = (String, String, String, RoomStateWire);
 
 #[cfg(test)]
 mod tests {
@@ -82,6 +147,29 @@ mod tests {
     fn names_are_consistent() {
         assert!(INTERFACE.starts_with(BUS_NAME));
         assert_eq!(OBJECT_PATH, format!("/{}", BUS_NAME.replace('.', "/")));
+    }
+
+    #[test]
+    fn room_states_cross_the_wire_and_read_as_today() {
+        let states = [
+            RoomState::Connecting,
+            RoomState::InRoom { others: 0 },
+            RoomState::InRoom { others: 2 },
+            RoomState::Reconnecting {
+                reason: "the server closed the connection".into(),
+            },
+            RoomState::Refused {
+                reason: "room is full".into(),
+            },
+        ];
+        for s in &states {
+            assert_eq!(RoomState::from_wire(s.to_wire()).as_ref(), Some(s));
+        }
+        assert_eq!(states[2].to_string(), "in the room with 2 others");
+        assert_eq!(states[1].to_string(), "in the room, alone");
+        assert!(RoomState::from_wire(("dancing".into(), 0, String::new())).is_none());
+        let json = serde_json::to_string(&states[2]).expect("json");
+        assert_eq!(json, r#"{"phase":"in-room","others":2}"#);
     }
 
     #[test]

@@ -480,7 +480,7 @@ impl CameraService {
         self.hub
             .joined_rooms()
             .into_iter()
-            .map(|r| (r.id, r.url, r.name, r.state))
+            .map(|r| (r.id, r.url, r.name, r.state.to_wire()))
             .collect()
     }
 

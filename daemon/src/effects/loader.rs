@@ -56,10 +56,10 @@ pub struct Loader {
 
 fn rgba(frame: Frame) -> Result<Vec<u8>, String> {
     if frame.format == PixelFormat::Rgba {
-        Ok(frame.data)
+        Ok(frame.data.into_vec())
     } else {
         convert::convert(&frame, PixelFormat::Rgba)
-            .map(|f| f.data)
+            .map(|f| f.data.into_vec())
             .map_err(|e| e.to_string())
     }
 }

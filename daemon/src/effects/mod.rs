@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::avatar::{pack::Mode, Wearer};
-use crate::frame::{Frame, PixelFormat, Size};
+use crate::frame::{PixelFormat, SharedFrame, Size};
 use crate::gpu::engine::{Backdrop, GpuEngine, Look, RING};
 use crate::gpu::GpuContext;
 use crate::perception::motion::MaskMotion;
@@ -216,11 +216,11 @@ fn collect_while(
     problem: &mut SayOnce,
     wait: bool,
     more: impl Fn(&GpuEngine) -> bool,
-) -> Vec<Frame> {
+) -> Vec<SharedFrame> {
     let mut done = Vec::new();
     while more(engine) {
         match engine.collect(wait) {
-            Some(Ok(f)) => done.push(f),
+            Some(Ok(f)) => done.push(Arc::new(f)),
             Some(Err(e)) => {
                 Effects::report(problem, format!("effect failed: {e}; a frame was lost"))
             }
@@ -411,8 +411,9 @@ impl Effects {
     /// Starts `frame` on its way through the effects and returns every frame
     /// that is done: usually this one (when the GPU is quick) or the one
     /// before. A frame the GPU cannot take is returned unchanged. Frames come
-    /// back in `out`, in order.
-    pub fn push(&mut self, frame: Frame, out: PixelFormat) -> Vec<Frame> {
+    /// back in `out`, in order. The frame is shared with perception, not
+    /// copied.
+    pub fn push(&mut self, frame: SharedFrame, out: PixelFormat) -> Vec<SharedFrame> {
         if !self.active() {
             let mut done = self.flush();
             done.push(frame);
@@ -564,7 +565,7 @@ impl Effects {
         done
     }
 
-    fn collect(&mut self, wait: bool) -> Vec<Frame> {
+    fn collect(&mut self, wait: bool) -> Vec<SharedFrame> {
         match &mut self.engine {
             Engine::Ready(engine) => collect_while(engine, &mut self.problem, wait, |_| true),
             _ => Vec::new(),
@@ -572,12 +573,12 @@ impl Effects {
     }
 
     /// Every frame still on the GPU, waiting for it.
-    pub fn flush(&mut self) -> Vec<Frame> {
+    pub fn flush(&mut self) -> Vec<SharedFrame> {
         self.collect(true)
     }
 
     /// Frames the GPU has finished since the last call, without waiting.
-    pub fn ready(&mut self) -> Vec<Frame> {
+    pub fn ready(&mut self) -> Vec<SharedFrame> {
         self.collect(false)
     }
 }

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use super::GpuError;
-use crate::frame::{Frame, PixelFormat, Size};
+use crate::frame::{Frame, FramePool, PixelFormat, Size};
 
 /// Readback buffers in the ring: one being written by the GPU, one being read
 /// by the CPU, one spare.
@@ -40,6 +40,10 @@ pub(super) struct Ring {
     capacity: u64,
     in_flight: VecDeque<InFlight>,
     next: usize,
+    /// Buffers for the frames read back, and for their CPU conversion when
+    /// the format asked for is not the one the GPU wrote.
+    packed: FramePool,
+    converted: FramePool,
 }
 
 impl Ring {
@@ -56,6 +60,8 @@ impl Ring {
             capacity,
             in_flight: VecDeque::new(),
             next: 0,
+            packed: FramePool::default(),
+            converted: FramePool::default(),
         }
     }
 
@@ -130,11 +136,12 @@ impl Ring {
     ) -> Result<Frame, GpuError> {
         mapped.map_err(|e| GpuError::Failed(e.to_string()))?;
         let buffer = &self.buffers[f.slot];
-        let data = buffer
-            .slice(..f.len)
-            .get_mapped_range()
-            .map_err(|e| GpuError::Failed(e.to_string()))?
-            .to_vec();
+        let data = self.packed.copy_of(
+            &buffer
+                .slice(..f.len)
+                .get_mapped_range()
+                .map_err(|e| GpuError::Failed(e.to_string()))?,
+        );
         buffer.unmap();
         let m = f.meta;
         let packed = Frame {
@@ -147,7 +154,8 @@ impl Ring {
         if m.packed == m.out {
             Ok(packed)
         } else {
-            crate::convert::convert(&packed, m.out).map_err(|e| GpuError::Failed(e.to_string()))
+            crate::convert::convert_pooled(&packed, m.out, &self.converted)
+                .map_err(|e| GpuError::Failed(e.to_string()))
         }
     }
 }

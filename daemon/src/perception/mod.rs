@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use fast_image_resize as fir;
 
 use crate::convert;
-use crate::frame::{Frame, PixelFormat, Size};
+use crate::frame::{Frame, PixelFormat, SharedFrame, Size};
 use crate::queue::{FrameQueue, Overflow, Pop};
 
 /// Width of the masks perception produces; the height follows the frame's aspect.
@@ -93,14 +93,23 @@ pub struct Downscaler {
 }
 
 impl Downscaler {
+    /// `frame` scaled to `to` (stretched: segmenters take the whole picture)
+    /// as RGBA. YUV frames are shrunk as they are and only the small result
+    /// is turned into RGBA: no full-size conversion, and no frame-sized
+    /// buffer, for a 256-pixel mask.
     pub fn rgba(&mut self, frame: &Frame, to: Size) -> Result<Vec<u8>, convert::ConvertError> {
-        if frame.format == PixelFormat::Yuyv && frame.size != to && frame.size.width >= 2 {
-            return self.yuyv(frame, to);
+        let small_enough = frame.size.width >= 2 && frame.size.height >= 2;
+        if frame.size != to && small_enough {
+            match frame.format {
+                PixelFormat::Yuyv => return self.yuyv(frame, to),
+                PixelFormat::I420 | PixelFormat::Nv12 => return self.planar(frame, to),
+                PixelFormat::Rgba => {}
+            }
         }
         let rgba = if frame.format == PixelFormat::Rgba {
-            std::borrow::Cow::Borrowed(&frame.data)
+            std::borrow::Cow::Borrowed(&frame.data[..])
         } else {
-            std::borrow::Cow::Owned(convert::convert(frame, PixelFormat::Rgba)?.data)
+            std::borrow::Cow::Owned(convert::convert(frame, PixelFormat::Rgba)?.data.into_vec())
         };
         if frame.size == to {
             return Ok(rgba.into_owned());
@@ -109,33 +118,64 @@ impl Downscaler {
         convert::resize_rgba(&rgba, frame.size, to, Some(whole), &mut self.resizer)
     }
 
+    fn short(frame: &Frame) -> convert::ConvertError {
+        convert::ConvertError::Resize(format!("a {} {} frame is short", frame.size, frame.format))
+    }
+
     /// YUYV is shrunk as it is, each Y0 U Y1 V group one 4-byte pixel of a
-    /// half-width image, and only the small result is turned into RGBA
-    /// (BT.601, limited range; the two lumas of a group averaged): no
-    /// full-size conversion for a 256-pixel mask.
+    /// half-width image (the two lumas of a group averaged).
     fn yuyv(&mut self, frame: &Frame, to: Size) -> Result<Vec<u8>, convert::ConvertError> {
         let half = Size::new(frame.size.width / 2, frame.size.height);
         let whole = (0.0, 0.0, half.width as f64, half.height as f64);
         let len = half.pixels() * 4;
-        let groups = frame.data.get(..len).ok_or_else(|| {
-            convert::ConvertError::Resize(format!("a {} YUYV frame is short", frame.size))
-        })?;
+        let groups = frame.data.get(..len).ok_or_else(|| Self::short(frame))?;
         let small = convert::resize_rgba(groups, half, to, Some(whole), &mut self.resizer)?;
-        let mut out = Vec::with_capacity(small.len());
-        for g in small.chunks_exact(4) {
-            let y = (g[0] as f32 + g[2] as f32) * 0.5;
-            let (u, v) = (g[1] as f32 - 128.0, g[3] as f32 - 128.0);
-            let c = (y - 16.0) * 1.164_383;
-            let px = [
-                c + 1.596_027 * v,
-                c - 0.391_762 * u - 0.812_968 * v,
-                c + 2.017_232 * u,
-            ];
-            out.extend(px.map(|p| p.round().clamp(0.0, 255.0) as u8));
-            out.push(255);
-        }
-        Ok(out)
+        Ok(small
+            .chunks_exact(4)
+            .flat_map(|g| bt601_rgba((g[0] as f32 + g[2] as f32) * 0.5, g[1], g[3]))
+            .collect())
     }
+
+    /// I420 and NV12: the Y plane and the chroma plane(s) are each scaled to
+    /// `to`, then combined.
+    fn planar(&mut self, frame: &Frame, to: Size) -> Result<Vec<u8>, convert::ConvertError> {
+        use fir::PixelType::{U8x2, U8};
+        let full = frame.size;
+        let half = Size::new(full.width / 2, full.height / 2);
+        let data = frame
+            .data
+            .get(..frame.format.frame_len(full.width, full.height))
+            .ok_or_else(|| Self::short(frame))?;
+        let (y, chroma) = data.split_at(full.pixels());
+        let y = convert::resize_plane(y, full, to, U8, &mut self.resizer)?;
+        let (u, v) = if frame.format == PixelFormat::I420 {
+            let (u, v) = chroma.split_at(half.pixels());
+            (
+                convert::resize_plane(u, half, to, U8, &mut self.resizer)?,
+                convert::resize_plane(v, half, to, U8, &mut self.resizer)?,
+            )
+        } else {
+            let uv = convert::resize_plane(chroma, half, to, U8x2, &mut self.resizer)?;
+            uv.chunks_exact(2).map(|p| (p[0], p[1])).unzip()
+        };
+        Ok(y.iter()
+            .zip(u.iter().zip(&v))
+            .flat_map(|(&y, (&u, &v))| bt601_rgba(y as f32, u, v))
+            .collect())
+    }
+}
+
+/// One BT.601 limited-range YUV sample as an opaque RGBA pixel.
+fn bt601_rgba(y: f32, u: u8, v: u8) -> [u8; 4] {
+    let (u, v) = (u as f32 - 128.0, v as f32 - 128.0);
+    let c = (y - 16.0) * 1.164_383;
+    let px = [
+        c + 1.596_027 * v,
+        c - 0.391_762 * u - 0.812_968 * v,
+        c + 2.017_232 * u,
+    ]
+    .map(|p| p.round().clamp(0.0, 255.0) as u8);
+    [px[0], px[1], px[2], 255]
 }
 
 /// One segmenter, ready to run.
@@ -268,7 +308,7 @@ fn track_face(
 /// The perception thread: frames in (only the newest is kept), masks and faces out.
 #[derive(Debug)]
 pub struct Perception {
-    input: Arc<FrameQueue<Frame>>,
+    input: Arc<FrameQueue<SharedFrame>>,
     latest: Arc<Latest>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
@@ -277,7 +317,7 @@ pub struct Perception {
 impl Perception {
     /// Starts the thread; with `faces` it tracks the face too.
     pub fn start(spec: &SegmenterSpec, faces: bool) -> std::io::Result<Self> {
-        let input = Arc::new(FrameQueue::new(1, Overflow::DropOldest));
+        let input = Arc::new(FrameQueue::<SharedFrame>::new(1, Overflow::DropOldest));
         let latest = Arc::new(Latest::default());
         let stop = Arc::new(AtomicBool::new(false));
         let spec = spec.clone();
@@ -338,8 +378,8 @@ impl Perception {
         })
     }
 
-    /// Offers a frame; an older one still waiting is dropped.
-    pub fn offer(&self, frame: Frame) {
+    /// Offers a frame (shared, not copied); an older one still waiting is dropped.
+    pub fn offer(&self, frame: SharedFrame) {
         self.input.push(frame);
     }
 
@@ -370,23 +410,29 @@ mod tests {
     }
 
     #[test]
-    fn yuyv_shrinks_like_its_rgba_conversion() {
+    fn yuv_frames_shrink_like_their_rgba_conversion() {
         let size = Size::new(320, 180);
         let rgba = crate::source::demo::DemoSource::new(size, 30.0)
             .and_then(|mut d| crate::source::FrameSource::next_frame(&mut d))
             .expect("demo frame");
-        let yuyv = convert::convert(&rgba, PixelFormat::Yuyv).expect("yuyv");
         let to = Size::new(64, 36);
         let mut down = Downscaler::default();
-        let fast = down.rgba(&yuyv, to).expect("fast path");
         let slow = down.rgba(&rgba, to).expect("rgba path");
-        let mean = fast
-            .iter()
-            .zip(&slow)
-            .map(|(a, b)| a.abs_diff(*b) as f64)
-            .sum::<f64>()
-            / fast.len() as f64;
-        assert!(mean < 3.0, "mean difference {mean:.2} levels");
+        for format in [PixelFormat::Yuyv, PixelFormat::I420, PixelFormat::Nv12] {
+            let yuv = convert::convert(&rgba, format).expect("yuv");
+            let fast = down.rgba(&yuv, to).expect("fast path");
+            assert_eq!(fast.len(), slow.len(), "{format}");
+            let mean = fast
+                .iter()
+                .zip(&slow)
+                .map(|(a, b)| a.abs_diff(*b) as f64)
+                .sum::<f64>()
+                / fast.len() as f64;
+            assert!(mean < 3.0, "{format}: mean difference {mean:.2} levels");
+        }
+        let mut short = convert::convert(&rgba, PixelFormat::I420).expect("i420");
+        short.data = vec![0; 100].into();
+        assert!(down.rgba(&short, to).is_err(), "a short frame is an error");
     }
 
     #[test]
@@ -408,7 +454,7 @@ mod tests {
                 });
             }
         }
-        p.offer(Frame::new(size, PixelFormat::Rgba, data, 7));
+        p.offer(Arc::new(Frame::new(size, PixelFormat::Rgba, data, 7)));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mask = loop {
             if let Some((_, m)) = p.latest().newer_than(0) {

@@ -5,11 +5,13 @@
 //! Per room: one encoder thread takes the newest output picture from the
 //! `FrameTap`, encodes it once (VP8) at the lowest bitrate any viewer's
 //! congestion control allows, and hands the frame to every viewer's peer
-//! connection. A signalling task keeps the room: it negotiates with each
-//! peer, and after a network or server drop it reconnects and negotiates
-//! again.
+//! connection. A signalling task keeps the room: a [`session::RoomSession`]
+//! (no I/O) decides how to negotiate with each peer and when to reconnect
+//! after a network or server drop; the task's `Driver` carries that out
+//! with the socket and the peer connections.
 
 pub mod peer;
+pub mod session;
 pub mod stamp;
 pub mod tap;
 pub mod vp8;
@@ -20,15 +22,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytemeet_proto::signal::{ClientMsg, ServerMsg};
+use bytemeet_proto::RoomState;
 use bytemeet_rooms::client::{Connection, Incoming, RoomUrl};
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::convert::FrameVariants;
+use crate::convert::{FormatPools, FrameVariants};
 use crate::frame::{PixelFormat, SharedFrame};
 use crate::say_once::SayOnce;
 use crate::stats::Stats;
 use peer::{Feedback, Peer, PeerEvent};
+use session::{Input, Output, RoomSession};
 use tap::FrameTap;
 
 /// One encoded picture, shared by every viewer of a room.
@@ -59,7 +62,7 @@ pub struct RoomInfo {
     pub id: String,
     pub url: String,
     pub name: String,
-    pub state: String,
+    pub state: RoomState,
 }
 
 /// Why joining or leaving failed.
@@ -134,7 +137,7 @@ impl JoinedRooms {
             id: id.clone(),
             url: target.page(),
             name: name.to_string(),
-            state: "connecting".into(),
+            state: RoomState::Connecting,
         }));
         let (stop, stop_rx) = watch::channel(false);
         let (frames, _) = broadcast::channel::<Arc<EncodedFrame>>(8);
@@ -158,18 +161,21 @@ impl JoinedRooms {
                 .spawn(move || encode_loop(ctx))
                 .map_err(|e| RoomError::Runtime(e.to_string()))?
         };
-        let session = Session {
+        let (peer_tx, _) = mpsc::unbounded_channel();
+        let driver = Driver {
             target,
-            name: name.to_string(),
             info: info.clone(),
             frames,
             keyframe,
             viewers,
             stop: stop_rx,
-            present: Default::default(),
+            conn: None,
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            peers: HashMap::new(),
+            peer_tx,
         };
         match &self.runtime {
-            Some(rt) => drop(rt.spawn(session.run())),
+            Some(rt) => drop(rt.spawn(driver.run(name.to_string()))),
             None => return Err(RoomError::Runtime("shutting down".into())),
         }
         tracing::info!(room = %id, url, "joining room");
@@ -263,6 +269,7 @@ fn room_kbps(estimates_bps: impl Iterator<Item = f64>, max_kbps: u32) -> u32 {
 
 fn encode_loop(mut ctx: EncoderCtx) {
     let mut encoder: Option<vp8::Encoder> = None;
+    let mut scratch = Scratch::default();
     let frame_ms = 1000 / ctx.fps;
     let mut last_taken: Option<Instant> = None;
     let mut half = false;
@@ -290,7 +297,15 @@ fn encode_loop(mut ctx: EncoderCtx) {
             (t.saturating_duration_since(at).as_millis() as u32).clamp(1, 1000)
         });
         last_taken = Some(t);
-        match encode_one(&mut encoder, &mut half, &frame, &ctx, &estimates, frame_ms) {
+        match encode_one(
+            &mut encoder,
+            &mut scratch,
+            &mut half,
+            &frame,
+            &ctx,
+            &estimates,
+            frame_ms,
+        ) {
             Ok(Some(e)) => {
                 // No receiver: every viewer left between the check and now.
                 let _ = ctx.frames.send(Arc::new(e));
@@ -330,8 +345,16 @@ fn send_half(half: bool, kbps: u32, w: u32, h: u32, fps: u32) -> bool {
 
 /// An I420 picture at half width and height (2x2 averages), even sizes.
 pub fn halve_i420(src: &[u8], w: u32, h: u32) -> (Vec<u8>, u32, u32) {
+    let mut out = Vec::new();
+    let (w2, h2) = halve_i420_into(src, w, h, &mut out);
+    (out, w2, h2)
+}
+
+/// [`halve_i420`] into `out`, whose allocation is reused from frame to frame.
+pub fn halve_i420_into(src: &[u8], w: u32, h: u32, out: &mut Vec<u8>) -> (u32, u32) {
     let (w2, h2) = ((w / 2) & !1, (h / 2) & !1);
-    let mut out = Vec::with_capacity((w2 * h2 * 3 / 2) as usize);
+    out.clear();
+    out.reserve((w2 * h2 * 3 / 2) as usize);
     let planes = [
         (0usize, w as usize, w2 as usize, h2 as usize),
         (
@@ -360,11 +383,20 @@ pub fn halve_i420(src: &[u8], w: u32, h: u32) -> (Vec<u8>, u32, u32) {
             }
         }
     }
-    (out, w2, h2)
+    (w2, h2)
+}
+
+/// Buffers the encoder thread reuses from frame to frame: the I420
+/// conversion's pool and the picture it changes (halved or stamped).
+#[derive(Debug, Default)]
+struct Scratch {
+    pools: FormatPools,
+    own: Vec<u8>,
 }
 
 fn encode_one(
     encoder: &mut Option<vp8::Encoder>,
+    scratch: &mut Scratch,
     half: &mut bool,
     frame: &SharedFrame,
     ctx: &EncoderCtx,
@@ -402,21 +434,26 @@ fn encode_one(
     let i420 = if frame.format == PixelFormat::I420 && frame.size.width == w {
         frame.clone()
     } else {
-        FrameVariants::new(frame.clone())
+        FrameVariants::pooled(frame.clone(), scratch.pools.clone())
             .get(PixelFormat::I420)
             .map_err(|e| vp8::VpxError::input(e.to_string()))?
     };
     let key = ctx.keyframe.swap(false, Ordering::Relaxed);
-    let mut own = if *half {
-        Some(halve_i420(&i420.data, fw, fh).0)
+    let own = &mut scratch.own;
+    let changed = if *half {
+        halve_i420_into(&i420.data, fw, fh, own);
+        true
+    } else if ctx.stamp {
+        own.clear();
+        own.extend_from_slice(&i420.data);
+        true
     } else {
-        None
+        false
     };
     if ctx.stamp {
-        let picture = own.get_or_insert_with(|| i420.data.clone());
-        stamp::draw(picture, w, h, stamp::wall_ms(frame.captured_at));
+        stamp::draw(own, w, h, stamp::wall_ms(frame.captured_at));
     }
-    let picture = own.as_deref().unwrap_or(&i420.data);
+    let picture = if changed { &own[..] } else { &i420.data[..] };
     Ok(enc.encode(picture, frame_ms, key)?.map(|e| EncodedFrame {
         data: bytes::Bytes::from(e.data),
         keyframe: e.keyframe,
@@ -427,267 +464,222 @@ fn encode_one(
 
 /// The local address that reaches `authority`: peer connections bind
 /// there, so a server on loopback gets loopback candidates and one on the
-/// LAN gets the LAN address.
-fn local_ip_towards(authority: &str) -> IpAddr {
+/// LAN gets the LAN address. The name is resolved without blocking the
+/// runtime; connecting a UDP socket sends nothing.
+async fn local_ip_towards(authority: &str) -> IpAddr {
+    let fallback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let Ok(mut addrs) = tokio::net::lookup_host(authority).await else {
+        return fallback;
+    };
+    let Some(to) = addrs.next() else {
+        return fallback;
+    };
     let probe = || -> std::io::Result<IpAddr> {
-        let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
-        s.connect(authority)?;
+        let any: IpAddr = if to.is_ipv4() {
+            Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        };
+        let s = UdpSocket::bind((any, 0))?;
+        s.connect(to)?;
         Ok(s.local_addr()?.ip())
     };
-    probe().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    probe().unwrap_or(fallback)
 }
 
-/// The signalling side of one room.
-struct Session {
+/// The driver of one room: carries out what its [`RoomSession`] decides,
+/// with the socket to the server and the peer connections, and feeds it
+/// what happens.
+struct Driver {
     target: RoomUrl,
-    name: String,
     info: Arc<Mutex<RoomInfo>>,
     frames: broadcast::Sender<Arc<EncodedFrame>>,
     keyframe: Arc<AtomicBool>,
     viewers: Viewers,
     stop: watch::Receiver<bool>,
-    /// Other participants in the room now.
-    present: std::sync::atomic::AtomicUsize,
+    conn: Option<Connection>,
+    bind_ip: IpAddr,
+    peers: HashMap<String, Peer>,
+    peer_tx: mpsc::UnboundedSender<PeerEvent>,
 }
 
-/// How a connection to the room ended.
-enum Ended {
-    /// We left.
-    Left,
-    /// The server or the network went away: try again.
-    Lost(String),
-    /// The server refused us for good (room full, bad name...).
-    Refused(String),
-}
-
-impl Session {
-    fn set_state(&self, state: impl Into<String>) {
-        let state = state.into();
+impl Driver {
+    fn show(&self, state: &RoomState) {
         let mut info = self.info.lock().unwrap_or_else(|p| p.into_inner());
-        if info.state != state {
+        if &info.state != state {
             tracing::info!(room = %info.id, state = %state, "room");
-            info.state = state;
+            info.state = state.clone();
         }
     }
 
-    fn set_presence(&self) {
-        self.set_state(match self.present.load(Ordering::Relaxed) {
-            0 => "in the room, alone".to_string(),
-            1 => "in the room with 1 other".to_string(),
-            n => format!("in the room with {n} others"),
-        });
-    }
-
-    async fn run(mut self) {
-        let mut delay = Duration::from_millis(250);
-        loop {
-            if *self.stop.borrow() {
-                return;
-            }
-            let ended = match Connection::open(&self.target.authority).await {
-                Ok(conn) => {
-                    delay = Duration::from_millis(250);
-                    self.connected(conn).await
-                }
-                Err(e) => Ended::Lost(e.to_string()),
-            };
-            match ended {
-                Ended::Left => return,
-                Ended::Refused(why) => {
-                    self.set_state(format!("refused: {why}"));
-                    // Try again later: a full room may have room then.
-                    delay = Duration::from_secs(10);
-                }
-                Ended::Lost(why) => {
-                    self.set_state(format!("reconnecting: {why}"));
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = self.stop.changed() => return,
-            }
-            delay = (delay * 2).min(Duration::from_secs(2));
-        }
-    }
-
-    async fn connected(&mut self, mut conn: Connection) -> Ended {
-        let join = ClientMsg::Join {
-            room: self.target.room.clone(),
-            name: self.name.clone(),
-        };
-        if conn.send(&join).is_err() {
-            return Ended::Lost("the connection closed".into());
-        }
-        let bind_ip = local_ip_towards(&self.target.authority);
+    async fn run(mut self, name: String) {
         let (peer_tx, mut peer_rx) = mpsc::unbounded_channel();
-        let mut peers: HashMap<String, Peer> = HashMap::new();
-        let ended = loop {
-            tokio::select! {
-                ev = conn.recv() => {
-                    let Some(ev) = ev else { break Ended::Lost("the server closed the connection".into()) };
-                    let Incoming::Msg(msg) = ev else { continue };
-                    if let Some(end) = self.on_message(msg, &conn, &mut peers, bind_ip, &peer_tx).await {
-                        break end;
-                    }
-                }
-                Some(ev) = peer_rx.recv() => match ev {
-                    PeerEvent::Candidate { peer, candidate } => {
-                        if let Err(e) = conn.send(&ClientMsg::Ice { to: peer, candidate }) {
-                            break Ended::Lost(format!("sending an ICE candidate failed: {e}"));
-                        }
-                    }
-                    PeerEvent::Connected { peer } => {
-                        if let Some(p) = peers.get(&peer) {
-                            tracing::info!(room = %self.target.room, %peer, "viewer connected");
-                            self.viewers
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .insert(peer, p.feedback.clone());
-                        }
-                    }
-                    PeerEvent::Failed { peer } => {
-                        self.drop_peer(&mut peers, &peer).await;
-                    }
-                },
-                _ = self.stop.changed() => {
-                    if let Err(e) = conn.send(&ClientMsg::Leave {}) {
-                        // Leaving anyway: the server drops us when the socket closes.
-                        tracing::debug!(room = %self.target.room, "goodbye not sent: {e}");
-                    }
-                    // Let the goodbye go out before the socket closes.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    break Ended::Left;
+        self.peer_tx = peer_tx;
+        let mut session = RoomSession::new(&self.target.room, &name, Instant::now());
+        loop {
+            while let Some(out) = session.poll_output() {
+                if let Some(input) = self.carry_out(out).await {
+                    session.handle(input, Instant::now());
                 }
             }
-        };
-        for (_, p) in peers.drain() {
-            p.close().await;
+            self.show(session.state());
+            if session.is_done() {
+                break;
+            }
+            let due = session.poll_timeout();
+            let input = tokio::select! {
+                ev = recv(&mut self.conn) => Some(match ev {
+                    Some(Incoming::Msg(msg)) => Input::Server(msg),
+                    Some(Incoming::Unknown(event, _)) => {
+                        tracing::debug!(room = %self.target.room, %event, "an event this version does not know: ignored");
+                        continue;
+                    }
+                    None => Input::Lost("the server closed the connection".into()),
+                }),
+                Some(ev) = peer_rx.recv() => Some(match ev {
+                    PeerEvent::Candidate { peer, candidate } => Input::LocalCandidate { peer, candidate },
+                    PeerEvent::Connected { peer } => Input::PeerConnected { peer },
+                    PeerEvent::Failed { peer } => Input::PeerFailed { peer },
+                }),
+                _ = sleep_until(due) => None,
+                _ = self.stop.changed() => Some(Input::Leave),
+            };
+            match input {
+                Some(input) => session.handle(input, Instant::now()),
+                None => session.handle_timeout(Instant::now()),
+            }
         }
         self.viewers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
-        ended
     }
 
-    async fn drop_peer(&self, peers: &mut HashMap<String, Peer>, id: &str) {
-        self.viewers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-        if let Some(p) = peers.remove(id) {
-            p.close().await;
-        }
-    }
-
-    async fn new_peer(
-        &self,
-        id: &str,
-        bind_ip: IpAddr,
-        tx: &mpsc::UnboundedSender<PeerEvent>,
-    ) -> Option<Peer> {
-        match Peer::new(id, bind_ip, &self.frames, self.keyframe.clone(), tx.clone()).await {
-            Ok(p) => Some(p),
-            Err(e) => {
-                tracing::warn!(room = %self.target.room, "{e}");
+    /// Does one thing the session asked for; what came of it, if the
+    /// session needs to know.
+    async fn carry_out(&mut self, out: Output) -> Option<Input> {
+        let room = &self.target.room;
+        match out {
+            Output::Connect => {
+                let open = tokio::select! {
+                    c = Connection::open(&self.target.authority) => c,
+                    _ = self.stop.changed() => return Some(Input::Leave),
+                };
+                match open {
+                    Ok(conn) => {
+                        self.conn = Some(conn);
+                        self.bind_ip = local_ip_towards(&self.target.authority).await;
+                        Some(Input::Connected)
+                    }
+                    Err(e) => Some(Input::Lost(e.to_string())),
+                }
+            }
+            Output::Send(msg) => {
+                let conn = self.conn.as_ref()?;
+                conn.send(&msg)
+                    .err()
+                    .map(|e| Input::Lost(format!("sending to the room server failed: {e}")))
+            }
+            Output::Disconnect => {
+                if self.conn.is_some() {
+                    // Let a goodbye go out before the socket closes.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                self.conn = None;
+                None
+            }
+            Output::Offer { peer } => {
+                let p = match self.new_peer(&peer).await {
+                    Ok(p) => p,
+                    Err(error) => return Some(Input::PeerError { peer, error }),
+                };
+                let made = p.offer().await;
+                self.peers.insert(peer.clone(), p);
+                Some(match made {
+                    Ok(sdp) => Input::LocalOffer { peer, sdp },
+                    Err(e) => Input::PeerError {
+                        peer,
+                        error: e.to_string(),
+                    },
+                })
+            }
+            Output::Answer { peer, sdp } => {
+                let mut p = match self.new_peer(&peer).await {
+                    Ok(p) => p,
+                    Err(error) => return Some(Input::PeerError { peer, error }),
+                };
+                let made = p.answer(sdp).await;
+                self.peers.insert(peer.clone(), p);
+                Some(match made {
+                    Ok(sdp) => Input::LocalAnswer { peer, sdp },
+                    Err(e) => Input::PeerError {
+                        peer,
+                        error: e.to_string(),
+                    },
+                })
+            }
+            Output::TakeAnswer { peer, sdp } => {
+                let p = self.peers.get_mut(&peer)?;
+                p.answered(sdp).await.err().map(|e| Input::PeerError {
+                    peer,
+                    error: e.to_string(),
+                })
+            }
+            Output::AddCandidate { peer, candidate } => {
+                if let Some(p) = self.peers.get(&peer) {
+                    p.candidate(candidate).await;
+                }
+                None
+            }
+            Output::ViewerUp { peer } => {
+                if let Some(p) = self.peers.get(&peer) {
+                    tracing::info!(%room, %peer, "viewer connected");
+                    self.viewers
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(peer, p.feedback.clone());
+                }
+                None
+            }
+            Output::ClosePeer { peer } => {
+                self.viewers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&peer);
+                if let Some(p) = self.peers.remove(&peer) {
+                    p.close().await;
+                }
                 None
             }
         }
     }
 
-    async fn on_message(
-        &self,
-        msg: ServerMsg,
-        conn: &Connection,
-        peers: &mut HashMap<String, Peer>,
-        bind_ip: IpAddr,
-        tx: &mpsc::UnboundedSender<PeerEvent>,
-    ) -> Option<Ended> {
-        let room = &self.target.room;
-        match msg {
-            ServerMsg::RoomState { peers: there, .. } => {
-                self.present.store(there.len(), Ordering::Relaxed);
-                self.set_presence();
-                // The newcomer offers to everyone already there.
-                for p in there {
-                    if let Some(peer) = self.new_peer(&p.id, bind_ip, tx).await {
-                        match peer.offer().await {
-                            Ok(sdp) => {
-                                let sent = conn.send(&ClientMsg::Offer {
-                                    to: p.id.clone(),
-                                    sdp,
-                                });
-                                peers.insert(p.id, peer);
-                                if let Err(e) = sent {
-                                    return Some(Ended::Lost(format!(
-                                        "sending an offer failed: {e}"
-                                    )));
-                                }
-                            }
-                            Err(e) => tracing::warn!(%room, "{e}"),
-                        }
-                    }
-                }
-            }
-            ServerMsg::PeerJoined { peer } => {
-                tracing::info!(%room, peer = %peer.id, name = %peer.name, "peer joined");
-                self.present.fetch_add(1, Ordering::Relaxed);
-                self.set_presence();
-            }
-            ServerMsg::PeerLeft { id } => {
-                tracing::info!(%room, peer = %id, "peer left");
-                let _ = self
-                    .present
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-                self.set_presence();
-                self.drop_peer(peers, &id).await;
-            }
-            ServerMsg::Offer { from, sdp } => {
-                // A newcomer offers: a fresh connection answers it.
-                self.drop_peer(peers, &from).await;
-                if let Some(mut peer) = self.new_peer(&from, bind_ip, tx).await {
-                    match peer.answer(sdp).await {
-                        Ok(sdp) => {
-                            let sent = conn.send(&ClientMsg::Answer {
-                                to: from.clone(),
-                                sdp,
-                            });
-                            peers.insert(from, peer);
-                            if let Err(e) = sent {
-                                return Some(Ended::Lost(format!("sending an answer failed: {e}")));
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(%room, "{e}");
-                            peer.close().await;
-                        }
-                    }
-                }
-            }
-            ServerMsg::Answer { from, sdp } => {
-                if let Some(peer) = peers.get_mut(&from) {
-                    if let Err(e) = peer.answered(sdp).await {
-                        tracing::warn!(%room, "{e}");
-                    }
-                }
-            }
-            ServerMsg::Ice { from, candidate } => {
-                if let Some(peer) = peers.get_mut(&from) {
-                    peer.candidate(candidate).await;
-                }
-            }
-            ServerMsg::Chat { name, text, .. } => {
-                tracing::debug!(%room, %name, %text, "chat");
-            }
-            ServerMsg::Error { code, message } => {
-                use bytemeet_proto::signal::ErrorCode::*;
-                tracing::warn!(%room, ?code, "the room server says: {message}");
-                if matches!(code, RoomFull | ServerFull | Invalid | AlreadyInRoom) {
-                    return Some(Ended::Refused(message));
-                }
-            }
-        }
-        None
+    async fn new_peer(&self, id: &str) -> Result<Peer, String> {
+        Peer::new(
+            id,
+            self.bind_ip,
+            &self.frames,
+            self.keyframe.clone(),
+            self.peer_tx.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// The next event of the connection, or never when there is none.
+async fn recv(conn: &mut Option<Connection>) -> Option<Incoming> {
+    match conn {
+        Some(c) => c.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `due`, or forever when nothing is due.
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -734,7 +726,11 @@ mod tests {
     #[test]
     fn the_local_address_towards_loopback_is_loopback() {
         assert_eq!(
-            local_ip_towards("127.0.0.1:3030"),
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(local_ip_towards("127.0.0.1:3030")),
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         );
     }

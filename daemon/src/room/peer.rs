@@ -224,7 +224,6 @@ pub struct Peer {
     pc: Arc<dyn PeerConnection>,
     pub feedback: Arc<Feedback>,
     /// Remote candidates that came before the remote description.
-    pending: Vec<Candidate>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -422,7 +421,6 @@ impl Peer {
             id: id.to_string(),
             pc,
             feedback,
-            pending: Vec::new(),
             tasks,
         })
     }
@@ -462,33 +460,18 @@ impl Peer {
         Ok(sdp)
     }
 
-    /// Sets the other side's description, then the candidates kept for it.
+    /// Sets the other side's description.
     async fn set_remote(&mut self, desc: RTCSessionDescription) -> Result<(), PeerError> {
         self.pc
             .set_remote_description(desc)
             .await
             .map_err(failed(&self.id)("remote description"))?;
-        self.flush_candidates().await;
         Ok(())
     }
 
-    /// A remote candidate: used at once, or kept until the remote
-    /// description is there (relayed events can overtake it).
-    pub async fn candidate(&mut self, c: Candidate) {
-        if self.pc.remote_description().await.is_some() {
-            self.add(c).await;
-        } else {
-            self.pending.push(c);
-        }
-    }
-
-    async fn flush_candidates(&mut self) {
-        for c in std::mem::take(&mut self.pending) {
-            self.add(c).await;
-        }
-    }
-
-    async fn add(&self, c: Candidate) {
+    /// A remote candidate. The room session keeps those that come before
+    /// the remote description and gives them after it.
+    pub async fn candidate(&self, c: Candidate) {
         let init = RTCIceCandidateInit {
             candidate: c.candidate,
             sdp_mid: c.sdp_mid,

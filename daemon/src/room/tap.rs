@@ -82,7 +82,7 @@ mod tests {
         Arc::new(Frame {
             size: Size::new(2, 2),
             format: PixelFormat::I420,
-            data: vec![0; 6],
+            data: vec![0; 6].into(),
             seq,
             captured_at: Instant::now(),
         })

@@ -10,7 +10,7 @@ use fast_image_resize as fir;
 
 use super::{FrameSource, SourceError};
 use crate::convert::{self, fit};
-use crate::frame::{Frame, PixelFormat, Size};
+use crate::frame::{Frame, FrameBuf, FramePool, PixelFormat, Size};
 
 /// Opens a clip or image by its extension (y4m) or its content (images).
 pub fn open(path: &Path, size: Size) -> Result<Box<dyn FrameSource>, SourceError> {
@@ -66,6 +66,7 @@ pub struct Y4mSource {
     seq: u64,
     warned_truncated: bool,
     resizer: fir::Resizer,
+    pool: FramePool,
 }
 
 impl std::fmt::Debug for Y4mSource {
@@ -91,6 +92,7 @@ impl Y4mSource {
             seq: 0,
             warned_truncated: false,
             resizer: fir::Resizer::new(),
+            pool: FramePool::default(),
         })
     }
 
@@ -126,28 +128,30 @@ impl Y4mSource {
         Ok((decoder, Size::new(w, h), colorspace))
     }
 
-    fn planes_to_frame(&mut self, planes: [Vec<u8>; 3]) -> Result<Frame, SourceError> {
-        let [y, u, v] = planes;
+    /// `planes` holds Y, U and V one after the other (`split` gives the Y
+    /// and U lengths): for 4:2:0 clips that is already an I420 frame.
+    fn planes_to_frame(
+        &mut self,
+        planes: FrameBuf,
+        split: (usize, usize),
+    ) -> Result<Frame, SourceError> {
         let size = self.clip_size;
         let (w, h) = (size.width, size.height);
         let frame = match self.colorspace {
             y4m::Colorspace::C420
             | y4m::Colorspace::C420jpeg
             | y4m::Colorspace::C420paldv
-            | y4m::Colorspace::C420mpeg2 => {
-                let mut data = y;
-                data.extend_from_slice(&u);
-                data.extend_from_slice(&v);
-                Frame::new(size, PixelFormat::I420, data, self.seq)
-            }
+            | y4m::Colorspace::C420mpeg2 => Frame::new(size, PixelFormat::I420, planes, self.seq),
             cs => {
+                let (y, rest) = planes.split_at(split.0);
+                let (u, v) = rest.split_at(split.1);
                 let mut rgba = vec![0u8; size.pixels() * 4];
                 let img = |cw: u32| yuvutils_rs::YuvPlanarImage {
-                    y_plane: &y,
+                    y_plane: y,
                     y_stride: w,
-                    u_plane: &u,
+                    u_plane: u,
                     u_stride: cw,
-                    v_plane: &v,
+                    v_plane: v,
                     v_stride: cw,
                     width: w,
                     height: h,
@@ -163,7 +167,7 @@ impl Y4mSource {
                     }
                     y4m::Colorspace::Cmono => {
                         let gray = yuvutils_rs::YuvGrayImage {
-                            y_plane: &y,
+                            y_plane: y,
                             y_stride: w,
                             width: w,
                             height: h,
@@ -214,11 +218,18 @@ impl FrameSource for Y4mSource {
         for _ in 0..2 {
             let before = self.decoder_position();
             let planes = match self.decoder.read_frame() {
-                Ok(f) => Some([
-                    f.get_y_plane().to_vec(),
-                    f.get_u_plane().to_vec(),
-                    f.get_v_plane().to_vec(),
-                ]),
+                Ok(f) => {
+                    // The decoder reuses its buffer: the planes are copied
+                    // once, into a pooled frame buffer.
+                    let (y, u, v) = (f.get_y_plane(), f.get_u_plane(), f.get_v_plane());
+                    let mut buf = self.pool.take(y.len() + u.len() + v.len());
+                    let (dy, rest) = buf.split_at_mut(y.len());
+                    let (du, dv) = rest.split_at_mut(u.len());
+                    dy.copy_from_slice(y);
+                    du.copy_from_slice(u);
+                    dv.copy_from_slice(v);
+                    Some((buf, (y.len(), u.len())))
+                }
                 Err(e) => {
                     let consumed = self.decoder_position() - before;
                     // Anything read past the last whole frame means the file was cut short.
@@ -247,8 +258,8 @@ impl FrameSource for Y4mSource {
                 }
             };
             match planes {
-                Some(planes) => {
-                    let frame = self.planes_to_frame(planes)?;
+                Some((planes, split)) => {
+                    let frame = self.planes_to_frame(planes, split)?;
                     self.frames_in_pass += 1;
                     self.seq += 1;
                     return Ok(frame);

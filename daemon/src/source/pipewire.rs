@@ -26,7 +26,7 @@ use pipewire as pw;
 use pw::spa;
 
 use super::{FrameSource, SourceError};
-use crate::frame::{Frame, PixelFormat, Size};
+use crate::frame::{Frame, FrameBuf, FramePool, PixelFormat, Size};
 use crate::pipewire::format;
 use crate::settings::source::SourceRequest;
 
@@ -177,6 +177,7 @@ struct CaptureData {
     format: Option<(PixelFormat, Size)>,
     frames: SyncSender<Event>,
     describe: Arc<Mutex<String>>,
+    pool: FramePool,
 }
 
 /// The capture thread: runs until `stop`, the node going away, or an error.
@@ -336,6 +337,7 @@ fn capture(
             format: None,
             frames: frames.clone(),
             describe: describe.clone(),
+            pool: FramePool::default(),
         })
         .state_changed({
             let (mainloop, ended, node) = (mainloop.clone(), ended.clone(), node.to_string());
@@ -433,7 +435,7 @@ fn take_buffer(stream: &pw::stream::Stream, data: &mut CaptureData) {
     // SAFETY: `raw` is a mapped buffer of this stream, not yet queued back.
     let frame = data
         .format
-        .and_then(|(format, size)| unsafe { read_frame(raw, format, size) });
+        .and_then(|(format, size)| unsafe { read_frame(raw, format, size, &data.pool) });
     // SAFETY: as above; queued back exactly once.
     unsafe { stream.queue_raw_buffer(raw) };
     if let Some(frame) = frame {
@@ -452,6 +454,7 @@ unsafe fn read_frame(
     raw: *mut pw::sys::pw_buffer,
     format: PixelFormat,
     size: Size,
+    pool: &FramePool,
 ) -> Option<Frame> {
     let buf = unsafe { (*raw).buffer };
     if buf.is_null() || unsafe { (*buf).n_datas } < 1 {
@@ -467,7 +470,7 @@ unsafe fn read_frame(
     // SAFETY: mapped memory of `maxsize` bytes; offset + len stay inside.
     let bytes = unsafe { std::slice::from_raw_parts(d.data.cast::<u8>().add(offset), len) };
     let stride = usize::try_from(chunk.stride).unwrap_or(0);
-    let data = unpad(bytes, format, size, stride)?;
+    let data = unpad(bytes, format, size, stride, pool)?;
     Some(Frame {
         size,
         format,
@@ -480,8 +483,15 @@ unsafe fn read_frame(
 /// The picture in `bytes` with its rows packed: a plane's rows are `stride`
 /// bytes apart (chroma rows of planar formats at the matching fraction of
 /// it, planes one after the other, as GStreamer and libcamera lay them out).
-/// `None` when the bytes are too few for the size.
-pub fn unpad(bytes: &[u8], format: PixelFormat, size: Size, stride: usize) -> Option<Vec<u8>> {
+/// `None` when the bytes are too few for the size. The result is a buffer
+/// from `pool`: this is the one copy a PipeWire frame takes.
+pub fn unpad(
+    bytes: &[u8],
+    format: PixelFormat,
+    size: Size,
+    stride: usize,
+    pool: &FramePool,
+) -> Option<FrameBuf> {
     let (w, h) = (size.width as usize, size.height as usize);
     let tight = format.frame_len(size.width, size.height);
     // (row bytes, rows, stride) for each plane.
@@ -503,18 +513,20 @@ pub fn unpad(bytes: &[u8], format: PixelFormat, size: Size, stride: usize) -> Op
         return None;
     }
     if planes.iter().all(|(row, _, s)| row == s) {
-        return Some(bytes[..tight].to_vec());
+        return Some(pool.copy_of(&bytes[..tight]));
     }
-    let mut out = Vec::with_capacity(tight);
-    let mut at = 0;
+    let mut out = pool.take(tight);
+    let (mut at, mut to) = (0, 0);
     for (row, rows, s) in planes {
         for r in 0..rows {
             let start = at + r * s;
-            out.extend_from_slice(bytes.get(start..start + row)?);
+            out.get_mut(to..to + row)?
+                .copy_from_slice(bytes.get(start..start + row)?);
+            to += row;
         }
         at += s * rows;
     }
-    Some(out)
+    (to == tight).then_some(out)
 }
 
 #[cfg(test)]
@@ -523,25 +535,30 @@ mod tests {
 
     #[test]
     fn packed_rows_pass_through() {
+        let pool = FramePool::default();
         let size = Size::new(4, 2);
         let bytes: Vec<u8> = (0..16).collect();
-        assert_eq!(unpad(&bytes, PixelFormat::Yuyv, size, 8), Some(bytes));
+        assert_eq!(
+            unpad(&bytes, PixelFormat::Yuyv, size, 8, &pool),
+            Some(bytes.into())
+        );
     }
 
     #[test]
     fn padded_rows_are_packed() {
+        let pool = FramePool::default();
         // YUYV 2x2 with rows of 4 bytes padded to 8.
         let size = Size::new(2, 2);
         let bytes = [1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 7, 8, 0, 0, 0, 0];
         assert_eq!(
-            unpad(&bytes, PixelFormat::Yuyv, size, 8),
-            Some(vec![1, 2, 3, 4, 5, 6, 7, 8])
+            unpad(&bytes, PixelFormat::Yuyv, size, 8, &pool),
+            Some(vec![1, 2, 3, 4, 5, 6, 7, 8].into())
         );
         // NV12 2x2, Y rows of 2 padded to 4, then one UV row padded to 4.
         let bytes = [1, 2, 0, 0, 3, 4, 0, 0, 9, 9, 0, 0];
         assert_eq!(
-            unpad(&bytes, PixelFormat::Nv12, size, 4),
-            Some(vec![1, 2, 3, 4, 9, 9])
+            unpad(&bytes, PixelFormat::Nv12, size, 4, &pool),
+            Some(vec![1, 2, 3, 4, 9, 9].into())
         );
         // I420 4x2: Y rows of 4 padded to 8, U and V rows of 2 padded to 4.
         let size = Size::new(4, 2);
@@ -549,13 +566,17 @@ mod tests {
             1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 7, 8, 0, 0, 0, 0, 10, 11, 0, 0, 20, 21, 0, 0,
         ];
         assert_eq!(
-            unpad(&bytes, PixelFormat::I420, size, 8),
-            Some(vec![1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 20, 21])
+            unpad(&bytes, PixelFormat::I420, size, 8, &pool),
+            Some(vec![1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 20, 21].into())
         );
     }
 
     #[test]
     fn too_few_bytes_are_refused() {
-        assert_eq!(unpad(&[0; 7], PixelFormat::Yuyv, Size::new(2, 2), 4), None);
+        let pool = FramePool::default();
+        assert_eq!(
+            unpad(&[0; 7], PixelFormat::Yuyv, Size::new(2, 2), 4, &pool).map(FrameBuf::into_vec),
+            None
+        );
     }
 }

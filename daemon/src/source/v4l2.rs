@@ -13,7 +13,7 @@ use v4l::video::Capture;
 
 use super::{FrameSource, SourceError};
 use crate::convert::fit;
-use crate::frame::{Frame, PixelFormat, Size};
+use crate::frame::{Frame, FramePool, PixelFormat, Size};
 use crate::settings::source::{CameraFormat, SourceRequest};
 use crate::v4l2::negotiate::{self, Mode, SizeRange};
 use crate::v4l2::{holders_note, LOOPBACK_DRIVER};
@@ -34,6 +34,7 @@ pub struct V4l2Source {
     seq: u64,
     bad_frames: u64,
     resizer: fir::Resizer,
+    pool: FramePool,
 }
 
 impl std::fmt::Debug for V4l2Source {
@@ -194,11 +195,28 @@ impl V4l2Source {
             seq: 0,
             bad_frames: 0,
             resizer: fir::Resizer::new(),
+            pool: FramePool::default(),
         })
     }
 
-    fn decode(&mut self, bytes: &[u8]) -> Result<Option<Frame>, SourceError> {
-        let Some(frame) = decode_frame(self.mode.format, self.mode.size, self.stride, bytes) else {
+    /// The one copy a camera frame takes: out of the driver's mapped buffer
+    /// (which goes back to the driver at the next dequeue) into a pooled one.
+    fn next_decoded(&mut self) -> Result<Option<Frame>, SourceError> {
+        let (buf, meta) = match CaptureStream::next(&mut self.stream) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(SourceError::Stalled {
+                    path: self.path.display().to_string(),
+                    waited_ms: FRAME_TIMEOUT.as_millis() as u64,
+                })
+            }
+            Err(e) => return Err(classify(&self.path, e)),
+        };
+        let used = (meta.bytesused as usize).min(buf.len());
+        let bytes = if used == 0 { buf } else { &buf[..used] };
+        let mode = self.mode;
+        let Some(frame) = decode_frame(mode.format, mode.size, self.stride, bytes, &self.pool)
+        else {
             return Ok(None);
         };
         let frame =
@@ -213,7 +231,14 @@ impl V4l2Source {
 /// Turns one captured buffer into a frame: raw formats lose their row padding
 /// (`stride` bytes per row, 0 when unknown), MJPEG is decoded to RGBA.
 /// `None` for a short or damaged buffer, which cameras send now and then.
-pub fn decode_frame(format: CameraFormat, size: Size, stride: u32, bytes: &[u8]) -> Option<Frame> {
+/// The frame's bytes come from `pool`.
+pub fn decode_frame(
+    format: CameraFormat,
+    size: Size,
+    stride: u32,
+    bytes: &[u8],
+    pool: &FramePool,
+) -> Option<Frame> {
     match format {
         CameraFormat::Yuyv | CameraFormat::Nv12 => {
             let pixel_format = format.decoded();
@@ -232,11 +257,11 @@ pub fn decode_frame(format: CameraFormat, size: Size, stride: u32, bytes: &[u8])
                 return None;
             }
             let data = if stride == row {
-                bytes[..pixel_format.frame_len(size.width, size.height)].to_vec()
+                pool.copy_of(&bytes[..pixel_format.frame_len(size.width, size.height)])
             } else {
-                let mut out = Vec::with_capacity(pixel_format.frame_len(size.width, size.height));
-                for r in 0..rows {
-                    out.extend_from_slice(&bytes[r * stride..r * stride + row]);
+                let mut out = pool.take(pixel_format.frame_len(size.width, size.height));
+                for (r, dst) in out.chunks_exact_mut(row).enumerate() {
+                    dst.copy_from_slice(&bytes[r * stride..r * stride + row]);
                 }
                 out
             };
@@ -246,21 +271,20 @@ pub fn decode_frame(format: CameraFormat, size: Size, stride: u32, bytes: &[u8])
             let opts = zune_jpeg::zune_core::options::DecoderOptions::default()
                 .jpeg_set_out_colorspace(zune_jpeg::zune_core::colorspace::ColorSpace::RGBA);
             let mut dec = zune_jpeg::JpegDecoder::new_with_options(bytes, opts);
-            let rgba = match dec.decode() {
-                Ok(rgba) => rgba,
-                Err(e) => {
-                    tracing::debug!("skipping a damaged JPEG frame: {e}");
-                    return None;
-                }
+            let damaged = |e: zune_jpeg::errors::DecodeErrors| {
+                tracing::debug!("skipping a damaged JPEG frame: {e}");
             };
+            dec.decode_headers().map_err(damaged).ok()?;
             let (w, h) = dec.dimensions()?;
             let s = Size::new(w as u32, h as u32);
-            if rgba.len() != s.pixels() * 4
+            if dec.output_buffer_size() != Some(s.pixels() * 4)
                 || !s.width.is_multiple_of(2)
                 || !s.height.is_multiple_of(2)
             {
                 return None;
             }
+            let mut rgba = pool.take(s.pixels() * 4);
+            dec.decode_into(&mut rgba).map_err(damaged).ok()?;
             Some(Frame::new(s, PixelFormat::Rgba, rgba, 0))
         }
     }
@@ -278,21 +302,7 @@ impl FrameSource for V4l2Source {
     fn next_frame(&mut self) -> Result<Frame, SourceError> {
         // A few damaged frames in a row are normal at start; a long run is not.
         for _ in 0..30 {
-            let bytes = match CaptureStream::next(&mut self.stream) {
-                Ok((buf, meta)) => {
-                    let used = (meta.bytesused as usize).min(buf.len());
-                    let used = if used == 0 { buf.len() } else { used };
-                    buf[..used].to_vec()
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    return Err(SourceError::Stalled {
-                        path: self.path.display().to_string(),
-                        waited_ms: FRAME_TIMEOUT.as_millis() as u64,
-                    })
-                }
-                Err(e) => return Err(classify(&self.path, e)),
-            };
-            match self.decode(&bytes)? {
+            match self.next_decoded()? {
                 Some(mut f) => {
                     f.seq = self.seq;
                     self.seq += 1;
@@ -334,7 +344,14 @@ mod tests {
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
             .encode_image(&img)
             .expect("encode");
-        let f = decode_frame(CameraFormat::Mjpeg, Size::new(64, 32), 0, &jpeg).expect("decodes");
+        let f = decode_frame(
+            CameraFormat::Mjpeg,
+            Size::new(64, 32),
+            0,
+            &jpeg,
+            &FramePool::default(),
+        )
+        .expect("decodes");
         assert_eq!((f.size, f.format), (Size::new(64, 32), PixelFormat::Rgba));
         let px = |x: usize, y: usize| &f.data[(y * 64 + x) * 4..][..3];
         assert!(px(8, 16)[0] > 200 && px(8, 16)[2] < 60, "{:?}", px(8, 16));
@@ -343,7 +360,14 @@ mod tests {
             "{:?}",
             px(56, 16)
         );
-        assert!(decode_frame(CameraFormat::Mjpeg, Size::new(64, 32), 0, b"not a jpeg").is_none());
+        assert!(decode_frame(
+            CameraFormat::Mjpeg,
+            Size::new(64, 32),
+            0,
+            b"not a jpeg",
+            &FramePool::default()
+        )
+        .is_none());
     }
 
     #[test]
@@ -354,14 +378,35 @@ mod tests {
             buf.extend_from_slice(&[r, 1, r, 2, r, 3, r, 4]);
             buf.extend_from_slice(&[0xEE; 4]);
         }
-        let f = decode_frame(CameraFormat::Yuyv, Size::new(4, 2), 12, &buf).expect("frame");
+        let f = decode_frame(
+            CameraFormat::Yuyv,
+            Size::new(4, 2),
+            12,
+            &buf,
+            &FramePool::default(),
+        )
+        .expect("frame");
         assert_eq!(f.data, vec![0, 1, 0, 2, 0, 3, 0, 4, 1, 1, 1, 2, 1, 3, 1, 4]);
         assert!(
-            decode_frame(CameraFormat::Yuyv, Size::new(4, 2), 12, &buf[..10]).is_none(),
+            decode_frame(
+                CameraFormat::Yuyv,
+                Size::new(4, 2),
+                12,
+                &buf[..10],
+                &FramePool::default()
+            )
+            .is_none(),
             "short"
         );
         let nv12 = vec![7u8; 4 * 2 * 3 / 2];
-        let f = decode_frame(CameraFormat::Nv12, Size::new(4, 2), 0, &nv12).expect("nv12");
+        let f = decode_frame(
+            CameraFormat::Nv12,
+            Size::new(4, 2),
+            0,
+            &nv12,
+            &FramePool::default(),
+        )
+        .expect("nv12");
         assert_eq!(f.format, PixelFormat::Nv12);
     }
 
