@@ -96,7 +96,7 @@ fn main() {
             .server(zbus::Guid::generate())
             .expect("guid")
             .p2p()
-            .serve_at(OBJECT_PATH, CameraService::new(hub.clone(), None))
+            .serve_at(OBJECT_PATH, CameraService::new(hub.clone(), None, rooms_of(&hub)))
             .expect("serve")
             .build();
         let client = zbus::connection::Builder::unix_stream(b).p2p().build();
@@ -168,4 +168,13 @@ fn main() {
     });
     shutdown.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = runner.join();
+}
+
+/// A rooms service fed by the hub's tap, as `main` makes it.
+fn rooms_of(hub: &Arc<Hub>) -> Arc<bytemeetd::room::Rooms> {
+    Arc::new(bytemeetd::room::Rooms::new(
+        hub.room_tap().clone(),
+        hub.stats().clone(),
+        30.0,
+    ))
 }

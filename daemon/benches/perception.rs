@@ -16,8 +16,9 @@ use bytemeetd::frame::{PixelFormat, Size};
 use bytemeetd::gpu::engine::{Backdrop, GpuEngine, Look, RING};
 use bytemeetd::gpu::GpuContext;
 use bytemeetd::perception::face::FaceTracker;
-use bytemeetd::perception::{Downscaler, Segmenter, SegmenterSpec, FACE_INPUT_WIDTH};
+use bytemeetd::perception::{Downscaler, Segmenter, FACE_INPUT_WIDTH};
 use bytemeetd::settings::gpu::GpuPreference;
+use bytemeetd::settings::segmenter::SegmenterSpec;
 use bytemeetd::source::{demo::DemoSource, FrameSource};
 
 const WARMUP: usize = 5;

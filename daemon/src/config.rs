@@ -7,12 +7,13 @@ use bytemeet_proto::ROOM_KBPS;
 use serde::Deserialize;
 
 use crate::frame::{PixelFormat, Size};
-use crate::perception::SegmenterSpec;
 use crate::settings::background::BackgroundSpec;
 use crate::settings::filter::FilterSpec;
 use crate::settings::gpu::GpuPreference;
 use crate::settings::output::OutputSpec;
+use crate::settings::segmenter::SegmenterSpec;
 use crate::settings::source::{CameraFormat, SourceSpec};
+use crate::settings::SettingError;
 
 /// The config file as written by users. Every key is optional.
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
@@ -58,13 +59,13 @@ pub struct RoomDefaults {
 }
 
 impl RoomDefaults {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), SettingError> {
         if let Some(s) = &self.server {
-            bytemeet_proto::signal::check_server(s)?;
+            bytemeet_proto::signal::check_server(s).map_err(SettingError::Invalid)?;
         }
         if let Some(n) = &self.display_name {
             bytemeet_proto::signal::display_name(n)
-                .map_err(|why| format!("display_name: {why}"))?;
+                .map_err(|why| SettingError::Invalid(format!("display_name: {why}")))?;
         }
         if let Some(k) = self.max_kbps {
             check_kbps(k)?;
@@ -74,15 +75,15 @@ impl RoomDefaults {
 }
 
 /// Checks a room bitrate ceiling.
-pub fn check_kbps(kbps: u32) -> Result<(), String> {
+pub fn check_kbps(kbps: u32) -> Result<(), SettingError> {
     if ROOM_KBPS.contains(&kbps) {
         Ok(())
     } else {
-        Err(format!(
+        Err(SettingError::Invalid(format!(
             "max_kbps {kbps}: give {}..{} kbit/s",
             ROOM_KBPS.start(),
             ROOM_KBPS.end()
-        ))
+        )))
     }
 }
 
@@ -249,21 +250,23 @@ impl Settings {
     }
 }
 
-pub fn check_fps(fps: f64) -> Result<f64, String> {
+pub fn check_fps(fps: f64) -> Result<f64, SettingError> {
     if fps.is_finite() && (1.0..=240.0).contains(&fps) {
         Ok(fps)
     } else {
-        Err(format!("frame rate {fps} is outside 1..=240"))
+        Err(SettingError::Invalid(format!(
+            "frame rate {fps} is outside 1..=240"
+        )))
     }
 }
 
 /// Virtual camera formats: the ones every V4L2 reader understands.
-pub fn parse_vcam_format(s: &str) -> Result<PixelFormat, String> {
+pub fn parse_vcam_format(s: &str) -> Result<PixelFormat, SettingError> {
     match s.parse::<PixelFormat>()? {
         f @ (PixelFormat::Yuyv | PixelFormat::Nv12) => Ok(f),
-        other => Err(format!(
+        other => Err(SettingError::Invalid(format!(
             "the virtual camera speaks yuyv or nv12, not {other}"
-        )),
+        ))),
     }
 }
 

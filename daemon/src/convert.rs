@@ -267,17 +267,32 @@ pub fn resize_rgba(
     crop: Option<(f64, f64, f64, f64)>,
     resizer: &mut fir::Resizer,
 ) -> Result<Vec<u8>, ConvertError> {
+    let mut dst = vec![0u8; to.pixels() * 4];
+    resize_rgba_into(src, from, &mut dst, to, crop, resizer)?;
+    Ok(dst)
+}
+
+/// [`resize_rgba`] into `dst` (`to` in RGBA bytes).
+pub fn resize_rgba_into(
+    src: &[u8],
+    from: Size,
+    dst: &mut [u8],
+    to: Size,
+    crop: Option<(f64, f64, f64, f64)>,
+    resizer: &mut fir::Resizer,
+) -> Result<(), ConvertError> {
+    let err = |e: &dyn std::fmt::Display| ConvertError::Resize(e.to_string());
     let src_img = fir::images::ImageRef::new(from.width, from.height, src, fir::PixelType::U8x4)
-        .map_err(|e| ConvertError::Resize(e.to_string()))?;
-    let mut dst = fir::images::Image::new(to.width, to.height, fir::PixelType::U8x4);
+        .map_err(|e| err(&e))?;
+    let mut dst = fir::images::Image::from_slice_u8(to.width, to.height, dst, fir::PixelType::U8x4)
+        .map_err(|e| err(&e))?;
     let (l, t, cw, ch) = crop.unwrap_or_else(|| cover_crop(from, to));
     let options = fir::ResizeOptions::new()
         .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear))
         .crop(l, t, cw, ch);
     resizer
         .resize(&src_img, &mut dst, &options)
-        .map_err(|e| ConvertError::Resize(e.to_string()))?;
-    Ok(dst.into_vec())
+        .map_err(|e| err(&e))
 }
 
 /// Scales one whole image plane of `pixel` samples (`U8` for a luma or
@@ -317,19 +332,37 @@ pub fn cover_crop(from: Size, to: Size) -> (f64, f64, f64, f64) {
 /// Brings any frame to `size`: unchanged when it already matches, otherwise
 /// scaled (cover) through RGBA.
 pub fn fit(frame: Frame, size: Size, resizer: &mut fir::Resizer) -> Result<Frame, ConvertError> {
+    fit_pooled(frame, size, resizer, None)
+}
+
+/// [`fit`] with the RGBA conversion and the scaled frame in buffers from
+/// `pool` (a source scaling every frame allocates nothing then).
+pub fn fit_pooled(
+    frame: Frame,
+    size: Size,
+    resizer: &mut fir::Resizer,
+    pool: Option<&FramePool>,
+) -> Result<Frame, ConvertError> {
     if frame.size == size {
         return Ok(frame);
     }
     let rgba = if frame.format == PixelFormat::Rgba {
         frame.data
     } else {
-        convert(&frame, PixelFormat::Rgba)?.data
+        match pool {
+            Some(p) => convert_pooled(&frame, PixelFormat::Rgba, p)?.data,
+            None => convert(&frame, PixelFormat::Rgba)?.data,
+        }
     };
-    let data = resize_rgba(&rgba, frame.size, size, None, resizer)?;
+    let mut data = match pool {
+        Some(p) => p.take(size.pixels() * 4),
+        None => vec![0u8; size.pixels() * 4].into(),
+    };
+    resize_rgba_into(&rgba, frame.size, &mut data, size, None, resizer)?;
     Ok(Frame {
         size,
         format: PixelFormat::Rgba,
-        data: data.into(),
+        data,
         seq: frame.seq,
         captured_at: frame.captured_at,
     })

@@ -55,17 +55,34 @@ impl fmt::Display for PixelFormat {
     }
 }
 
+/// Why a size or a pixel format was refused; each message says what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameParseError {
+    #[error("unknown pixel format {0:?}: use yuyv, nv12, i420 or rgba")]
+    UnknownFormat(String),
+    #[error("size {0:?} is not WIDTHxHEIGHT, e.g. 1280x720")]
+    NotASize(String),
+    #[error("{what} {value:?} in {size:?} is not a number")]
+    NotANumber {
+        what: &'static str,
+        value: String,
+        size: String,
+    },
+    #[error("size {0} is outside 16x16 ..= 7680x4320")]
+    OutOfRange(String),
+    #[error("size {0}: width and height must be even (YUV formats need it)")]
+    Odd(String),
+}
+
 impl FromStr for PixelFormat {
-    type Err = String;
+    type Err = FrameParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "rgba" => Ok(PixelFormat::Rgba),
             "yuyv" | "yuy2" => Ok(PixelFormat::Yuyv),
             "nv12" => Ok(PixelFormat::Nv12),
             "i420" | "yu12" => Ok(PixelFormat::I420),
-            other => Err(format!(
-                "unknown pixel format {other:?}: use yuyv, nv12, i420 or rgba"
-            )),
+            other => Err(FrameParseError::UnknownFormat(other.to_string())),
         }
     }
 }
@@ -94,26 +111,26 @@ impl fmt::Display for Size {
 }
 
 impl FromStr for Size {
-    type Err = String;
+    type Err = FrameParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (w, h) = s
             .split_once(['x', 'X'])
-            .ok_or_else(|| format!("size {s:?} is not WIDTHxHEIGHT, e.g. 1280x720"))?;
-        let width: u32 = w
-            .trim()
-            .parse()
-            .map_err(|_| format!("width {w:?} in {s:?} is not a number"))?;
-        let height: u32 = h
-            .trim()
-            .parse()
-            .map_err(|_| format!("height {h:?} in {s:?} is not a number"))?;
+            .ok_or_else(|| FrameParseError::NotASize(s.to_string()))?;
+        let number = |what, v: &str| {
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| FrameParseError::NotANumber {
+                    what,
+                    value: v.to_string(),
+                    size: s.to_string(),
+                })
+        };
+        let (width, height) = (number("width", w)?, number("height", h)?);
         if !(16..=7680).contains(&width) || !(16..=4320).contains(&height) {
-            return Err(format!("size {s} is outside 16x16 ..= 7680x4320"));
+            return Err(FrameParseError::OutOfRange(s.to_string()));
         }
         if !width.is_multiple_of(2) || !height.is_multiple_of(2) {
-            return Err(format!(
-                "size {s}: width and height must be even (YUV formats need it)"
-            ));
+            return Err(FrameParseError::Odd(s.to_string()));
         }
         Ok(Size { width, height })
     }
@@ -287,6 +304,10 @@ impl PoolShared {
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         if free.len() < self.keep {
             free.push(bytes);
+        } else if let Some(stale) = free.iter().position(|b| b.len() != bytes.len()) {
+            // Full of another size (from before a size change): the newest
+            // size is the one that will be asked for again.
+            free[stale] = bytes;
         }
     }
 }
@@ -294,8 +315,10 @@ impl PoolShared {
 /// Recycled frame buffers for one producer (a camera, a clip, the GPU
 /// readback, a format conversion). Cloning gives another handle to the same
 /// pool. Buffers go back to it when dropped; it keeps at most `keep` spare
-/// ones and hands out buffers of the length asked for, so a change of frame
-/// size simply lets the old ones go. A pool allocates only when no spare is
+/// ones and hands out a spare of exactly the length asked for (a producer may
+/// use two sizes, such as a camera's mode and the output size it is scaled
+/// to); after a size change, spares of the old size make room for the new
+/// one as buffers come back. A pool allocates only when no spare is
 /// free, so what it holds is the most frames its producer ever had out at
 /// once (queues, the GPU ring, outputs), capped by `keep`. Dropping every
 /// handle frees the spares; buffers still out are then freed as they are
@@ -327,9 +350,9 @@ impl FramePool {
     pub fn take(&self, len: usize) -> FrameBuf {
         let spare = {
             let mut free = self.shared.free.lock().unwrap_or_else(|e| e.into_inner());
-            // Spares of another length are from before a size change.
-            free.retain(|b| b.len() == len);
-            free.pop()
+            free.iter()
+                .rposition(|b| b.len() == len)
+                .map(|i| free.swap_remove(i))
         };
         let bytes = spare.unwrap_or_else(|| {
             self.shared.made.fetch_add(1, Ordering::Relaxed);
@@ -367,7 +390,14 @@ mod tests {
     #[test]
     fn sizes_parse_and_reject() {
         assert_eq!("1280x720".parse::<Size>(), Ok(Size::new(1280, 720)));
-        assert!("1281x720".parse::<Size>().is_err());
+        assert_eq!(
+            "1281x720".parse::<Size>(),
+            Err(FrameParseError::Odd("1281x720".into()))
+        );
+        assert!(matches!(
+            "12x720".parse::<Size>(),
+            Err(FrameParseError::OutOfRange(_))
+        ));
         assert!("12x720".parse::<Size>().is_err());
         assert!("1280".parse::<Size>().is_err());
         assert!("axb".parse::<Size>().is_err());
@@ -389,10 +419,27 @@ mod tests {
         let again: Vec<_> = (0..3).map(|_| pool.take(64)).collect();
         assert_eq!(pool.allocations(), 4, "two spares reused, one new");
         drop(again);
-        // Another size lets the old spares go.
+        // Two sizes side by side each reuse their own spares.
         let e = pool.take(32);
         assert_eq!(e.len(), 32);
         assert_eq!(pool.allocations(), 5);
+        drop(e);
+        let (f, g) = (pool.take(32), pool.take(64));
+        assert_eq!(pool.allocations(), 5, "one spare of each size");
+        drop((f, g));
+        // After a size change the old spares make room as new ones return.
+        let newer: Vec<_> = (0..2).map(|_| pool.take(16)).collect();
+        drop(newer);
+        let lens: Vec<usize> = pool
+            .shared
+            .free
+            .lock()
+            .expect("pool lock")
+            .iter()
+            .map(|b| b.len())
+            .collect();
+        assert_eq!(lens.len(), 2);
+        assert!(lens.iter().all(|&l| l == 16), "{lens:?}");
     }
 
     #[test]

@@ -15,13 +15,13 @@ use bytemeetd::control::dbus::{self as control_bus, BusStatus};
 use bytemeetd::control::reload::Reloader;
 use bytemeetd::control::{state, Hub};
 use bytemeetd::frame::{PixelFormat, Size};
-use bytemeetd::perception::SegmenterSpec;
 use bytemeetd::pipeline::{self, PipelineConfig};
 use bytemeetd::settings::background::{BackgroundSpec, SCENES};
 use bytemeetd::settings::effects::EffectsState;
 use bytemeetd::settings::filter::{FilterSpec, FILTERS};
 use bytemeetd::settings::gpu::GpuPreference;
 use bytemeetd::settings::output::OutputSpec;
+use bytemeetd::settings::segmenter::SegmenterSpec;
 use bytemeetd::settings::source::{CameraFormat, SourceRequest, SourceSpec};
 use bytemeetd::sink::{self};
 use bytemeetd::stats::Stats;
@@ -151,17 +151,8 @@ fn settings(args: &Args) -> anyhow::Result<Loaded> {
     if args.camera_format.is_some() {
         s.camera_format = args.camera_format;
     }
-    if args.filter.is_some() {
-        s.filter = args.filter.clone();
-    }
-    if let Some(b) = &args.background {
-        s.background = b.clone();
-    }
     if let Some(seg) = &args.segmenter {
         s.segmenter = seg.clone();
-    }
-    if let Some(a) = &args.avatar {
-        s.avatar = (!bytemeetd::effects::is_off(a)).then(|| a.trim().to_string());
     }
     if let Some(g) = args.gpu {
         s.gpu = g;
@@ -173,7 +164,8 @@ fn settings(args: &Args) -> anyhow::Result<Loaded> {
 }
 
 /// The starting effects: the config's, then those saved by the last run
-/// (not for batch runs, which must not depend on earlier ones), then flags.
+/// (not for batch runs, which must not depend on earlier ones), then flags
+/// (applied here only: `settings` leaves the effects as the config has them).
 fn starting_effects(
     args: &Args,
     s: &Settings,
@@ -200,8 +192,8 @@ fn starting_effects(
     if let Some(b) = &args.background {
         effects.background = b.clone();
     }
-    if args.avatar.is_some() {
-        effects.avatar = s.avatar.clone();
+    if let Some(a) = &args.avatar {
+        effects.avatar = (!bytemeetd::effects::is_off(a)).then(|| a.trim().to_string());
     }
     effects
 }
@@ -383,8 +375,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         hub = hub.persist_to(path);
     }
     hub.set_room_defaults(s.rooms.clone());
-    hub.set_output_fps(s.fps);
     let hub = Arc::new(hub);
+    // The rooms service lives here; the frame loop only feeds its tap.
+    let rooms = Arc::new(bytemeetd::room::Rooms::new(
+        hub.room_tap().clone(),
+        stats.clone(),
+        s.fps,
+    ));
     let reloader = match followed {
         Some((path, file)) if !batch => {
             let r = Arc::new(Reloader::new(path, hub.clone(), file));
@@ -396,7 +393,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         _ => None,
     };
     if !batch && !args.no_dbus {
-        match control_bus::start(hub.clone(), reloader) {
+        match control_bus::start(hub.clone(), reloader, rooms.clone()) {
             BusStatus::Serving => {
                 tracing::info!(name = bytemeet_proto::BUS_NAME, "control on the session bus")
             }
@@ -440,7 +437,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
     tracing::info!(source = %s.source, size = %s.size, fps = s.fps, "bytemeetd running");
     let summary = pipeline::run(cfg, sinks, shutdown, hub.clone());
-    hub.leave_rooms();
+    rooms.leave_all();
+    hub.flush_saved();
     let summary = summary?;
     let snap = stats.snapshot();
     let stages: Vec<String> = snap

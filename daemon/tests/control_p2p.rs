@@ -24,7 +24,10 @@ async fn pair(hub: Arc<Hub>) -> (zbus::Connection, CameraProxy<'static>) {
         .server(guid)
         .expect("guid")
         .p2p()
-        .serve_at(OBJECT_PATH, CameraService::new(hub, None))
+        .serve_at(
+            OBJECT_PATH,
+            CameraService::new(hub.clone(), None, rooms_of(&hub)),
+        )
         .expect("serve")
         .build();
     let client = zbus::connection::Builder::unix_stream(b).p2p().build();
@@ -267,7 +270,7 @@ async fn snapshot_writes_the_next_frame_or_says_why_not() {
 async fn changes_are_announced_whoever_makes_them() {
     let hub = hub();
     let (server, cam) = pair(hub.clone()).await;
-    tokio::spawn(announce_changes(server, hub.clone()));
+    tokio::spawn(announce_changes(server, hub.clone(), rooms_of(&hub)));
     // Change streams follow the property cache, so this proxy keeps one.
     let cam = CameraProxy::builder(cam.inner().connection())
         .build()
@@ -295,4 +298,13 @@ async fn changes_are_announced_whoever_makes_them() {
         .expect("announced in time")
         .expect("stream");
     assert!(ch.get().await.expect("value"));
+}
+
+/// A rooms service fed by the hub's tap, as `main` makes it.
+fn rooms_of(hub: &Arc<Hub>) -> Arc<bytemeetd::room::Rooms> {
+    Arc::new(bytemeetd::room::Rooms::new(
+        hub.room_tap().clone(),
+        hub.stats().clone(),
+        30.0,
+    ))
 }

@@ -3,7 +3,8 @@
 //! scikit-image wheel), checked against hand-drawn expectations.
 
 use bytemeetd::frame::{Frame, PixelFormat, Size};
-use bytemeetd::perception::{Downscaler, Segmenter, SegmenterSpec};
+use bytemeetd::perception::{Downscaler, Segmenter};
+use bytemeetd::settings::segmenter::SegmenterSpec;
 
 fn astronaut() -> Frame {
     let img = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"))

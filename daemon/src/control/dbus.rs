@@ -23,6 +23,7 @@ use crate::v4l2;
 
 use super::reload::Reloader;
 use super::Hub;
+use crate::room::Rooms;
 
 /// How long a snapshot waits for the camera to deliver a picture.
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,11 +33,16 @@ pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct CameraService {
     hub: Arc<Hub>,
     reloader: Option<Arc<Reloader>>,
+    rooms: Arc<Rooms>,
 }
 
 impl CameraService {
-    pub fn new(hub: Arc<Hub>, reloader: Option<Arc<Reloader>>) -> Self {
-        CameraService { hub, reloader }
+    pub fn new(hub: Arc<Hub>, reloader: Option<Arc<Reloader>>, rooms: Arc<Rooms>) -> Self {
+        CameraService {
+            hub,
+            reloader,
+            rooms,
+        }
     }
 }
 
@@ -408,13 +414,13 @@ impl CameraService {
                 .max_kbps
                 .unwrap_or(crate::room::RoomSettings::default().max_kbps),
             k => {
-                crate::config::check_kbps(k).map_err(invalid)?;
+                crate::config::check_kbps(k).map_err(|e| invalid(e.to_string()))?;
                 k
             }
         };
-        let hub = self.hub.clone();
+        let rooms = self.rooms.clone();
         blocking(move || {
-            let rooms = hub.rooms().map_err(CameraError::Failed)?;
+            let rooms = rooms.joined().map_err(CameraError::Failed)?;
             rooms
                 .join(&url, &name, crate::room::RoomSettings { max_kbps })
                 .map_err(|e| match e {
@@ -426,9 +432,9 @@ impl CameraService {
     }
 
     async fn leave_room(&self, id: &str) -> Result<(), CameraError> {
-        let hub = self.hub.clone();
+        let rooms = self.rooms.clone();
         let id = id.to_string();
-        blocking(move || hub.leave_room(&id).map_err(|e| invalid(e.to_string()))).await
+        blocking(move || rooms.leave(&id).map_err(|e| invalid(e.to_string()))).await
     }
 
     async fn reload(&self) -> Result<(), CameraError> {
@@ -477,8 +483,8 @@ impl CameraService {
 
     #[zbus(property)]
     async fn rooms(&self) -> Vec<RoomEntry> {
-        self.hub
-            .joined_rooms()
+        self.rooms
+            .list()
             .into_iter()
             .map(|r| (r.id, r.url, r.name, r.state.to_wire()))
             .collect()
@@ -506,13 +512,13 @@ struct Heard {
 }
 
 impl Heard {
-    fn of(hub: &Hub) -> Self {
+    fn of(hub: &Hub, rooms: &Rooms) -> Self {
         Heard {
             effects: hub.effects(),
             source: hub.source(),
             outputs: hub.outputs(),
             camera_active: hub.camera_active(),
-            rooms: hub.joined_rooms(),
+            rooms: rooms.list(),
         }
     }
 }
@@ -520,12 +526,16 @@ impl Heard {
 /// Sends `PropertiesChanged` for every hub change (room states within a
 /// second), and `Stats` every second,
 /// until the connection fails.
-pub async fn announce_changes(conn: zbus::Connection, hub: Arc<Hub>) -> zbus::Result<()> {
+pub async fn announce_changes(
+    conn: zbus::Connection,
+    hub: Arc<Hub>,
+    rooms: Arc<Rooms>,
+) -> zbus::Result<()> {
     let iface = conn
         .object_server()
         .interface::<_, CameraService>(OBJECT_PATH)
         .await?;
-    let mut heard = Heard::of(&hub);
+    let mut heard = Heard::of(&hub, &rooms);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -533,7 +543,7 @@ pub async fn announce_changes(conn: zbus::Connection, hub: Arc<Hub>) -> zbus::Re
             _ = hub.changed() => false,
             _ = tick.tick() => true,
         };
-        let now = Heard::of(&hub);
+        let now = Heard::of(&hub, &rooms);
         let em = iface.signal_emitter();
         let obj = iface.get().await;
         if now.effects.filter != heard.effects.filter {
@@ -600,6 +610,7 @@ async fn describe_owner(conn: &zbus::Connection) -> String {
 async fn connect(
     hub: &Arc<Hub>,
     reloader: Option<Arc<Reloader>>,
+    rooms: &Arc<Rooms>,
 ) -> Result<zbus::Connection, BusStatus> {
     let builder = zbus::connection::Builder::session()
         .map_err(|e| BusStatus::Unavailable(format!("no session bus address ({e})")))?;
@@ -608,7 +619,10 @@ async fn connect(
     let builder = builder
         .allow_name_replacements(false)
         .replace_existing_names(false)
-        .serve_at(OBJECT_PATH, CameraService::new(hub.clone(), reloader))
+        .serve_at(
+            OBJECT_PATH,
+            CameraService::new(hub.clone(), reloader, rooms.clone()),
+        )
         .and_then(|b| b.name(BUS_NAME))
         .map_err(|e| BusStatus::Unavailable(e.to_string()))?;
     match builder.build().await {
@@ -626,7 +640,7 @@ async fn connect(
 
 /// Takes the bus name and serves the interface on a thread of its own for as
 /// long as the process runs. Returns once the name is taken or refused.
-pub fn start(hub: Arc<Hub>, reloader: Option<Arc<Reloader>>) -> BusStatus {
+pub fn start(hub: Arc<Hub>, reloader: Option<Arc<Reloader>>, rooms: Arc<Rooms>) -> BusStatus {
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("control".into())
@@ -642,7 +656,7 @@ pub fn start(hub: Arc<Hub>, reloader: Option<Arc<Reloader>>) -> BusStatus {
                 }
             };
             rt.block_on(async move {
-                let conn = match connect(&hub, reloader).await {
+                let conn = match connect(&hub, reloader, &rooms).await {
                     Ok(c) => c,
                     Err(status) => {
                         let _ = tx.send(status);
@@ -650,7 +664,7 @@ pub fn start(hub: Arc<Hub>, reloader: Option<Arc<Reloader>>) -> BusStatus {
                     }
                 };
                 let _ = tx.send(BusStatus::Serving);
-                if let Err(e) = announce_changes(conn, hub).await {
+                if let Err(e) = announce_changes(conn, hub, rooms).await {
                     tracing::error!("D-Bus control stopped: {e}");
                 }
             });

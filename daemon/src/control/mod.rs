@@ -81,13 +81,12 @@ pub struct Hub {
     snapshots: Mutex<Vec<oneshot::Sender<SnapshotReply>>>,
     stats: Arc<Stats>,
     rooms: Mutex<RoomDefaults>,
-    /// Output pictures for the rooms joined.
+    /// Output pictures for the rooms joined (the rooms service itself,
+    /// `room::Rooms`, is owned by `main`).
     room_tap: Arc<crate::room::tap::FrameTap>,
-    /// The rooms joined, made on the first join.
-    joined: std::sync::OnceLock<Result<crate::room::JoinedRooms, String>>,
-    output_fps: Mutex<f64>,
-    /// Where the effects are persisted; `None` for runs that leave no trace.
-    state_path: Option<PathBuf>,
+    /// Writes the effects to the state file on a thread of its own; `None`
+    /// for runs that leave no trace.
+    saver: Option<state::Saver>,
     /// Woken on every change that clients should hear about.
     changed: Notify,
 }
@@ -103,17 +102,23 @@ impl Hub {
             stats,
             rooms: Mutex::new(RoomDefaults::default()),
             room_tap: Arc::default(),
-            joined: std::sync::OnceLock::new(),
-            output_fps: Mutex::new(30.0),
-            state_path: None,
+            saver: None,
             changed: Notify::new(),
         }
     }
 
-    /// Effects changes are written to `path` (atomically) from now on.
+    /// Effects changes are written to `path` (atomically, off the caller's
+    /// thread) from now on.
     pub fn persist_to(mut self, path: PathBuf) -> Self {
-        self.state_path = Some(path);
+        self.saver = Some(state::Saver::start(path));
         self
+    }
+
+    /// Waits until every change so far is on disk (shutdown, tests).
+    pub fn flush_saved(&self) {
+        if let Some(s) = &self.saver {
+            s.flush();
+        }
     }
 
     pub fn stats(&self) -> &Arc<Stats> {
@@ -130,21 +135,17 @@ impl Hub {
     }
 
     /// Changes the effects with `edit`; the next frame shows them. Returns
-    /// whether anything changed. The result is persisted; a failure to write
-    /// it is logged (the change itself stands).
+    /// whether anything changed. The result is persisted by the saver's
+    /// thread (so a slow disk never holds up D-Bus); a failure to write it
+    /// is logged there (the change itself stands).
     pub fn update_effects(&self, edit: impl FnOnce(&mut EffectsState)) -> bool {
         let mut next = self.effects.get();
         edit(&mut next);
         if !self.effects.set(next.clone()) {
             return false;
         }
-        if let Some(path) = &self.state_path {
-            if let Err(e) = state::save(path, &next) {
-                tracing::error!(
-                    path = %path.display(),
-                    "cannot save the effects ({e}); they are lost at the next restart"
-                );
-            }
+        if let Some(saver) = &self.saver {
+            saver.save(next);
         }
         self.changed.notify_one();
         true
@@ -193,50 +194,6 @@ impl Hub {
     /// Where the pipeline puts output pictures for the rooms.
     pub fn room_tap(&self) -> &Arc<crate::room::tap::FrameTap> {
         &self.room_tap
-    }
-
-    /// The output frame rate (the rooms' encoders run at it).
-    pub fn set_output_fps(&self, fps: f64) {
-        *self.output_fps.lock().unwrap_or_else(|p| p.into_inner()) = fps;
-    }
-
-    /// The rooms, started on first use.
-    pub fn rooms(&self) -> Result<&crate::room::JoinedRooms, String> {
-        self.joined
-            .get_or_init(|| {
-                let fps = *self.output_fps.lock().unwrap_or_else(|p| p.into_inner());
-                crate::room::JoinedRooms::new(
-                    self.room_tap.clone(),
-                    self.stats.clone(),
-                    fps.round() as u32,
-                )
-                .map_err(|e| e.to_string())
-            })
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-
-    /// The rooms joined so far (none if rooms were never used).
-    pub fn joined_rooms(&self) -> Vec<crate::room::RoomInfo> {
-        match self.joined.get() {
-            Some(Ok(r)) => r.list(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// Leaves a room joined before.
-    pub fn leave_room(&self, id: &str) -> Result<(), crate::room::RoomError> {
-        match self.joined.get() {
-            Some(Ok(r)) => r.leave(id),
-            _ => Err(crate::room::RoomError::NotIn(id.to_string())),
-        }
-    }
-
-    /// Leaves every room (on shutdown).
-    pub fn leave_rooms(&self) {
-        if let Some(Ok(r)) = self.joined.get() {
-            r.leave_all();
-        }
     }
 
     pub fn room_defaults(&self) -> RoomDefaults {
@@ -318,9 +275,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("state.toml");
         let hub = hub().persist_to(path.clone());
-        hub.update_effects(|e| e.background = BackgroundSpec::Blur { strength: 20.0 });
+        for strength in [20.0, 21.0, 22.0] {
+            hub.update_effects(|e| e.background = BackgroundSpec::Blur { strength });
+        }
+        hub.flush_saved();
         let saved = state::load(&path).expect("readable").expect("written");
-        assert_eq!(saved.background, BackgroundSpec::Blur { strength: 20.0 });
+        assert_eq!(saved.background, BackgroundSpec::Blur { strength: 22.0 });
+        // The last change is written when the hub goes, flushed or not.
+        hub.update_effects(|e| e.background = BackgroundSpec::None);
+        drop(hub);
+        let saved = state::load(&path).expect("readable").expect("written");
+        assert_eq!(saved.background, BackgroundSpec::None);
     }
 
     #[test]

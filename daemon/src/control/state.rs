@@ -4,7 +4,9 @@
 //! the old file or the new one, never a torn one.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 
 use crate::settings::effects::EffectsState;
 use crate::settings::filter;
@@ -54,6 +56,117 @@ pub fn save(path: &Path, effects: &EffectsState) -> std::io::Result<()> {
     tmp.persist(path).map_err(|e| e.error)?;
     // The rename itself is durable only once the directory is synced.
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Saves the effects on a thread of its own ("state-saver"), so that the
+/// D-Bus thread never waits on the disk (fsync can take long on a busy or
+/// network home). Changes that come faster than the disk are folded: the
+/// newest is written. Dropping it writes what is still pending.
+#[derive(Debug)]
+pub struct Saver {
+    shared: Arc<(Mutex<Pending>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+    /// Without a thread (it could not start), saves happen in `save`.
+    inline: Option<PathBuf>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    next: Option<EffectsState>,
+    asked: u64,
+    done: u64,
+    closing: bool,
+}
+
+impl Saver {
+    pub fn start(path: PathBuf) -> Saver {
+        let shared = Arc::new((Mutex::new(Pending::default()), Condvar::new()));
+        let spawned = {
+            let (shared, path) = (shared.clone(), path.clone());
+            std::thread::Builder::new()
+                .name("state-saver".into())
+                .spawn(move || Self::run(&path, &shared))
+        };
+        match spawned {
+            Ok(thread) => Saver {
+                shared,
+                thread: Some(thread),
+                inline: None,
+            },
+            Err(e) => {
+                tracing::warn!("cannot start the state saver ({e}); saving on the caller's thread");
+                Saver {
+                    shared,
+                    thread: None,
+                    inline: Some(path),
+                }
+            }
+        }
+    }
+
+    fn lock(shared: &(Mutex<Pending>, Condvar)) -> std::sync::MutexGuard<'_, Pending> {
+        shared.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn run(path: &Path, shared: &(Mutex<Pending>, Condvar)) {
+        loop {
+            let (effects, asked) = {
+                let mut p = Self::lock(shared);
+                while p.next.is_none() && !p.closing {
+                    p = shared.1.wait(p).unwrap_or_else(|e| e.into_inner());
+                }
+                match p.next.take() {
+                    Some(e) => (e, p.asked),
+                    None => return,
+                }
+            };
+            write_logged(path, &effects);
+            Self::lock(shared).done = asked;
+            shared.1.notify_all();
+        }
+    }
+
+    /// Asks for `effects` to be saved; returns at once.
+    pub fn save(&self, effects: EffectsState) {
+        if let Some(path) = &self.inline {
+            write_logged(path, &effects);
+            return;
+        }
+        let mut p = Self::lock(&self.shared);
+        p.next = Some(effects);
+        p.asked += 1;
+        self.shared.1.notify_all();
+    }
+
+    /// Waits until everything asked so far is written (or failed and logged).
+    pub fn flush(&self) {
+        if self.thread.is_none() {
+            return;
+        }
+        let mut p = Self::lock(&self.shared);
+        while p.done < p.asked {
+            p = self.shared.1.wait(p).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Drop for Saver {
+    fn drop(&mut self) {
+        Self::lock(&self.shared).closing = true;
+        self.shared.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn write_logged(path: &Path, effects: &EffectsState) {
+    if let Err(e) = save(path, effects) {
+        tracing::error!(
+            path = %path.display(),
+            "cannot save the effects ({e}); they are lost at the next restart"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -13,12 +13,13 @@ use crate::frame::{PixelFormat, SharedFrame, Size};
 use crate::gpu::engine::{Backdrop, GpuEngine, Look, RING};
 use crate::gpu::GpuContext;
 use crate::perception::motion::MaskMotion;
-use crate::perception::{Mask, Perception, SegmenterSpec};
+use crate::perception::{Mask, Perception};
 use crate::say_once::SayOnce;
 use crate::settings::background::BackgroundSpec;
 use crate::settings::effects::EffectsState;
 use crate::settings::filter::FilterSpec;
 use crate::settings::gpu::GpuPreference;
+use crate::settings::segmenter::SegmenterSpec;
 
 mod loader;
 use loader::{Done, Loader};

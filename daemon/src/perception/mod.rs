@@ -19,6 +19,7 @@ use fast_image_resize as fir;
 use crate::convert;
 use crate::frame::{Frame, PixelFormat, SharedFrame, Size};
 use crate::queue::{FrameQueue, Overflow, Pop};
+use crate::settings::segmenter::{ChromaKey, SegmenterSpec};
 
 /// Width of the masks perception produces; the height follows the frame's aspect.
 pub const MASK_WIDTH: u32 = 256;
@@ -46,39 +47,6 @@ pub struct FaceResult {
 /// Width of the copy the face tracker looks at: enough for landmarks on a
 /// face a fifth of the frame wide.
 pub const FACE_INPUT_WIDTH: u32 = 640;
-
-/// How the person is found (`--segmenter`).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase", tag = "kind")]
-pub enum SegmenterSpec {
-    /// The person segmentation model.
-    #[default]
-    Model,
-    /// A coloured backdrop, keyed out.
-    Chroma { key: chroma::ChromaKey },
-}
-
-impl std::str::FromStr for SegmenterSpec {
-    type Err = String;
-
-    /// `model`, `chroma` (green), `chroma:blue`, `chroma:#RRGGBB`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (kind, arg) = s.trim().split_once(':').unwrap_or((s.trim(), ""));
-        match kind.to_ascii_lowercase().as_str() {
-            "model" => Ok(SegmenterSpec::Model),
-            "chroma" => Ok(SegmenterSpec::Chroma {
-                key: if arg.is_empty() {
-                    chroma::ChromaKey::GREEN
-                } else {
-                    arg.parse()?
-                },
-            }),
-            other => Err(format!(
-                "unknown segmenter {other:?}: use model or chroma[:green|blue|#RRGGBB]"
-            )),
-        }
-    }
-}
 
 /// The size of the mask for frames of `size`.
 pub fn mask_size(size: Size) -> Size {
@@ -184,7 +152,7 @@ pub enum Segmenter {
     /// MediaPipe selfie segmentation (landscape, 256x144 in, person
     /// probability out).
     Model(net::Net),
-    Chroma(chroma::ChromaKey),
+    Chroma(ChromaKey),
 }
 
 impl Segmenter {
@@ -221,7 +189,7 @@ impl Segmenter {
             Segmenter::Chroma(key) => {
                 let size = mask_size(frame.size);
                 let rgba = down.rgba(frame, size).map_err(|e| e.to_string())?;
-                (size, key.mask(&rgba))
+                (size, chroma::mask(key, &rgba))
             }
         };
         Ok(Mask {
@@ -438,7 +406,7 @@ mod tests {
     #[test]
     fn the_thread_publishes_the_newest_mask() {
         let chroma = SegmenterSpec::Chroma {
-            key: chroma::ChromaKey::GREEN,
+            key: ChromaKey::GREEN,
         };
         let p = Perception::start(&chroma, false).expect("start");
         // A green frame with a grey square in the middle.

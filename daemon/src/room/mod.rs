@@ -238,6 +238,70 @@ impl Drop for JoinedRooms {
     }
 }
 
+/// The rooms service, owned by `main` and used by control: the frame loop
+/// only ever sees the `FrameTap`. The runtime and threads of
+/// [`JoinedRooms`] are made on the first join.
+pub struct Rooms {
+    tap: Arc<FrameTap>,
+    stats: Arc<Stats>,
+    fps: u32,
+    joined: std::sync::OnceLock<Result<JoinedRooms, String>>,
+}
+
+impl std::fmt::Debug for Rooms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rooms")
+            .field("fps", &self.fps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rooms {
+    /// Rooms fed from `tap` (the loop's output pictures) at `fps`.
+    pub fn new(tap: Arc<FrameTap>, stats: Arc<Stats>, fps: f64) -> Self {
+        Rooms {
+            tap,
+            stats,
+            fps: fps.round().clamp(1.0, 240.0) as u32,
+            joined: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The joined rooms, started on first use.
+    pub fn joined(&self) -> Result<&JoinedRooms, String> {
+        self.joined
+            .get_or_init(|| {
+                JoinedRooms::new(self.tap.clone(), self.stats.clone(), self.fps)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The rooms joined so far (none if rooms were never used).
+    pub fn list(&self) -> Vec<RoomInfo> {
+        match self.joined.get() {
+            Some(Ok(r)) => r.list(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Leaves a room joined before.
+    pub fn leave(&self, id: &str) -> Result<(), RoomError> {
+        match self.joined.get() {
+            Some(Ok(r)) => r.leave(id),
+            _ => Err(RoomError::NotIn(id.to_string())),
+        }
+    }
+
+    /// Leaves every room (on shutdown).
+    pub fn leave_all(&self) {
+        if let Some(Ok(r)) = self.joined.get() {
+            r.leave_all();
+        }
+    }
+}
+
 /// Each connected viewer's feedback, by peer id.
 type Viewers = Arc<Mutex<HashMap<String, Arc<Feedback>>>>;
 

@@ -8,6 +8,7 @@ pub mod effects;
 pub mod filter;
 pub mod gpu;
 pub mod output;
+pub mod segmenter;
 pub mod source;
 
 /// Why a setting was refused. `Unknown` names something that is not in its
@@ -26,6 +27,12 @@ pub enum SettingError {
     },
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<crate::frame::FrameParseError> for SettingError {
+    fn from(e: crate::frame::FrameParseError) -> Self {
+        SettingError::Invalid(e.to_string())
+    }
 }
 
 impl From<String> for SettingError {

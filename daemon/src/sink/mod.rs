@@ -126,49 +126,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn specs_parse() {
-        assert_eq!("auto".parse(), Ok(OutputSpec::Auto));
-        assert_eq!(
-            "v4l2:/dev/video10".parse(),
-            Ok(OutputSpec::V4l2("/dev/video10".into()))
-        );
-        assert_eq!(
-            "/dev/video10".parse(),
-            Ok(OutputSpec::V4l2("/dev/video10".into()))
-        );
-        assert_eq!(
-            "y4m:/tmp/a.y4m".parse(),
-            Ok(OutputSpec::Y4m("/tmp/a.y4m".into()))
-        );
-        assert_eq!("png:f.png".parse(), Ok(OutputSpec::Png("f.png".into())));
-        assert_eq!("pipewire".parse(), Ok(OutputSpec::PipeWire(None)));
-        assert_eq!(
-            "pipewire:my-cam.2".parse(),
-            Ok(OutputSpec::PipeWire(Some("my-cam.2".into())))
-        );
-        assert!("pipewire:".parse::<OutputSpec>().is_err());
-        assert!("pipewire:a b".parse::<OutputSpec>().is_err());
-        assert!("png:".parse::<OutputSpec>().is_err());
-        let err = "rtmp://x"
-            .parse::<OutputSpec>()
-            .expect_err("unknown scheme");
-        assert!(err.to_string().contains("y4m:PATH"));
-        for s in [
-            "auto",
-            "v4l2:/dev/video10",
-            "pipewire",
-            "pipewire:cam",
-            "y4m:a.y4m",
-            "png:b.png",
-        ] {
-            assert_eq!(
-                s.parse::<OutputSpec>().map(|o| o.to_string()),
-                Ok(s.to_string())
-            );
-        }
-    }
-
-    #[test]
     fn demand_follows_readers() {
         let n = Arc::new(AtomicU32::new(0));
         let d = Demand::Readers(n.clone());

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use fast_image_resize as fir;
 
 use super::{FrameSource, SourceError};
-use crate::convert::{cover_crop, resize_rgba};
-use crate::frame::{Frame, PixelFormat, Size};
+use crate::convert::{cover_crop, resize_rgba_into};
+use crate::frame::{Frame, FramePool, PixelFormat, Size};
 
 /// NASA portrait of astronaut Eileen Collins (public domain), from scikit-image's data.
 static PORTRAIT_PNG: &[u8] = include_bytes!("../../assets/astronaut.png");
@@ -27,6 +27,7 @@ pub struct DemoSource {
     resizer: fir::Resizer,
     /// When set, the last time it looked for a webcam (the `auto` fallback).
     camera_watch: Option<Instant>,
+    pool: FramePool,
 }
 
 /// How often the `auto` fallback looks for a newly plugged webcam.
@@ -58,6 +59,7 @@ impl DemoSource {
             index: 0,
             resizer: fir::Resizer::new(),
             camera_watch: None,
+            pool: FramePool::default(),
         })
     }
 
@@ -115,9 +117,11 @@ impl FrameSource for DemoSource {
             }
         }
         let crop = self.crop_at(self.index);
-        let data = resize_rgba(
+        let mut data = self.pool.take(self.size.pixels() * 4);
+        resize_rgba_into(
             &self.portrait,
             self.portrait_size,
+            &mut data,
             self.size,
             Some(crop),
             &mut self.resizer,

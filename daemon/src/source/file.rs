@@ -9,7 +9,7 @@ use std::sync::Arc;
 use fast_image_resize as fir;
 
 use super::{FrameSource, SourceError};
-use crate::convert::{self, fit};
+use crate::convert::{self, fit_pooled};
 use crate::frame::{Frame, FrameBuf, FramePool, PixelFormat, Size};
 
 /// Opens a clip or image by its extension (y4m) or its content (images).
@@ -188,9 +188,11 @@ impl Y4mSource {
                 Frame::new(size, PixelFormat::Rgba, rgba, self.seq)
             }
         };
-        fit(frame, self.size, &mut self.resizer).map_err(|e| SourceError::BadFile {
-            path: self.path.display().to_string(),
-            reason: e.to_string(),
+        fit_pooled(frame, self.size, &mut self.resizer, Some(&self.pool)).map_err(|e| {
+            SourceError::BadFile {
+                path: self.path.display().to_string(),
+                reason: e.to_string(),
+            }
         })
     }
 

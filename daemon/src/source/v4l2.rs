@@ -12,7 +12,7 @@ use v4l::io::traits::CaptureStream;
 use v4l::video::Capture;
 
 use super::{FrameSource, SourceError};
-use crate::convert::fit;
+use crate::convert::fit_pooled;
 use crate::frame::{Frame, FramePool, PixelFormat, Size};
 use crate::settings::source::{CameraFormat, SourceRequest};
 use crate::v4l2::negotiate::{self, Mode, SizeRange};
@@ -220,9 +220,11 @@ impl V4l2Source {
             return Ok(None);
         };
         let frame =
-            fit(frame, self.out_size, &mut self.resizer).map_err(|e| SourceError::BadFile {
-                path: self.path.display().to_string(),
-                reason: e.to_string(),
+            fit_pooled(frame, self.out_size, &mut self.resizer, Some(&self.pool)).map_err(|e| {
+                SourceError::BadFile {
+                    path: self.path.display().to_string(),
+                    reason: e.to_string(),
+                }
             })?;
         Ok(Some(frame))
     }
