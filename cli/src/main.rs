@@ -425,6 +425,22 @@ fn print_status(out: &mut impl Write, s: &Status) -> Result<(), Failure> {
             st.frames_in, st.frames_out, st.repeated, st.dropped
         ),
     )?;
+    if st.masks_per_s > 0.0 || st.faces_per_s > 0.0 {
+        let mut parts = Vec::new();
+        if st.masks_per_s > 0.0 {
+            parts.push(format!(
+                "masks {:.1}/s (applied {:.1} frames, {:.0} ms old)",
+                st.masks_per_s, st.mask_age_frames, st.mask_age_ms
+            ));
+        }
+        if st.faces_per_s > 0.0 {
+            parts.push(format!(
+                "faces {:.1}/s (applied {:.1} frames, {:.0} ms old)",
+                st.faces_per_s, st.face_age_frames, st.face_age_ms
+            ));
+        }
+        row(out, "perception", &parts.join("; "))?;
+    }
     if !st.stage_ms.is_empty() {
         let stages: Vec<String> = st
             .stage_ms

@@ -388,6 +388,7 @@ pub fn run(
                 cfg.gpu,
             );
             e.set_lockstep(cfg.batch());
+            e.report_to(hub.stats().clone());
             if !cfg.batch() {
                 // The first effect switched on must not wait for the GPU.
                 e.warm_up();

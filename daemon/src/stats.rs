@@ -52,6 +52,37 @@ impl Rate {
 }
 
 /// All counters of one running pipeline.
+/// How old the perception results applied to the frames sent are (smoothed).
+#[derive(Debug, Default)]
+struct Age {
+    frames: f64,
+    ms: f64,
+    last: Option<Instant>,
+}
+
+impl Age {
+    fn add(&mut self, frames: u64, ms: f64, now: Instant) {
+        let fresh = self
+            .last
+            .is_none_or(|l| now.duration_since(l) >= Duration::from_secs(2));
+        if fresh {
+            (self.frames, self.ms) = (frames as f64, ms);
+        } else {
+            self.frames += ALPHA * (frames as f64 - self.frames);
+            self.ms += ALPHA * (ms - self.ms);
+        }
+        self.last = Some(now);
+    }
+
+    /// (frames, ms), or zeros when nothing was applied in the last 2 s.
+    fn get(&self, now: Instant) -> (f64, f64) {
+        match self.last {
+            Some(l) if now.duration_since(l) < Duration::from_secs(2) => (self.frames, self.ms),
+            _ => (0.0, 0.0),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Stats {
     frames_in: AtomicU64,
@@ -61,6 +92,14 @@ pub struct Stats {
     rate_in: Mutex<Rate>,
     rate_out: Mutex<Rate>,
     stages: Mutex<BTreeMap<String, Timing>>,
+    masks: Mutex<Rate>,
+    faces: Mutex<Rate>,
+    mask_age: Mutex<Age>,
+    face_age: Mutex<Age>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Stats {
@@ -87,6 +126,27 @@ impl Stats {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .tick(now);
+    }
+
+    /// A new person mask arrived from perception.
+    pub fn mask_made(&self, now: Instant) {
+        locked(&self.masks).tick(now);
+    }
+
+    /// A new face track arrived from perception.
+    pub fn face_made(&self, now: Instant) {
+        locked(&self.faces).tick(now);
+    }
+
+    /// A frame went out with a mask computed `frames` source frames (and
+    /// `age` of capture time) before it.
+    pub fn mask_applied(&self, frames: u64, age: Duration, now: Instant) {
+        locked(&self.mask_age).add(frames, age.as_secs_f64() * 1000.0, now);
+    }
+
+    /// A frame went out with an avatar following a face that old.
+    pub fn face_applied(&self, frames: u64, age: Duration, now: Instant) {
+        locked(&self.face_age).add(frames, age.as_secs_f64() * 1000.0, now);
     }
 
     pub fn add_dropped(&self, n: u64) {
@@ -117,6 +177,10 @@ impl Stats {
 
     pub fn snapshot(&self) -> StatsSnapshot {
         let now = Instant::now();
+        // Each lock is taken and let go on its own line: a guard kept alive
+        // to the end of the literal below would be locked twice.
+        let mask_age = locked(&self.mask_age).get(now);
+        let face_age = locked(&self.face_age).get(now);
         let stages = self.stages.lock().unwrap_or_else(|p| p.into_inner());
         StatsSnapshot {
             fps_in: self
@@ -135,6 +199,12 @@ impl Stats {
             dropped: self.dropped.load(Ordering::Relaxed),
             stage_ms: stages.iter().map(|(k, v)| (k.clone(), v.avg_ms)).collect(),
             stage_max_ms: stages.iter().map(|(k, v)| (k.clone(), v.max_ms)).collect(),
+            masks_per_s: locked(&self.masks).fps(now),
+            faces_per_s: locked(&self.faces).fps(now),
+            mask_age_frames: mask_age.0,
+            mask_age_ms: mask_age.1,
+            face_age_frames: face_age.0,
+            face_age_ms: face_age.1,
         }
     }
 }
@@ -142,6 +212,32 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn perception_rates_and_ages_are_reported_while_fresh() {
+        let s = Stats::new();
+        let t0 = Instant::now();
+        // Masks at 15 per second applied to frames at 30: every mask is used
+        // twice, at ages of 1 and 2 frames.
+        for i in 0..60u64 {
+            let now = t0 + Duration::from_millis(33 * i);
+            if i % 2 == 0 {
+                s.mask_made(now);
+            }
+            s.mask_applied(1 + i % 2, Duration::from_millis(33 * (1 + i % 2)), now);
+        }
+        let fps = locked(&s.masks).fps(t0 + Duration::from_millis(33 * 60));
+        assert!((fps - 15.15).abs() < 0.5, "{fps}");
+        let (frames, ms) = locked(&s.mask_age).get(t0 + Duration::from_millis(33 * 60));
+        assert!((1.0..=2.0).contains(&frames), "{frames}");
+        assert!((33.0..=66.0).contains(&ms), "{ms}");
+        // Nothing applied for 2 s: nothing reported.
+        assert_eq!(
+            locked(&s.mask_age).get(t0 + Duration::from_secs(5)),
+            (0.0, 0.0)
+        );
+        assert_eq!(locked(&s.faces).fps(t0), 0.0, "no faces tracked");
+    }
 
     #[test]
     fn rates_follow_the_frame_interval() {

@@ -124,6 +124,12 @@ impl StatsSnapshot {
                     .collect::<HashMap<String, f64>>(),
             )
         };
+        put("masks_per_s", Value::from(self.masks_per_s));
+        put("faces_per_s", Value::from(self.faces_per_s));
+        put("mask_age_frames", Value::from(self.mask_age_frames));
+        put("mask_age_ms", Value::from(self.mask_age_ms));
+        put("face_age_frames", Value::from(self.face_age_frames));
+        put("face_age_ms", Value::from(self.face_age_ms));
         put("stage_ms", stages(&self.stage_ms));
         put("stage_max_ms", stages(&self.stage_max_ms));
         d
@@ -149,6 +155,12 @@ impl StatsSnapshot {
             dropped: n("dropped"),
             stage_ms: m("stage_ms"),
             stage_max_ms: m("stage_max_ms"),
+            masks_per_s: f("masks_per_s"),
+            faces_per_s: f("faces_per_s"),
+            mask_age_frames: f("mask_age_frames"),
+            mask_age_ms: f("mask_age_ms"),
+            face_age_frames: f("face_age_frames"),
+            face_age_ms: f("face_age_ms"),
         }
     }
 }
@@ -167,6 +179,12 @@ mod tests {
             frames_out: 120,
             repeated: 20,
             dropped: 3,
+            masks_per_s: 14.5,
+            faces_per_s: 12.0,
+            mask_age_frames: 1.5,
+            mask_age_ms: 50.0,
+            face_age_frames: 2.0,
+            face_age_ms: 66.0,
             ..Default::default()
         };
         s.stage_ms.insert("effects".into(), 7.25);

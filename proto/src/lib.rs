@@ -20,6 +20,7 @@ pub const INTERFACE: &str = "org.bytemeet.Camera1";
 
 /// Pipeline counters as the daemon reports them (`Stats`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct StatsSnapshot {
     /// Frames per second arriving from the source (smoothed).
     pub fps_in: f64,
@@ -35,6 +36,18 @@ pub struct StatsSnapshot {
     pub stage_ms: BTreeMap<String, f64>,
     /// Worst milliseconds per frame seen, by stage.
     pub stage_max_ms: BTreeMap<String, f64>,
+    /// Person masks computed per second (smoothed; 0 when none lately).
+    pub masks_per_s: f64,
+    /// Face tracks (one per frame the tracker looked at) per second.
+    pub faces_per_s: f64,
+    /// How many source frames older than the frame it is applied to the
+    /// mask is (smoothed over the frames sent with a mask; 0 when none).
+    pub mask_age_frames: f64,
+    /// The same in milliseconds of capture time.
+    pub mask_age_ms: f64,
+    /// How much older than its frame the face an avatar follows is, in frames.
+    pub face_age_frames: f64,
+    pub face_age_ms: f64,
 }
 
 /// `$VAR/bytemeet/NAME`, or `$HOME/FALLBACK/bytemeet/NAME` when `VAR` is

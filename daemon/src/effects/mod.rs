@@ -20,6 +20,7 @@ use crate::settings::effects::EffectsState;
 use crate::settings::filter::FilterSpec;
 use crate::settings::gpu::GpuPreference;
 use crate::settings::segmenter::SegmenterSpec;
+use crate::stats::Stats;
 
 mod loader;
 use loader::{Done, Loader};
@@ -248,6 +249,10 @@ pub struct Effects {
     wearer: Option<Wearer>,
     /// Generation of the last mask handed to the GPU.
     mask_seen: u64,
+    /// `seq` of the newest face track counted.
+    face_seen: Option<u64>,
+    /// Where masks and faces per second and their ages are reported.
+    stats: Option<Arc<Stats>>,
     /// The newest mask, and the person's motion over the last two: live
     /// frames get the mask moved to their own moment.
     mask_newest: Option<Arc<Mask>>,
@@ -277,6 +282,12 @@ impl Drop for Effects {
 }
 
 impl Effects {
+    /// Masks and face tracks per second, and the age of those applied to
+    /// each frame, go to `stats` from now on.
+    pub fn report_to(&mut self, stats: Arc<Stats>) {
+        self.stats = Some(stats);
+    }
+
     pub fn new(
         filter: Option<FilterSpec>,
         background: BackgroundSpec,
@@ -294,6 +305,8 @@ impl Effects {
             avatar: None,
             wearer: None,
             mask_seen: 0,
+            face_seen: None,
+            stats: None,
             mask_newest: None,
             mask_motion: MaskMotion::default(),
             mask_moved: false,
@@ -466,10 +479,31 @@ impl Effects {
                 }
             }
             let fresh = newest.is_some();
+            let now = std::time::Instant::now();
             if let Some((generation, mask)) = newest {
                 self.mask_seen = generation;
                 self.mask_motion.observe(&mask);
                 self.mask_newest = Some(mask);
+                if let Some(s) = &self.stats {
+                    s.mask_made(now);
+                }
+            }
+            if let (Some(f), Some(s)) = (&face, &self.stats) {
+                if self.face_seen != Some(f.seq) {
+                    self.face_seen = Some(f.seq);
+                    s.face_made(now);
+                }
+            }
+            if let (Some(mask), Some(s), true) = (&self.mask_newest, &self.stats, wants_mask) {
+                // The age of the mask's own picture (a live frame gets it
+                // moved to its moment, see `MaskMotion`).
+                s.mask_applied(
+                    frame.seq.saturating_sub(mask.seq),
+                    frame
+                        .captured_at
+                        .saturating_duration_since(mask.captured_at),
+                    now,
+                );
             }
             if let Some(mask) = &self.mask_newest {
                 // Recordings use each frame's own mask as it is.
@@ -489,6 +523,15 @@ impl Effects {
                         Self::report(&mut self.problem, format!("person mask rejected: {e}"));
                     }
                 }
+            }
+        }
+        if let (Some(f), Some(s), true) = (&face, &self.stats, wants_face) {
+            if f.face.is_some() {
+                s.face_applied(
+                    frame.seq.saturating_sub(f.seq),
+                    frame.captured_at.saturating_duration_since(f.captured_at),
+                    std::time::Instant::now(),
+                );
             }
         }
         let drawing = match &self.avatar {
