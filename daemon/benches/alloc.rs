@@ -16,15 +16,17 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+mod common;
+
 use bytemeetd::control::Hub;
-use bytemeetd::frame::{PixelFormat, SharedFrame, Size};
+use bytemeetd::frame::{PixelFormat, Size};
 use bytemeetd::pipeline::{self, PipelineConfig};
 use bytemeetd::settings::background::BackgroundSpec;
 use bytemeetd::settings::effects::EffectsState;
 use bytemeetd::settings::source::{SourceRequest, SourceSpec};
-use bytemeetd::sink::{Demand, FrameSink, SinkError};
 use bytemeetd::source::{demo::DemoSource, FrameSource};
 use bytemeetd::stats::Stats;
+use common::CopySink;
 
 const LARGE: usize = 64 * 1024;
 const SIZE: Size = Size::new(1280, 720);
@@ -76,30 +78,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Copies each frame into a buffer, as the virtual camera's mmap write does.
-struct CopySink {
-    buf: Vec<u8>,
-}
-
-impl FrameSink for CopySink {
-    fn describe(&self) -> String {
-        "copy".into()
-    }
-    fn format(&self) -> PixelFormat {
-        PixelFormat::Yuyv
-    }
-    fn demand(&self) -> Demand {
-        Demand::Always
-    }
-    fn write(&mut self, frame: &SharedFrame) -> Result<(), SinkError> {
-        self.buf.copy_from_slice(&frame.data);
-        Ok(())
-    }
-    fn keeps_every_frame(&self) -> bool {
-        true
-    }
-}
 
 fn write_clip(path: &std::path::Path) {
     let mut demo = DemoSource::new(SIZE, 30.0).expect("demo");

@@ -13,15 +13,17 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
+mod common;
+
 use bytemeetd::control::Hub;
 use bytemeetd::convert::FrameVariants;
 use bytemeetd::frame::{Frame, PixelFormat, SharedFrame, Size};
 use bytemeetd::pipeline::{self, PipelineConfig};
 use bytemeetd::queue::{FrameQueue, Overflow, Pop};
 use bytemeetd::settings::source::{SourceRequest, SourceSpec};
-use bytemeetd::sink::{Demand, FrameSink, SinkError};
 use bytemeetd::source::{demo::DemoSource, FrameSource};
 use bytemeetd::stats::Stats;
+use common::CopySink;
 
 const SIZE: Size = Size::new(1280, 720);
 
@@ -93,30 +95,6 @@ fn bench_hops(c: &mut Criterion) {
         });
     }
     g.finish();
-}
-
-/// Copies each frame into a buffer, as the virtual camera's mmap write does.
-struct CopySink {
-    buf: Vec<u8>,
-}
-
-impl FrameSink for CopySink {
-    fn describe(&self) -> String {
-        "copy".into()
-    }
-    fn format(&self) -> PixelFormat {
-        PixelFormat::Yuyv
-    }
-    fn demand(&self) -> Demand {
-        Demand::Always
-    }
-    fn write(&mut self, frame: &bytemeetd::frame::SharedFrame) -> Result<(), SinkError> {
-        self.buf.copy_from_slice(&frame.data);
-        Ok(())
-    }
-    fn keeps_every_frame(&self) -> bool {
-        true
-    }
 }
 
 fn bench_run(c: &mut Criterion) {

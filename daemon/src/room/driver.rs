@@ -143,36 +143,8 @@ impl Driver {
                 self.conn = None;
                 None
             }
-            Output::Offer { peer } => {
-                let p = match self.new_peer(&peer).await {
-                    Ok(p) => p,
-                    Err(error) => return Some(Input::PeerError { peer, error }),
-                };
-                let made = p.offer().await;
-                self.peers.insert(peer.clone(), p);
-                Some(match made {
-                    Ok(sdp) => Input::LocalOffer { peer, sdp },
-                    Err(e) => Input::PeerError {
-                        peer,
-                        error: e.to_string(),
-                    },
-                })
-            }
-            Output::Answer { peer, sdp } => {
-                let mut p = match self.new_peer(&peer).await {
-                    Ok(p) => p,
-                    Err(error) => return Some(Input::PeerError { peer, error }),
-                };
-                let made = p.answer(sdp).await;
-                self.peers.insert(peer.clone(), p);
-                Some(match made {
-                    Ok(sdp) => Input::LocalAnswer { peer, sdp },
-                    Err(e) => Input::PeerError {
-                        peer,
-                        error: e.to_string(),
-                    },
-                })
-            }
+            Output::Offer { peer } => Some(self.make_peer(peer, None).await),
+            Output::Answer { peer, sdp } => Some(self.make_peer(peer, Some(sdp)).await),
             Output::TakeAnswer { peer, sdp } => {
                 let p = self.peers.get_mut(&peer)?;
                 p.answered(sdp).await.err().map(|e| Input::PeerError {
@@ -206,6 +178,29 @@ impl Driver {
                 }
                 None
             }
+        }
+    }
+
+    /// A new peer connection for `peer` that offers, or answers `offer`;
+    /// kept (for the session to close on an error), and what came of it.
+    async fn make_peer(&mut self, peer: String, offer: Option<String>) -> Input {
+        let mut p = match self.new_peer(&peer).await {
+            Ok(p) => p,
+            Err(error) => return Input::PeerError { peer, error },
+        };
+        let answering = offer.is_some();
+        let made = match offer {
+            None => p.offer().await,
+            Some(sdp) => p.answer(sdp).await,
+        };
+        self.peers.insert(peer.clone(), p);
+        match made {
+            Ok(sdp) if answering => Input::LocalAnswer { peer, sdp },
+            Ok(sdp) => Input::LocalOffer { peer, sdp },
+            Err(e) => Input::PeerError {
+                peer,
+                error: e.to_string(),
+            },
         }
     }
 

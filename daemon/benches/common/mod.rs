@@ -1,0 +1,28 @@
+//! Pieces the benchmarks share.
+
+use bytemeetd::frame::{PixelFormat, SharedFrame};
+use bytemeetd::sink::{Demand, FrameSink, SinkError};
+
+/// Copies each frame into a buffer, as the virtual camera's mmap write does.
+pub struct CopySink {
+    pub buf: Vec<u8>,
+}
+
+impl FrameSink for CopySink {
+    fn describe(&self) -> String {
+        "copy".into()
+    }
+    fn format(&self) -> PixelFormat {
+        PixelFormat::Yuyv
+    }
+    fn demand(&self) -> Demand {
+        Demand::Always
+    }
+    fn write(&mut self, frame: &SharedFrame) -> Result<(), SinkError> {
+        self.buf.copy_from_slice(&frame.data);
+        Ok(())
+    }
+    fn keeps_every_frame(&self) -> bool {
+        true
+    }
+}
