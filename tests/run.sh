@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need, then runs format
 # and lint checks, every cargo test, the rooms in headless Chromium, the
-# PipeWire camera in headless Chromium through the Camera portal, the .deb
-# check, and the real-kernel V4L2 test in a VM.
+# PipeWire camera in headless Chromium through the Camera portal, the room
+# server under load, a short soak, fuzzing, the .deb check, and the
+# real-kernel V4L2 test in a VM.
 #   BYTEMEET_SKIP_SETUP=1  skip package installation
 #   BYTEMEET_SKIP_VM=1     skip the VM test (it needs about a minute and qemu)
 set -euo pipefail
@@ -37,6 +38,10 @@ echo "== ByteMeet Camera in headless Chromium through PipeWire and the Camera po
 bash tests/camera/portal.sh "$CARGO_TARGET_DIR/debug" "$CARGO_TARGET_DIR/camera-portal"
 echo "== room server under load (200 peers, 50 rooms, 30 s; no loss, no growth)"
 "$CARGO_TARGET_DIR/debug/bytemeet-rooms-load" --secs 30
+echo "== soak, short (2 min: effects switched every second, a room joined and left; no growth)"
+dbus-run-session -- node tests/rooms/soak.mjs "$CARGO_TARGET_DIR/debug" "$CARGO_TARGET_DIR/soak" --secs 120 --size 640x360
+echo "== fuzzing (AFL++ through cargo-afl, 60 s per target; no crash, no hang)"
+bash fuzz/run.sh 60
 echo "== packaging (.deb from the test build, unpacked and checked)"
 bash tests/packaging.sh
 if [ "${BYTEMEET_SKIP_VM:-0}" != 1 ]; then

@@ -335,7 +335,7 @@ fn gpu() -> Check {
     }
 }
 
-async fn bus_and_daemon() -> (Check, Check) {
+async fn bus_and_daemon() -> (Check, Check, Option<Check>) {
     let conn = match zbus::Connection::session().await {
         Ok(c) => c,
         Err(e) => {
@@ -347,6 +347,7 @@ async fn bus_and_daemon() -> (Check, Check) {
                     Some("log in to a desktop session, or run under `dbus-run-session`"),
                 ),
                 check("daemon", Level::Skip, "needs the session bus", None),
+                None,
             )
         }
     };
@@ -366,7 +367,43 @@ async fn bus_and_daemon() -> (Check, Check) {
             None,
         ),
     };
-    (bus, daemon)
+    let effects = if daemon.status == Level::Ok {
+        daemon_effects(&conn).await
+    } else {
+        None
+    };
+    (bus, daemon, effects)
+}
+
+/// What the running daemon says of its GPU and the faults it recovered from.
+async fn daemon_effects(conn: &zbus::Connection) -> Option<Check> {
+    let proxy = bytemeet_proto::CameraProxy::builder(conn)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .ok()?;
+    let stats = bytemeet_proto::StatsSnapshot::from_dict(&proxy.stats().await.ok()?);
+    Some(effects_check(&stats))
+}
+
+fn effects_check(stats: &bytemeet_proto::StatsSnapshot) -> Check {
+    if let Some(why) = stats.gpu.strip_prefix("none: ") {
+        check(
+            "effects",
+            Level::Fail,
+            format!("off, frames pass unfiltered: {why}"),
+            Some("sudo apt-get install mesa-vulkan-drivers, or set gpu = \"auto\" in the config"),
+        )
+    } else if !stats.faults.is_empty() {
+        check(
+            "effects",
+            Level::Warn,
+            format!("recovered from: {}", stats.faults.join("; ")),
+            Some("see `journalctl --user -u bytemeetd`, and report it if it recurs"),
+        )
+    } else {
+        check("effects", Level::Ok, format!("on {}", stats.gpu), None)
+    }
 }
 
 /// `[rooms] server` from the config file, if set.
@@ -446,7 +483,7 @@ pub async fn run() -> Vec<Check> {
         &std::fs::read_to_string("/etc/group").unwrap_or_default(),
     ));
     out.push(gpu());
-    let (bus, daemon) = bus_and_daemon().await;
+    let (bus, daemon, effects) = bus_and_daemon().await;
     let pw = pipewire_checks(pipewire_facts(), daemon.status == Level::Ok);
     // With the PipeWire camera working, a missing loopback only matters to
     // apps that read /dev/video* directly.
@@ -465,6 +502,7 @@ pub async fn run() -> Vec<Check> {
     }
     out.push(bus);
     out.push(daemon);
+    out.extend(effects);
     out.extend(pw);
     out.push(match bytemeet_proto::config_file() {
         Some(path) => room(&path),
@@ -633,5 +671,30 @@ mod tests {
             text,
             "ok    gpu           llvmpipe\nFAIL  daemon        not running\n                    fix: systemctl --user enable --now bytemeetd\n"
         );
+    }
+
+    #[test]
+    fn the_daemon_s_gpu_and_faults_become_the_effects_check() {
+        let mut st = bytemeet_proto::StatsSnapshot {
+            gpu: "llvmpipe (Cpu, Vulkan)".into(),
+            ..Default::default()
+        };
+        let c = effects_check(&st);
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (Level::Ok, "on llvmpipe (Cpu, Vulkan)")
+        );
+        st.faults = vec!["gpu: once, last: device lost".into()];
+        let c = effects_check(&st);
+        assert_eq!(c.status, Level::Warn);
+        assert!(c.detail.contains("gpu: once"), "{}", c.detail);
+        st.gpu = "none: no GPU adapter matches Vulkan".into();
+        let c = effects_check(&st);
+        assert_eq!(c.status, Level::Fail);
+        assert!(c.detail.contains("no GPU adapter matches Vulkan"));
+        assert!(c
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("mesa-vulkan-drivers")));
     }
 }

@@ -234,6 +234,13 @@ impl From<std::io::Error> for Failure {
 
 /// A path the daemon can use: it does not share our working directory.
 fn absolute(path: &Path) -> Result<PathBuf, Failure> {
+    if path.to_str().is_none() {
+        // D-Bus strings are UTF-8; a lossy copy would name another file.
+        return Err(Failure::Local(format!(
+            "{}: the file name is not valid UTF-8, which the daemon cannot be given; rename the file",
+            path.display()
+        )));
+    }
     std::path::absolute(path).map_err(|e| Failure::Local(format!("{}: {e}", path.display())))
 }
 
@@ -440,6 +447,12 @@ fn print_status(out: &mut impl Write, s: &Status) -> Result<(), Failure> {
             ));
         }
         row(out, "perception", &parts.join("; "))?;
+    }
+    if !st.gpu.is_empty() {
+        row(out, "gpu", &st.gpu)?;
+    }
+    if !st.faults.is_empty() {
+        row(out, "faults", &st.faults.join("; "))?;
     }
     if !st.stage_ms.is_empty() {
         let stages: Vec<String> = st

@@ -177,13 +177,13 @@ fn starting_effects(
         avatar: s.avatar.clone(),
     };
     if let Some(path) = state_path {
-        match state::load(path) {
-            Ok(Some(saved)) => {
-                tracing::info!(path = %path.display(), "effects restored from the last run");
-                effects = saved;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!("{e}; starting with the configured effects"),
+        let (saved, warning) = state::load_or_last_good(path);
+        if let Some(w) = warning {
+            tracing::warn!("{w}");
+        }
+        if let Some(saved) = saved {
+            tracing::info!(path = %path.display(), "effects restored from the last run");
+            effects = saved;
         }
     }
     if args.filter.is_some() {

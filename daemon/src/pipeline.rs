@@ -156,7 +156,31 @@ fn start_effects(
                 let done = match popped {
                     Pop::Item(frame) if effects.active() || effects.pending() > 0 => {
                         let t = Instant::now();
-                        let done = effects.push(frame, out);
+                        // A panic in the effect chain is a bug; it costs the
+                        // frames on the GPU, never the picture: this frame
+                        // goes on unfiltered and a fresh chain takes over.
+                        let pushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            effects.push(frame.clone(), out)
+                        }));
+                        let done = match pushed {
+                            Ok(done) => done,
+                            Err(payload) => {
+                                let msg = crate::supervise::panic_message(payload.as_ref());
+                                tracing::error!(
+                                    "the effect chain panicked ({msg}); it is made again"
+                                );
+                                crate::supervise::record(
+                                    "effects",
+                                    &format!("panicked ({msg}); made again"),
+                                );
+                                let fresh = effects.after_panic();
+                                let old = std::mem::replace(&mut effects, fresh);
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                                    move || drop(old),
+                                ));
+                                vec![frame]
+                            }
+                        };
                         stats.stage("effects", t.elapsed());
                         done
                     }

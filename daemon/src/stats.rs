@@ -96,6 +96,8 @@ pub struct Stats {
     faces: Mutex<Rate>,
     mask_age: Mutex<Age>,
     face_age: Mutex<Age>,
+    /// The GPU the effects run on, or why none.
+    gpu: Mutex<String>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -167,6 +169,11 @@ impl Stats {
         t.count += 1;
     }
 
+    /// The GPU the effects now run on (its description), or why none does.
+    pub fn set_gpu(&self, gpu: String) {
+        *locked(&self.gpu) = gpu;
+    }
+
     pub fn frames_in(&self) -> u64 {
         self.frames_in.load(Ordering::Relaxed)
     }
@@ -205,6 +212,8 @@ impl Stats {
             mask_age_ms: mask_age.1,
             face_age_frames: face_age.0,
             face_age_ms: face_age.1,
+            gpu: locked(&self.gpu).clone(),
+            faults: crate::supervise::summary(),
         }
     }
 }

@@ -103,7 +103,8 @@ pub trait Camera {
 
 impl StatsSnapshot {
     /// The `Stats` property's `a{sv}`: `fps_in`, `fps_out` (d), `frames_in`,
-    /// `frames_out`, `repeated`, `dropped` (t), `stage_ms`, `stage_max_ms` (a{sd}).
+    /// `frames_out`, `repeated`, `dropped` (t), `stage_ms`, `stage_max_ms`
+    /// (a{sd}), the perception rates and ages (d), `gpu` (s), `faults` (as).
     pub fn to_dict(&self) -> HashMap<String, OwnedValue> {
         let mut d = HashMap::new();
         let mut put = |k: &str, v: Value<'_>| {
@@ -130,6 +131,8 @@ impl StatsSnapshot {
         put("mask_age_ms", Value::from(self.mask_age_ms));
         put("face_age_frames", Value::from(self.face_age_frames));
         put("face_age_ms", Value::from(self.face_age_ms));
+        put("gpu", Value::from(self.gpu.as_str()));
+        put("faults", Value::from(self.faults.clone()));
         put("stage_ms", stages(&self.stage_ms));
         put("stage_max_ms", stages(&self.stage_max_ms));
         d
@@ -161,6 +164,14 @@ impl StatsSnapshot {
             mask_age_ms: f("mask_age_ms"),
             face_age_frames: f("face_age_frames"),
             face_age_ms: f("face_age_ms"),
+            gpu: d
+                .get("gpu")
+                .and_then(|v| String::try_from(v.try_clone().ok()?).ok())
+                .unwrap_or_default(),
+            faults: d
+                .get("faults")
+                .and_then(|v| Vec::<String>::try_from(v.try_clone().ok()?).ok())
+                .unwrap_or_default(),
         }
     }
 }
@@ -185,6 +196,8 @@ mod tests {
             mask_age_ms: 50.0,
             face_age_frames: 2.0,
             face_age_ms: 66.0,
+            gpu: "llvmpipe (Cpu, Vulkan)".into(),
+            faults: vec!["gpu: once, last: device lost".into()],
             ..Default::default()
         };
         s.stage_ms.insert("effects".into(), 7.25);

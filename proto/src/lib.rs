@@ -48,6 +48,11 @@ pub struct StatsSnapshot {
     /// How much older than its frame the face an avatar follows is, in frames.
     pub face_age_frames: f64,
     pub face_age_ms: f64,
+    /// The GPU the effects run on, or `none: WHY`.
+    pub gpu: String,
+    /// The faults the daemon recovered from since it started, one line per
+    /// part: `perception: once, last: panicked (...); restarted`.
+    pub faults: Vec<String>,
 }
 
 /// `$VAR/bytemeet/NAME`, or `$HOME/FALLBACK/bytemeet/NAME` when `VAR` is

@@ -176,18 +176,19 @@ impl Connection {
                             Err(_) => break,
                             Ok(Some(Ok(_))) => continue,
                         };
-                        if text.as_str() == "2" {
-                            if ws.send(Message::text("3")).await.is_err() {
-                                break;
+                        match classify(text.as_str()) {
+                            Frame::Ping => {
+                                if ws.send(Message::text("3")).await.is_err() {
+                                    break;
+                                }
                             }
-                        } else if let Some(body) = text.strip_prefix("42") {
-                            if let Some(ev) = decode_event(body) {
+                            Frame::Event(ev) => {
                                 if events_tx.send(ev).is_err() {
                                     break;
                                 }
                             }
-                        } else if text.starts_with("41") || text.starts_with('1') {
-                            break;
+                            Frame::Closed => break,
+                            Frame::Other => {}
                         }
                     }
                     msg = out_rx.recv() => match msg {
@@ -233,6 +234,39 @@ impl Connection {
     pub fn is_open(&self) -> bool {
         !self.task.is_finished()
     }
+}
+
+/// What one Engine.IO text frame from the server means to a connected client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// `2`: answer `3`.
+    Ping,
+    /// `42[...]`: an event, decoded.
+    Event(Incoming),
+    /// `41` (Socket.io disconnect) or `1` (Engine.IO close).
+    Closed,
+    /// Anything else (noise, unknown packet types, undecodable events).
+    Other,
+}
+
+/// Reads one text frame as the client's loop does; pure, so a fuzzer can
+/// feed it anything a server (or a man in the middle) could send.
+pub fn classify(text: &str) -> Frame {
+    if text == "2" {
+        Frame::Ping
+    } else if let Some(body) = text.strip_prefix("42") {
+        decode_event(body).map_or(Frame::Other, Frame::Event)
+    } else if text.starts_with("41") || text.starts_with('1') {
+        Frame::Closed
+    } else {
+        Frame::Other
+    }
+}
+
+/// The link's allowed silence from an Engine.IO open packet (public for
+/// the fuzzer; see `silence_allowed`).
+pub fn open_packet_silence(open: &str) -> Duration {
+    silence_allowed(open)
 }
 
 fn decode_event(body: &str) -> Option<Incoming> {
@@ -309,5 +343,18 @@ mod tests {
         assert_eq!(decode_event("[]"), None);
         assert_eq!(decode_event("{}"), None);
         assert_eq!(decode_event("not json"), None);
+    }
+
+    #[test]
+    fn frames_are_classified_as_the_loop_acts_on_them() {
+        assert_eq!(classify("2"), Frame::Ping);
+        assert_eq!(classify("41"), Frame::Closed);
+        assert_eq!(classify("1"), Frame::Closed);
+        assert_eq!(classify("3"), Frame::Other);
+        assert_eq!(classify("42[]"), Frame::Other);
+        assert_eq!(
+            classify(r#"42["peer-left",{"id":"p"}]"#),
+            Frame::Event(Incoming::Msg(ServerMsg::PeerLeft { id: "p".into() }))
+        );
     }
 }

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
+use bytemeet_rooms::guard::NetLimits;
 use bytemeet_rooms::room::Limits;
 use bytemeet_rooms::server::{bind, Server, DEFAULT_PORT};
 use clap::Parser;
@@ -24,6 +25,32 @@ struct Args {
     /// Most rooms at once.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     rooms: u32,
+    /// Most open connections from one address (IPv6: one /64).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    conns_per_addr: u32,
+    /// Most open connections in all (each holds a file descriptor).
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    conns: u32,
+    /// A browser origin besides this server's own that may use the
+    /// signalling (`https://meet.example.org`); repeat for more.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+}
+
+/// Raises the soft limit on open files to the hard one: each connection
+/// holds one, and the default soft limit (1024) is below `--conns`.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -36,6 +63,13 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
+    raise_fd_limit();
+    let net = NetLimits {
+        per_addr: args.conns_per_addr as usize,
+        total: args.conns as usize,
+        allowed_origins: args.allow_origins.clone(),
+        ..NetLimits::default()
+    };
     let limits = Limits {
         peers_per_room: usize::from(args.peers_per_room),
         rooms: args.rooms as usize,
@@ -66,7 +100,7 @@ fn main() -> ExitCode {
         // The first line on stdout is the address, for scripts and tests.
         println!("http://{local}/");
         tracing::info!(%local, ?limits, "serving rooms; open http://{local}/ for a new room");
-        let server = Server::new(limits);
+        let server = Server::with_net(limits, net);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
@@ -102,5 +136,8 @@ mod tests {
         assert_eq!(usize::from(args.peers_per_room), d.peers_per_room);
         assert_eq!(args.rooms as usize, d.rooms);
         assert_eq!(args.port, 3030);
+        let n = NetLimits::default();
+        assert_eq!(args.conns_per_addr as usize, n.per_addr);
+        assert_eq!(args.conns as usize, n.total);
     }
 }

@@ -18,6 +18,7 @@ use socketioxide::extract::{Event, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::SocketIo;
 
+use crate::guard::{origin_allowed, GuardCounts, GuardHandle, GuardedListener, NetLimits};
 use crate::room::{ConnId, Limits, Out, Rooms};
 
 /// The seed app's port, kept as the default.
@@ -64,6 +65,8 @@ impl ServerState {
 #[derive(Debug, Clone)]
 pub struct Server {
     hub: Arc<Mutex<ServerState>>,
+    net: Arc<NetLimits>,
+    guard: Arc<Mutex<Option<GuardHandle>>>,
 }
 
 fn now_ms() -> u64 {
@@ -75,12 +78,28 @@ fn now_ms() -> u64 {
 
 impl Server {
     pub fn new(limits: Limits) -> Self {
+        Self::with_net(limits, NetLimits::default())
+    }
+
+    /// A server with its own limits on connections (see `guard`).
+    pub fn with_net(limits: Limits, net: NetLimits) -> Self {
         Server {
             hub: Arc::new(Mutex::new(ServerState {
                 rooms: Rooms::new(limits),
                 ..Default::default()
             })),
+            net: Arc::new(net),
+            guard: Arc::default(),
         }
+    }
+
+    /// The connection guard's counters, once serving.
+    pub fn guard_counts(&self) -> Option<GuardCounts> {
+        self.guard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(GuardHandle::counts)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ServerState> {
@@ -124,6 +143,11 @@ impl Server {
             )
             .route("/{room}", get(room_page))
             .layer(layer)
+            // Outermost: runs before Socket.io sees the request.
+            .layer(axum::middleware::from_fn_with_state(
+                self.net.clone(),
+                same_origin_only,
+            ))
     }
 
     fn connected(&self, socket: SocketRef) {
@@ -189,6 +213,8 @@ impl Server {
         listener: tokio::net::TcpListener,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let listener = GuardedListener::new(listener, (*self.net).clone());
+        *self.guard.lock().unwrap_or_else(|p| p.into_inner()) = Some(listener.handle());
         tokio::select! {
             r = axum::serve(listener, self.router()) => r,
             () = stop => Ok(()),
@@ -261,6 +287,38 @@ async fn room_page(Path(room): Path<String>) -> Response {
         ),
     );
     response
+}
+
+/// Browsers send `Origin` on every WebSocket handshake and on cross-site
+/// requests: the signalling takes only its own page's (or an allowed one),
+/// so another site cannot join rooms in a visitor's name. Clients that are
+/// not browsers (the daemon) send none and are let through.
+async fn same_origin_only(
+    axum::extract::State(net): axum::extract::State<Arc<NetLimits>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.uri().path().starts_with("/socket.io") {
+        if let Some(origin) = req.headers().get(header::ORIGIN) {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok());
+            let ok = origin
+                .to_str()
+                .is_ok_and(|o| origin_allowed(o, host, &net.allowed_origins));
+            if !ok {
+                tracing::debug!(?origin, ?host, "cross-origin signalling refused");
+                return (
+                    StatusCode::FORBIDDEN,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    "Cross-origin connections are refused; open the room page on this server, or start it with --allow-origin.\n",
+                )
+                    .into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 async fn asset(body: &'static str, kind: &'static str) -> Response {

@@ -307,9 +307,12 @@ async fn a_silent_link_counts_as_closed() {
     });
     let mut c = Connection::open(&addr).await.expect("connect");
     let t = std::time::Instant::now();
-    let got = tokio::time::timeout(Duration::from_secs(5), c.recv())
+    // The link is given up after about 1.4 s of silence (200 + 200 ms, and
+    // a second of slack); the bound leaves room for a loaded machine, and
+    // is still far below the 30 s the server's silence would last.
+    let got = tokio::time::timeout(Duration::from_secs(15), c.recv())
         .await
         .expect("the client gives up on a silent link");
     assert!(got.is_none(), "{got:?}");
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }

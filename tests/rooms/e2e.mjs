@@ -1,7 +1,8 @@
 // End to end: the room server, bytemeetd (demo source, thermal filter) and
 // two headless Chromium browsers in one room, then the faults: the server
 // restarted mid-call, a browser killed without a goodbye, malformed and
-// oversized events from a raw Socket.io client, and the daemon leaving.
+// oversized events from a raw Socket.io client, the daemon's room encoder
+// panicking (injected), and the daemon leaving.
 //
 // Run under a private session bus (tests/run.sh does):
 //   dbus-run-session -- node tests/rooms/e2e.mjs BIN_DIR OUT_DIR
@@ -21,7 +22,9 @@ if (!bin || !out) {
 }
 mkdirSync(out, { recursive: true });
 
-const h = new Harness(bin);
+// The room encoder panics once, on purpose, at its 150th picture (a few
+// seconds into the call): the call must go on.
+const h = new Harness(bin, { BYTEMEETD_INJECT: "encoder-panic@150" });
 const ctl = (...args) => h.ctl(...args);
 let failures = 0;
 
@@ -117,6 +120,17 @@ async function main() {
   check(said && !said.html, "Ada's chat reaches Bob as text, not HTML");
   await a.screenshot({ path: join(out, "ada.png") });
   await b.screenshot({ path: join(out, "bob.png") });
+
+  // The encoder's injected panic: caught, shown in status, the encoder
+  // started again (its first picture a keyframe), the browsers decoding on.
+  const faulted = await until(30000, async () =>
+    (JSON.parse(ctl("status", "--json")).stats.faults || []).find((f) => f.startsWith("room-encode")));
+  check(faulted, `the room encoder's panic is caught and shown by status (${faulted})`);
+  const before = await videoOf(a, "Daemon");
+  await sleep(2000);
+  const after = await videoOf(a, "Daemon");
+  check(before && after && after.decoded > before.decoded + 10,
+    `Ada decodes the daemon on after the encoder restarted (${before?.decoded} -> ${after?.decoded} frames)`);
 
   // A second room at once, with its own bitrate ceiling: so low that the
   // picture goes at half size.

@@ -120,11 +120,59 @@ done | base64 > /dev/ttyS2
 grep -q "went away" /tmp/daemon.log
 check unplug-reported "$([ $? = 0 ] && echo ok)"
 
+# A stalled camera: vivid drops every buffer (no error, no frame), then
+# delivers again. The reader never stops; the daemon says the camera
+# stalled and reopens it.
+timeout 180 v4l2-ctl -d /dev/video10 --stream-mmap=3 --stream-count=150 --stream-to=/dev/null > /tmp/stall-reader.log 2>&1 &
+reader=$!
+n=0; until [ "$(holders /dev/video0)" != 0 ]; do n=$((n + 1)); [ $n -gt 60 ] && break; sleep 0.5; done
+sleep 2
+v4l2-ctl -d /dev/video0 -c percentage_of_dropped_buffers=100 2>&1 | head -n 2
+sleep 6
+v4l2-ctl -d /dev/video0 -c percentage_of_dropped_buffers=0 >/dev/null 2>&1
+wait $reader
+check reader-survives-a-stalled-camera "$([ $? = 0 ] && echo ok)" "$(tail -c 200 /tmp/stall-reader.log)"
+grep -q "delivered no frame" /tmp/daemon.log
+check stall-reported "$([ $? = 0 ] && echo ok)" "$(grep 'delivered no frame' /tmp/daemon.log | tail -n 2)"
+
+# A camera whose next DQBUF fails (vivid's error injection): reopened.
+before=$(grep -c "source started" /tmp/daemon.log)
+timeout 120 v4l2-ctl -d /dev/video10 --stream-mmap=3 --stream-count=90 --stream-to=/dev/null > /tmp/dqbuf-reader.log 2>&1 &
+reader=$!
+n=0; until [ "$(holders /dev/video0)" != 0 ]; do n=$((n + 1)); [ $n -gt 60 ] && break; sleep 0.5; done
+sleep 2
+v4l2-ctl -d /dev/video0 -c inject_vidioc_dqbuf_error=1 2>&1 | head -n 2
+wait $reader
+check reader-survives-a-dqbuf-error "$([ $? = 0 ] && echo ok)" "$(tail -c 200 /tmp/dqbuf-reader.log)"
+n=0; until [ "$(grep -c "source started" /tmp/daemon.log)" -gt "$before" ]; do n=$((n + 1)); [ $n -gt 20 ] && break; sleep 0.5; done
+check camera-reopened-after-dqbuf-error "$([ $n -le 20 ] && echo ok)" "$(grep -c 'source started' /tmp/daemon.log) starts"
+
 kill -TERM $daemon; n=0
 while kill -0 $daemon 2>/dev/null; do n=$((n + 1)); [ $n -gt 20 ] && kill -KILL $daemon; sleep 0.5; done
 wait $daemon
 check daemon-clean-exit "$([ $? = 0 ] && echo ok)"
 echo "=== daemon log"; cat /tmp/daemon.log; echo "=== end daemon log"
+
+# A camera busy at start: another program streams from it. The daemon
+# shows the card with the reason (and who holds it) and takes the camera
+# once it is free.
+v4l2-ctl -d /dev/video0 --stream-mmap=3 --stream-count=100000 --stream-to=/dev/null > /dev/null 2>&1 &
+holder=$!
+sleep 1
+/bytemeetd --source v4l2:/dev/video0 --output v4l2:/dev/video10 --size 640x480 --fps 15 > /tmp/daemon-busy.log 2>&1 &
+daemon=$!
+timeout 120 v4l2-ctl -d /dev/video10 --stream-mmap=3 --stream-count=120 --stream-to=/dev/null > /tmp/busy-reader.log 2>&1 &
+reader=$!
+n=0; until grep -qi "busy" /tmp/daemon-busy.log; do n=$((n + 1)); [ $n -gt 60 ] && break; sleep 0.5; done
+check busy-camera-reported "$([ $n -le 60 ] && echo ok)" "$(tail -n 3 /tmp/daemon-busy.log)"
+kill $holder; wait $holder 2>/dev/null
+n=0; until grep -q "camera opened" /tmp/daemon-busy.log; do n=$((n + 1)); [ $n -gt 60 ] && break; sleep 0.5; done
+check camera-taken-once-free "$([ $n -le 60 ] && echo ok)" "$(tail -n 3 /tmp/daemon-busy.log)"
+wait $reader
+check reader-survives-a-busy-camera "$([ $? = 0 ] && echo ok)" "$(tail -c 200 /tmp/busy-reader.log)"
+kill -TERM $daemon; wait $daemon
+check busy-daemon-clean-exit "$([ $? = 0 ] && echo ok)"
+echo "=== daemon busy log"; cat /tmp/daemon-busy.log; echo "=== end daemon busy log"
 
 # NV12 on the virtual camera: a second daemon run; the reader checks the Y plane.
 # This run also lets `auto` find the virtual camera and the webcam by itself,

@@ -88,7 +88,7 @@ chmod +x "$rootfs/init"
 echo "booting $kver (TCG)"
 # ttyS0: the guest's console; ttyS1: the last frame of the first read;
 # ttyS2: the middle row of every frame read across the unplug; ttyS3: an NV12 frame.
-timeout 420 qemu-system-x86_64 -machine q35 -cpu max -m 2048 -smp 2 -no-reboot \
+timeout 600 qemu-system-x86_64 -machine q35 -cpu max -m 2048 -smp 2 -no-reboot \
   -display none -monitor none \
   -serial file:"$out/console.log" -serial file:"$out/frame.b64" \
   -serial file:"$out/unplug-rows.b64" -serial file:"$out/frame-nv12.b64" \

@@ -178,6 +178,10 @@ pub fn scale_step(wanted: f32) -> f32 {
 
 /// How often a worn user pack is checked for edits.
 const EDIT_CHECK: Duration = Duration::from_secs(2);
+/// A raster request unanswered this long is sent again: the rasteriser was
+/// restarted after a panic and lost it (or is slow, and then the second
+/// request is answered from its cache).
+const RESEND: Duration = Duration::from_secs(2);
 
 /// Rasters kept by the worker (a few sizes of the worn pack and the last ones).
 const RASTER_CACHE: usize = 8;
@@ -315,6 +319,8 @@ pub struct Wearer {
     requests: mpsc::Sender<Request>,
     answers: Arc<Mutex<Vec<Answer>>>,
     pending: Option<Request>,
+    /// When `pending` was sent.
+    asked_at: Instant,
     pack: Option<Arc<Pack>>,
     raster: Option<(f32, Arc<Raster>)>,
     last_pose: Option<(Pose, Instant)>,
@@ -337,67 +343,67 @@ impl Wearer {
         let (tx, rx) = mpsc::channel::<Request>();
         let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
         let out = answers.clone();
-        let spawned = std::thread::Builder::new()
-            .name("avatar-raster".into())
-            .spawn(move || {
-                // Loaded packs with the stamp of their files, and their
-                // rasters by scale: a face moving to and fro across a size
-                // step does not redraw the art each time.
-                let mut packs: HashMap<String, (Arc<Pack>, Option<std::time::SystemTime>)> =
-                    HashMap::new();
-                let mut rasters: HashMap<(String, u32), Arc<Raster>> = HashMap::new();
-                while let Ok(mut req) = rx.recv() {
-                    // Only the newest request matters.
-                    while let Ok(newer) = rx.try_recv() {
-                        req = newer;
-                    }
-                    // A user's pack edited since it was loaded is read again.
-                    let fresh = packs
-                        .get(&req.0)
-                        .filter(|(p, stamp)| files_stamp(p) == *stamp)
-                        .map(|(p, _)| p.clone());
-                    let pack = match fresh {
-                        Some(p) => Ok(p),
-                        None => {
-                            rasters.retain(|(name, _), _| *name != req.0);
-                            let cat = Catalogue::installed();
-                            match cat.find(&req.0) {
-                                Some(p) => {
-                                    let p = Arc::new(p.clone());
-                                    packs.insert(req.0.clone(), (p.clone(), files_stamp(&p)));
-                                    Ok(p)
-                                }
-                                None => Err(match cat.refused_named(&req.0) {
-                                    Some((d, e)) => format!(
-                                        "the pack in {} is refused; the last good one stays on:\n{e}",
-                                        d.display()
-                                    ),
-                                    None => format!("no avatar called {:?} any more", req.0),
-                                }),
-                            }
-                        }
-                    };
-                    let answer = match pack {
-                        Ok(p) => {
-                            let key = (req.0.clone(), req.1.to_bits());
-                            let raster = match rasters.get(&key) {
-                                Some(r) => Ok(r.clone()),
-                                None => rasterise(&p, req.1).map(Arc::new).inspect(|r| {
-                                    if rasters.len() >= RASTER_CACHE {
-                                        rasters.clear();
-                                    }
-                                    rasters.insert(key, r.clone());
-                                }),
-                            };
-                            (req.clone(), raster, Some(p))
-                        }
-                        Err(e) => (req.clone(), Err(e), None),
-                    };
-                    if let Ok(mut a) = out.lock() {
-                        a.push(answer);
-                    }
+        // A panic while drawing a pack restarts the thread with empty caches.
+        let spawned = crate::supervise::spawn("avatar-raster", move || {
+            // Loaded packs with the stamp of their files, and their
+            // rasters by scale: a face moving to and fro across a size
+            // step does not redraw the art each time.
+            let mut packs: HashMap<String, (Arc<Pack>, Option<std::time::SystemTime>)> =
+                HashMap::new();
+            let mut rasters: HashMap<(String, u32), Arc<Raster>> = HashMap::new();
+            while let Ok(mut req) = rx.recv() {
+                // Only the newest request matters.
+                while let Ok(newer) = rx.try_recv() {
+                    req = newer;
                 }
-            });
+                crate::inject::panic_if_due(crate::inject::Point::AvatarPanic);
+                // A user's pack edited since it was loaded is read again.
+                let fresh = packs
+                    .get(&req.0)
+                    .filter(|(p, stamp)| files_stamp(p) == *stamp)
+                    .map(|(p, _)| p.clone());
+                let pack = match fresh {
+                    Some(p) => Ok(p),
+                    None => {
+                        rasters.retain(|(name, _), _| *name != req.0);
+                        let cat = Catalogue::installed();
+                        match cat.find(&req.0) {
+                            Some(p) => {
+                                let p = Arc::new(p.clone());
+                                packs.insert(req.0.clone(), (p.clone(), files_stamp(&p)));
+                                Ok(p)
+                            }
+                            None => Err(match cat.refused_named(&req.0) {
+                                Some((d, e)) => format!(
+                                    "the pack in {} is refused; the last good one stays on:\n{e}",
+                                    d.display()
+                                ),
+                                None => format!("no avatar called {:?} any more", req.0),
+                            }),
+                        }
+                    }
+                };
+                let answer = match pack {
+                    Ok(p) => {
+                        let key = (req.0.clone(), req.1.to_bits());
+                        let raster = match rasters.get(&key) {
+                            Some(r) => Ok(r.clone()),
+                            None => rasterise(&p, req.1).map(Arc::new).inspect(|r| {
+                                if rasters.len() >= RASTER_CACHE {
+                                    rasters.clear();
+                                }
+                                rasters.insert(key, r.clone());
+                            }),
+                        };
+                        (req.clone(), raster, Some(p))
+                    }
+                    Err(e) => (req.clone(), Err(e), None),
+                };
+                if let Ok(mut a) = out.lock() {
+                    a.push(answer);
+                }
+            }
+        });
         if let Err(e) = spawned {
             tracing::error!("cannot start the avatar thread: {e}");
         }
@@ -405,6 +411,7 @@ impl Wearer {
             requests: tx,
             answers,
             pending: None,
+            asked_at: Instant::now(),
             pack: None,
             raster: None,
             last_pose: None,
@@ -446,6 +453,11 @@ impl Wearer {
                         self.last_error = Some(e);
                     }
                 }
+            }
+        }
+        if let Some((pack, scale)) = self.pending.clone() {
+            if self.asked_at.elapsed() > RESEND {
+                self.request(&pack, scale);
             }
         }
     }
@@ -568,6 +580,7 @@ impl Wearer {
         let req = (name.to_string(), scale);
         if self.requests.send(req.clone()).is_ok() {
             self.pending = Some(req);
+            self.asked_at = Instant::now();
         }
     }
 }

@@ -74,10 +74,89 @@ fn absolute_file(path: &Path, what: &str) -> Result<(), CameraError> {
             path.display()
         )));
     }
-    if !path.is_file() {
-        return Err(invalid(format!("{what} {}: no such file", path.display())));
-    }
     Ok(())
+}
+
+/// The longest string argument taken: a path (`PATH_MAX`), a spec, a room
+/// address. Longer ones are refused before anything is parsed, so no error
+/// message echoes megabytes back.
+const MAX_ARG: usize = 4096;
+
+/// Refuses an argument longer than `MAX_ARG` bytes.
+fn bounded<'a>(arg: &'a str, what: &str) -> Result<&'a str, CameraError> {
+    if arg.len() > MAX_ARG {
+        return Err(invalid(format!(
+            "{what}: {} bytes is too long (at most {MAX_ARG})",
+            arg.len()
+        )));
+    }
+    Ok(arg)
+}
+
+/// The largest file read whole as a LUT or a still picture (a 64-point
+/// `.cube` is about 8 MiB, a 8K PNG well under this).
+const MAX_READ_WHOLE: u64 = 256 << 20;
+
+/// How long a file given over D-Bus may take to check (open, read the
+/// first frame): a path on a stalled network mount, or a file that blocks,
+/// gets an error instead of a call that never returns.
+const CHECK_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Where the daemon never reads pictures from: kernel interfaces, whose
+/// files block, never end or have side effects when read.
+const KERNEL_DIRS: [&str; 3] = ["/proc", "/sys", "/dev"];
+
+/// Checks that `path` (absolute) is a regular file the daemon may read:
+/// symlinks followed (a loop is named as one), no kernel files, no devices
+/// or FIFOs (which can block a reader for ever), at most `max` bytes when
+/// given. Blocking: call it through `checked_in_time`.
+fn readable_file(path: &Path, what: &str, max: Option<u64>) -> Result<PathBuf, CameraError> {
+    let shown = path.display();
+    let real = std::fs::canonicalize(path).map_err(|e| {
+        invalid(match e.raw_os_error() {
+            Some(libc::ELOOP) => format!("{what} {shown}: a loop of symbolic links"),
+            Some(libc::ENOENT) => format!("{what} {shown}: no such file"),
+            Some(libc::EACCES) => format!("{what} {shown}: not readable by the daemon ({e})"),
+            _ => format!("{what} {shown}: {e}"),
+        })
+    })?;
+    if KERNEL_DIRS.iter().any(|d| real.starts_with(d)) {
+        return Err(invalid(format!(
+            "{what} {shown}: {} is a kernel or device file, not a {what} file",
+            real.display()
+        )));
+    }
+    let meta = std::fs::metadata(&real).map_err(|e| invalid(format!("{what} {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(invalid(format!(
+            "{what} {shown}: not a regular file (a folder, device, FIFO or socket)"
+        )));
+    }
+    if let Some(max) = max.filter(|m| meta.len() > *m) {
+        return Err(invalid(format!(
+            "{what} {shown}: too big ({} MiB; at most {} MiB)",
+            meta.len() >> 20,
+            max >> 20
+        )));
+    }
+    Ok(real)
+}
+
+/// Runs a blocking check of a file given over D-Bus off the bus task, and
+/// gives up on it after `CHECK_TIME` (the check's thread is left to finish).
+async fn checked_in_time<T: Send + 'static>(
+    what: &str,
+    path: &Path,
+    f: impl FnOnce() -> Result<T, CameraError> + Send + 'static,
+) -> Result<T, CameraError> {
+    match tokio::time::timeout(CHECK_TIME, blocking(f)).await {
+        Ok(r) => r,
+        Err(_) => Err(invalid(format!(
+            "{what} {}: reading it took over {} s (a stalled network mount, or a file that blocks?)",
+            path.display(),
+            CHECK_TIME.as_secs()
+        ))),
+    }
 }
 
 /// Runs a blocking check (file decoding) off the bus task.
@@ -97,7 +176,9 @@ pub async fn parse_filter(spec: &str) -> Result<Option<FilterSpec>, CameraError>
     let f: FilterSpec = spec.parse().map_err(refused)?;
     if let Some(lut) = f.lut.clone() {
         absolute_file(&lut, "LUT")?;
-        blocking(move || {
+        let shown = lut.clone();
+        checked_in_time("LUT", &shown, move || {
+            readable_file(&lut, "LUT", Some(MAX_READ_WHOLE))?;
             Lut3d::load(&lut)
                 .map(|_| ())
                 .map_err(|e| invalid(e.to_string()))
@@ -134,8 +215,11 @@ pub async fn parse_background(spec: &str) -> Result<BackgroundSpec, CameraError>
     };
     if let BackgroundSpec::Image { path } | BackgroundSpec::Video { path } = &b {
         absolute_file(path, "background")?;
+        let clip = matches!(b, BackgroundSpec::Video { .. });
         let path = path.clone();
-        blocking(move || {
+        let shown = path.clone();
+        checked_in_time("background", &shown, move || {
+            readable_file(&path, "background", (!clip).then_some(MAX_READ_WHOLE))?;
             let mut src = crate::source::file::open(&path, Size::new(64, 64))
                 .map_err(|e| invalid(format!("background: {e}")))?;
             src.next_frame()
@@ -192,18 +276,36 @@ pub async fn parse_source(spec: &str) -> Result<SourceSpec, CameraError> {
     match &s {
         SourceSpec::V4l2(path) => {
             let path = path.clone();
-            blocking(move || check_camera(&path)).await?;
+            let shown = path.clone();
+            checked_in_time("camera", &shown, move || check_camera(&path)).await?;
         }
-        SourceSpec::File(path) => absolute_file(path, "source")?,
+        SourceSpec::File(path) => {
+            absolute_file(path, "source")?;
+            let path = path.clone();
+            let shown = path.clone();
+            checked_in_time("source", &shown, move || {
+                readable_file(&path, "source", None).map(|_| ())
+            })
+            .await?;
+        }
         SourceSpec::Auto | SourceSpec::Demo | SourceSpec::PipeWire(_) => {}
     }
     Ok(s)
 }
 
 fn check_camera(path: &Path) -> Result<(), CameraError> {
-    if !path.exists() {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
         return Err(CameraError::NoSuchDevice(format!(
             "{} does not exist; `bytemeetctl devices` lists the cameras",
+            path.display()
+        )));
+    };
+    // Opening a FIFO or a file on a stalled mount can block; only a
+    // character device can be a camera anyway.
+    if !meta.file_type().is_char_device() {
+        return Err(invalid(format!(
+            "{}: not a video device (not even a character device); `bytemeetctl devices` lists the cameras",
             path.display()
         )));
     }
@@ -256,12 +358,29 @@ fn check_snapshot_path(path: &Path) -> Result<(), CameraError> {
             path.display()
         )));
     }
-    match path.parent() {
-        Some(dir) if dir.is_dir() => Ok(()),
-        _ => Err(invalid(format!(
-            "snapshot {}: its folder does not exist",
+    let dir = match path.parent().map(std::fs::canonicalize) {
+        Some(Ok(dir)) if dir.is_dir() => dir,
+        _ => {
+            return Err(invalid(format!(
+                "snapshot {}: its folder does not exist",
+                path.display()
+            )))
+        }
+    };
+    if KERNEL_DIRS.iter().any(|k| dir.starts_with(k)) {
+        return Err(invalid(format!(
+            "snapshot {}: {} is a kernel or device folder",
+            path.display(),
+            dir.display()
+        )));
+    }
+    // An existing FIFO or device would block the write or be clobbered.
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(invalid(format!(
+            "snapshot {}: exists and is not a regular file",
             path.display()
         ))),
+        _ => Ok(()),
     }
 }
 
@@ -326,18 +445,21 @@ impl CameraService {
     }
 
     async fn set_filter(&self, spec: &str) -> Result<(), CameraError> {
+        let spec = bounded(spec, "filter")?;
         let f = parse_filter(spec).await?;
         self.hub.update_effects(|e| e.filter = f);
         Ok(())
     }
 
     async fn set_background(&self, spec: &str) -> Result<(), CameraError> {
+        let spec = bounded(spec, "background")?;
         let b = parse_background(spec).await?;
         self.hub.update_effects(|e| e.background = b);
         Ok(())
     }
 
     async fn set_avatar(&self, name: &str) -> Result<(), CameraError> {
+        let name = bounded(name, "avatar")?;
         let name = name.trim();
         if is_off(name) {
             self.hub.update_effects(|e| e.avatar = None);
@@ -354,14 +476,17 @@ impl CameraService {
     }
 
     async fn set_source(&self, spec: &str) -> Result<(), CameraError> {
+        let spec = bounded(spec, "source")?;
         let s = parse_source(spec).await?;
         self.hub.set_source(s);
         Ok(())
     }
 
     async fn snapshot(&self, path: &str) -> Result<(), CameraError> {
+        let path = bounded(path, "snapshot")?;
         let path = PathBuf::from(path);
-        check_snapshot_path(&path)?;
+        let checked = path.clone();
+        checked_in_time("snapshot", &path, move || check_snapshot_path(&checked)).await?;
         let rx = self.hub.request_snapshot();
         let frame = match tokio::time::timeout(SNAPSHOT_TIMEOUT, rx).await {
             Ok(Ok(Ok(frame))) => frame,
@@ -378,7 +503,8 @@ impl CameraService {
                 )))
             }
         };
-        blocking(move || write_png(&frame, &path)).await
+        let shown = path.clone();
+        checked_in_time("snapshot", &shown, move || write_png(&frame, &path)).await
     }
 
     async fn join_room(
@@ -387,6 +513,8 @@ impl CameraService {
         display_name: &str,
         max_kbps: u32,
     ) -> Result<String, CameraError> {
+        let url = bounded(url, "room address")?;
+        let display_name = bounded(display_name, "display name")?;
         let defaults = self.hub.room_defaults();
         // A bare room id joins on the configured server.
         let url = match &defaults.server {
@@ -432,6 +560,7 @@ impl CameraService {
     }
 
     async fn leave_room(&self, id: &str) -> Result<(), CameraError> {
+        let id = bounded(id, "room id")?;
         let rooms = self.rooms.clone();
         let id = id.to_string();
         blocking(move || rooms.leave(&id).map_err(|e| invalid(e.to_string()))).await

@@ -1,7 +1,11 @@
 //! The effects as they were when the daemon last ran, kept in
 //! `$XDG_STATE_HOME/bytemeet/state.toml`. Written atomically (temporary file,
 //! fsync, rename, fsync of the directory), so a crash mid-write leaves either
-//! the old file or the new one, never a torn one.
+//! the old file or the new one, never a torn one. The file it replaces, when
+//! it was good, stays beside it as `state.toml.last-good`: a file torn
+//! anyway (a filesystem that lies about fsync, a hand edit) is then replaced
+//! by that copy at start. A save that fails (disk full, read-only home)
+//! leaves both files as they were.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -40,7 +44,36 @@ pub fn load(path: &Path) -> Result<Option<EffectsState>, String> {
     Ok(Some(file.effects))
 }
 
-/// Saves the effects atomically.
+/// Where the last good state file is kept: `state.toml.last-good`.
+pub fn last_good(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".last-good");
+    path.with_file_name(name)
+}
+
+/// Reads the saved effects like `load`; when the file is broken, the last
+/// good copy beside it is used instead, and the warning says so.
+pub fn load_or_last_good(path: &Path) -> (Option<EffectsState>, Option<String>) {
+    match load(path) {
+        Ok(e) => (e, None),
+        Err(broken) => match load(&last_good(path)) {
+            Ok(Some(e)) => (
+                Some(e),
+                Some(format!(
+                    "{broken}; using the last good copy, {}",
+                    last_good(path).display()
+                )),
+            ),
+            _ => (
+                None,
+                Some(format!("{broken}; starting with the configured effects")),
+            ),
+        },
+    }
+}
+
+/// Saves the effects atomically; the file replaced is kept as the last good
+/// copy when it reads back.
 pub fn save(path: &Path, effects: &EffectsState) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
@@ -53,6 +86,15 @@ pub fn save(path: &Path, effects: &EffectsState) -> std::io::Result<()> {
     tmp.write_all(b"# Written by bytemeetd: the effects in use, restored at start.\n")?;
     tmp.write_all(text.as_bytes())?;
     tmp.as_file().sync_all()?;
+    if matches!(load(path), Ok(Some(_))) {
+        // A hard link: the copy costs no write, and the rename below
+        // leaves it pointing at the old contents.
+        let good = last_good(path);
+        let _ = std::fs::remove_file(&good);
+        if let Err(e) = std::fs::hard_link(path, &good) {
+            tracing::debug!("no last good copy of the state ({e})");
+        }
+    }
     tmp.persist(path).map_err(|e| e.error)?;
     // The rename itself is durable only once the directory is synced.
     std::fs::File::open(dir)?.sync_all()
@@ -164,7 +206,14 @@ fn write_logged(path: &Path, effects: &EffectsState) {
     if let Err(e) = save(path, effects) {
         tracing::error!(
             path = %path.display(),
-            "cannot save the effects ({e}); they are lost at the next restart"
+            "cannot save the effects ({e}); the last saved ones stay, and are restored at the next start"
+        );
+        crate::supervise::record(
+            "state",
+            &format!(
+                "cannot save {} ({e}); the last saved effects kept",
+                path.display()
+            ),
         );
     }
 }
@@ -195,7 +244,78 @@ mod tests {
             .flatten()
             .map(|e| e.file_name())
             .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("state.toml")]);
+        let mut names: Vec<_> = names
+            .into_iter()
+            .map(|n| n.into_string().expect("utf-8"))
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["state.toml", "state.toml.last-good"]);
+        assert_eq!(
+            load(&last_good(&path)),
+            Ok(Some(e)),
+            "the replaced file is kept"
+        );
+    }
+
+    #[test]
+    fn a_torn_file_gives_way_to_the_last_good_copy() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("state.toml");
+        let first = EffectsState {
+            filter: Some("sepia".parse().expect("filter")),
+            ..Default::default()
+        };
+        let second = EffectsState {
+            avatar: Some("robot".into()),
+            ..first.clone()
+        };
+        save(&path, &first).expect("save");
+        save(&path, &second).expect("save");
+        // Torn mid-write: the first half of the file.
+        let text = std::fs::read(&path).expect("read");
+        std::fs::write(&path, &text[..text.len() / 2]).expect("tear");
+        let (effects, warning) = load_or_last_good(&path);
+        assert_eq!(effects, Some(first.clone()));
+        let warning = warning.expect("warned");
+        assert!(warning.contains("last-good"), "{warning}");
+        // A torn file is never kept as the last good copy.
+        save(&path, &second).expect("save over the torn file");
+        assert_eq!(load(&last_good(&path)), Ok(Some(first)));
+        assert_eq!(load_or_last_good(&path), (Some(second), None));
+        // Both broken: the configured effects, said so.
+        std::fs::write(&path, "[effects").expect("tear");
+        std::fs::write(last_good(&path), "version = ").expect("tear");
+        let (effects, warning) = load_or_last_good(&path);
+        assert_eq!(effects, None);
+        assert!(warning.expect("warned").contains("configured effects"));
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_saved_state_as_it_was() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("state.toml");
+        let saved = EffectsState {
+            filter: Some("sepia".parse().expect("filter")),
+            ..Default::default()
+        };
+        save(&path, &saved).expect("save");
+        // A directory cannot be written where a file stands (ENOTDIR, even
+        // for root): the save fails before touching anything.
+        let blocked = path.join("state.toml");
+        assert!(save(&blocked, &EffectsState::default()).is_err());
+        assert_eq!(load(&path), Ok(Some(saved.clone())));
+        // Through the saver: the failure is logged and shown by `status`.
+        let saver = Saver::start(blocked);
+        saver.save(EffectsState::default());
+        saver.flush();
+        assert!(
+            crate::supervise::summary()
+                .iter()
+                .any(|l| l.starts_with("state: ") && l.contains("last saved effects kept")),
+            "{:?}",
+            crate::supervise::summary()
+        );
+        assert_eq!(load(&path), Ok(Some(saved)));
     }
 
     #[test]

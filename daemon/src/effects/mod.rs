@@ -42,7 +42,20 @@ enum Engine {
         Arc<std::sync::atomic::AtomicBool>,
     ),
     Ready(Box<GpuEngine>),
-    Unavailable,
+    /// No GPU could be used, and why.
+    Unavailable(String),
+}
+
+impl Engine {
+    /// What `status` shows as the GPU in use.
+    fn describe(&self) -> String {
+        match self {
+            Engine::NotStarted => "not started (starts with the first effect)".into(),
+            Engine::Starting(..) => "starting".into(),
+            Engine::Ready(e) => e.adapter(),
+            Engine::Unavailable(why) => format!("none: {why}"),
+        }
+    }
 }
 
 /// The picture behind the person, as the loader delivers it: one request
@@ -273,8 +286,7 @@ const LOCKSTEP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// driver's start-up can crash in the driver's teardown.
 impl Drop for Effects {
     fn drop(&mut self) {
-        if let Engine::Starting(h, stop) = std::mem::replace(&mut self.engine, Engine::Unavailable)
-        {
+        if let Engine::Starting(h, stop) = std::mem::replace(&mut self.engine, Engine::NotStarted) {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = h.join();
         }
@@ -285,7 +297,54 @@ impl Effects {
     /// Masks and face tracks per second, and the age of those applied to
     /// each frame, go to `stats` from now on.
     pub fn report_to(&mut self, stats: Arc<Stats>) {
+        stats.set_gpu(self.engine.describe());
         self.stats = Some(stats);
+    }
+
+    /// A fresh `Effects` with the same settings, after a panic left this one
+    /// in an unknown state: nothing of its GPU engine or threads is kept.
+    pub fn after_panic(&self) -> Effects {
+        let mut fresh = Effects::new(
+            self.filter.clone(),
+            self.background.clone(),
+            self.segmenter.clone(),
+            self.preference,
+        );
+        fresh.avatar = self.avatar.clone();
+        fresh.lockstep = self.lockstep;
+        if let Some(s) = &self.stats {
+            fresh.report_to(s.clone());
+        }
+        if !matches!(self.engine, Engine::NotStarted) {
+            fresh.warm_up();
+        }
+        fresh
+    }
+
+    /// The GPU device was lost (a driver reset, a hung GPU): the engine and
+    /// everything uploaded to it are dropped, frames pass unfiltered, and a
+    /// new engine is made in the background (recordings wait for it). The
+    /// frames that were on the GPU are lost.
+    fn rebuild_engine(&mut self, why: &str) {
+        tracing::error!(
+            "the GPU device was lost ({why}); frames pass unfiltered while the effects engine is made again"
+        );
+        crate::supervise::record(
+            "gpu",
+            &format!("device lost ({why}); effects engine made again"),
+        );
+        self.engine = Engine::NotStarted;
+        let picture = &mut self.inputs.picture;
+        picture.key = None;
+        picture.ready = false;
+        picture.waiting = false;
+        picture.advance = false;
+        self.inputs.lut.on_gpu = None;
+        self.inputs.lut.asked = None;
+        // The newest mask is handed to the new engine as if it were new.
+        self.mask_seen = 0;
+        self.mask_moved = false;
+        self.warm_up();
     }
 
     pub fn new(
@@ -357,7 +416,13 @@ impl Effects {
                     Ok(engine)
                 }) {
                 Ok(h) => self.engine = Engine::Starting(h, stop),
-                Err(e) => tracing::error!("cannot start the GPU thread: {e}"),
+                Err(e) => {
+                    tracing::error!("cannot start the GPU thread: {e}");
+                    self.engine = Engine::Unavailable(format!("cannot start the GPU thread: {e}"));
+                }
+            }
+            if let Some(s) = &self.stats {
+                s.set_gpu(self.engine.describe());
             }
         }
     }
@@ -366,19 +431,25 @@ impl Effects {
     /// without waiting for it.
     pub fn poll_warm_up(&mut self) {
         if matches!(&self.engine, Engine::Starting(h, _) if h.is_finished()) {
-            Self::engine(&mut self.engine, self.preference, false);
+            Self::engine(
+                &mut self.engine,
+                self.preference,
+                false,
+                self.stats.as_deref(),
+            );
         }
     }
 
     /// The engine when it is ready. Without a warm-up it is started on first
     /// use; `wait` blocks until a starting engine is ready (recordings), else
     /// frames pass through unfiltered meanwhile.
-    fn engine(
-        engine: &mut Engine,
+    fn engine<'a>(
+        engine: &'a mut Engine,
         preference: GpuPreference,
         wait: bool,
-    ) -> Option<&mut GpuEngine> {
-        let result = match std::mem::replace(engine, Engine::Unavailable) {
+        stats: Option<&Stats>,
+    ) -> Option<&'a mut GpuEngine> {
+        let result = match std::mem::replace(engine, Engine::NotStarted) {
             Engine::NotStarted => Some(GpuContext::new(preference).and_then(GpuEngine::new)),
             Engine::Starting(h, _) if wait || h.is_finished() => {
                 Some(h.join().unwrap_or_else(|_| {
@@ -398,9 +469,12 @@ impl Effects {
                 }
                 Err(e) => {
                     tracing::error!("{e}; frames pass through without effects");
-                    Engine::Unavailable
+                    Engine::Unavailable(e.to_string())
                 }
             };
+            if let Some(s) = stats {
+                s.set_gpu(engine.describe());
+            }
         }
         match engine {
             Engine::Ready(e) => Some(e),
@@ -457,9 +531,28 @@ impl Effects {
             self.mask_newest = None;
             self.mask_motion = MaskMotion::default();
         }
-        let Some(engine) = Self::engine(&mut self.engine, self.preference, self.lockstep) else {
+        crate::inject::panic_if_due(crate::inject::Point::EffectsPanic);
+        if let Some(why) = match &self.engine {
+            Engine::Ready(e) => e.lost(),
+            _ => None,
+        } {
+            self.rebuild_engine(&why);
+        }
+        let Some(engine) = Self::engine(
+            &mut self.engine,
+            self.preference,
+            self.lockstep,
+            self.stats.as_deref(),
+        ) else {
             return vec![frame];
         };
+        if crate::inject::hit(crate::inject::Point::GpuLost) {
+            tracing::warn!("destroying the GPU device on purpose (BYTEMEETD_INJECT)");
+            engine.destroy_device();
+            let mut done = self.flush();
+            done.push(frame);
+            return done;
+        }
         let mut face = None;
         if let Some(p) = &self.perception {
             p.offer(frame.clone());

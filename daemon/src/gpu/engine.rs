@@ -299,6 +299,17 @@ impl GpuEngine {
         super::describe(&self.ctx.info)
     }
 
+    /// Why the device under this engine was lost, once it has been: the
+    /// engine is then useless and must be made again.
+    pub fn lost(&self) -> Option<String> {
+        self.ctx.lost()
+    }
+
+    /// Loses the device on purpose (fault injection; see `GpuContext::destroy`).
+    pub fn destroy_device(&self) {
+        self.ctx.destroy();
+    }
+
     fn ensure_size(&mut self, size: Size) {
         if self.sized.as_ref().is_some_and(|s| s.size == size) {
             return;

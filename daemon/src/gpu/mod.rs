@@ -37,6 +37,9 @@ pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
+    /// Set, with the driver's reason, once the device is lost (a driver
+    /// reset, a GPU hang, `Device::destroy`): nothing made on it works again.
+    lost: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
@@ -130,16 +133,44 @@ impl GpuContext {
             adapter: describe(&info),
             reason: e.to_string(),
         })?;
+        let lost: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
+        let on_lost = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let why = match reason {
+                wgpu::DeviceLostReason::Destroyed => format!("destroyed: {message}"),
+                wgpu::DeviceLostReason::Unknown => message,
+            };
+            *on_lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        });
         // wgpu panics on errors nobody catches; a driver problem must not take
         // the camera down, so log it instead (the frame then passes unfiltered).
-        device.on_uncaptured_error(std::sync::Arc::new(|e: wgpu::Error| {
-            tracing::error!("GPU error: {e}");
+        // Once the device is lost every call fails: the loss is said once by
+        // whoever rebuilds the engine, not here for each call.
+        let quiet = lost.clone();
+        device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
+            if quiet.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+                tracing::error!("GPU error: {e}");
+            }
         }));
         Ok(GpuContext {
             device,
             queue,
             info,
+            lost,
         })
+    }
+
+    /// Why the device was lost, once it has been (see `lost`).
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Loses the device on purpose, as a driver reset would: what the
+    /// daemon's fault injection (`BYTEMEETD_INJECT=gpu-lost@N`) calls.
+    pub fn destroy(&self) {
+        self.device.destroy();
+        // The loss is reported once the work still queued is done, on a poll.
+        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
     }
 }
 

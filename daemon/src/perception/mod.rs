@@ -291,52 +291,53 @@ impl Perception {
         let spec = spec.clone();
         let handle = {
             let (input, latest, stop) = (input.clone(), latest.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("perception".into())
-                .spawn(move || {
-                    // Loaded here, not by the caller: the frame loop never waits.
-                    let mut segmenter = match Segmenter::new(&spec) {
-                        Ok(s) => s,
+            // A panic in a model or the tracker restarts the thread (models
+            // loaded again); the frame loop keeps the last mask meanwhile.
+            crate::supervise::spawn("perception", move || {
+                // Loaded here, not by the caller: the frame loop never waits.
+                let mut segmenter = match Segmenter::new(&spec) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!("{e}; backgrounds stay off until the daemon is reinstalled or the segmenter changed");
+                        return;
+                    }
+                };
+                let mut tracker = match faces.then(face::FaceTracker::new).transpose() {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::error!("{e}; face tracking stays off");
+                        None
+                    }
+                };
+                let mut down = Downscaler::default();
+                let mut last_error = None;
+                let start = std::time::Instant::now();
+                while let Pop::Item(frame) = input.pop(None) {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    crate::inject::panic_if_due(crate::inject::Point::PerceptionPanic);
+                    if let Some(t) = tracker.as_mut() {
+                        let result = track_face(t, &frame, &mut down, start);
+                        match result {
+                            Ok(r) => latest.publish_face(r),
+                            Err(e) => tracing::warn!("face tracking failed on a frame: {e}"),
+                        }
+                    }
+                    match segmenter.segment(&frame, &mut down) {
+                        Ok(mask) => {
+                            last_error = None;
+                            latest.publish(mask);
+                        }
                         Err(e) => {
-                            tracing::error!("{e}; backgrounds stay off until the daemon is reinstalled or the segmenter changed");
-                            return;
-                        }
-                    };
-                    let mut tracker = match faces.then(face::FaceTracker::new).transpose() {
-                        Ok(t) => t,
-                        Err(e) => {
-                            tracing::error!("{e}; face tracking stays off");
-                            None
-                        }
-                    };
-                    let mut down = Downscaler::default();
-                    let mut last_error = None;
-                    let start = std::time::Instant::now();
-                    while let Pop::Item(frame) = input.pop(None) {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        if let Some(t) = tracker.as_mut() {
-                            let result = track_face(t, &frame, &mut down, start);
-                            match result {
-                                Ok(r) => latest.publish_face(r),
-                                Err(e) => tracing::warn!("face tracking failed on a frame: {e}"),
-                            }
-                        }
-                        match segmenter.segment(&frame, &mut down) {
-                            Ok(mask) => {
-                                last_error = None;
-                                latest.publish(mask);
-                            }
-                            Err(e) => {
-                                if last_error.as_ref() != Some(&e) {
-                                    tracing::warn!("perception failed on a frame: {e}");
-                                    last_error = Some(e);
-                                }
+                            if last_error.as_ref() != Some(&e) {
+                                tracing::warn!("perception failed on a frame: {e}");
+                                last_error = Some(e);
                             }
                         }
                     }
-                })?
+                }
+            })?
         };
         Ok(Perception {
             input,

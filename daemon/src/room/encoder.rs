@@ -47,7 +47,7 @@ fn room_kbps(estimates_bps: impl Iterator<Item = f64>, max_kbps: u32) -> u32 {
     }
 }
 
-pub(super) fn encode_loop(mut ctx: EncoderCtx) {
+pub(super) fn encode_loop(ctx: &mut EncoderCtx) {
     let mut encoder: Option<vp8::Encoder> = None;
     let mut scratch = Scratch::default();
     let frame_ms = 1000 / ctx.fps;
@@ -70,6 +70,7 @@ pub(super) fn encode_loop(mut ctx: EncoderCtx) {
             // Nobody to send to: no encoding.
             continue;
         }
+        crate::inject::panic_if_due(crate::inject::Point::EncoderPanic);
         let t = Instant::now();
         // The RTP clock must follow real time: each frame lasts until the
         // next is taken, whatever the nominal rate (repeats, a slow camera).
@@ -82,7 +83,7 @@ pub(super) fn encode_loop(mut ctx: EncoderCtx) {
             &mut scratch,
             &mut half,
             &frame,
-            &ctx,
+            ctx,
             &estimates,
             frame_ms,
         ) {

@@ -155,9 +155,10 @@ impl JoinedRooms {
                 room: id.clone(),
                 stamp: self.stamp,
             };
-            std::thread::Builder::new()
-                .name("room-encode".into())
-                .spawn(move || encode_loop(ctx))
+            // A panic in the encoder restarts it (the next picture is a
+            // keyframe); the room stays joined.
+            let mut ctx = ctx;
+            crate::supervise::spawn("room-encode", move || encode_loop(&mut ctx))
                 .map_err(|e| RoomError::Runtime(e.to_string()))?
         };
         let (peer_tx, _) = mpsc::unbounded_channel();
