@@ -456,7 +456,25 @@ fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Bounds glibc's allocator arenas. By default glibc gives threads up to
+/// eight arenas per core; memory one short-lived thread freed (a model
+/// loaded and dropped, a room's encoder) then sits in its arena while the
+/// next thread fills another, and RSS climbs by tens of MiB per effect
+/// switch until every arena is full. The daemon allocates almost nothing
+/// per frame (`benches/alloc.rs`), so two arenas cost no contention.
+/// `MALLOC_ARENA_MAX` in the environment still decides when it is set.
+fn bound_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    bound_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
             // wgpu's GL probe logs an error on machines whose EGL has no

@@ -509,13 +509,14 @@ impl Effects {
         }
         let wants_mask = !self.background.is_none();
         let wants_face = self.avatar.is_some();
-        // (Re)start perception when it is needed and missing, or when it must
-        // start or stop tracking faces (face tracking costs a core's worth of
-        // time, so it runs only while an avatar is worn).
-        if (wants_mask || wants_face)
-            && (self.perception.is_none() || wants_face != self.perception_faces)
-        {
-            self.perception = None;
+        // Start perception when it is needed and missing; face tracking is
+        // switched on and off in the running thread (it costs a core's worth
+        // of time, so it runs only while an avatar is worn).
+        if let (Some(p), true) = (&self.perception, wants_face != self.perception_faces) {
+            p.set_faces(wants_face);
+            self.perception_faces = wants_face;
+        }
+        if (wants_mask || wants_face) && self.perception.is_none() {
             match Perception::start(&self.segmenter, wants_face) {
                 Ok(p) => {
                     self.perception = Some(p);

@@ -279,18 +279,22 @@ pub struct Perception {
     input: Arc<FrameQueue<SharedFrame>>,
     latest: Arc<Latest>,
     stop: Arc<AtomicBool>,
+    /// Whether faces are tracked too; changed while the thread runs.
+    faces: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
 
 impl Perception {
-    /// Starts the thread; with `faces` it tracks the face too.
+    /// Starts the thread; with `faces` it tracks the face too (see `set_faces`).
     pub fn start(spec: &SegmenterSpec, faces: bool) -> std::io::Result<Self> {
         let input = Arc::new(FrameQueue::<SharedFrame>::new(1, Overflow::DropOldest));
         let latest = Arc::new(Latest::default());
         let stop = Arc::new(AtomicBool::new(false));
+        let faces = Arc::new(AtomicBool::new(faces));
         let spec = spec.clone();
         let handle = {
-            let (input, latest, stop) = (input.clone(), latest.clone(), stop.clone());
+            let (input, latest, stop, want_faces) =
+                (input.clone(), latest.clone(), stop.clone(), faces.clone());
             // A panic in a model or the tracker restarts the thread (models
             // loaded again); the frame loop keeps the last mask meanwhile.
             crate::supervise::spawn("perception", move || {
@@ -302,13 +306,11 @@ impl Perception {
                         return;
                     }
                 };
-                let mut tracker = match faces.then(face::FaceTracker::new).transpose() {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::error!("{e}; face tracking stays off");
-                        None
-                    }
-                };
+                // Made when faces are wanted and dropped when not, on this
+                // thread: its memory is reused by the next one rather than
+                // left in another thread's allocator arena.
+                let mut tracker: Option<face::FaceTracker> = None;
+                let mut tracker_failed = false;
                 let mut down = Downscaler::default();
                 let mut last_error = None;
                 let start = std::time::Instant::now();
@@ -317,6 +319,18 @@ impl Perception {
                         break;
                     }
                     crate::inject::panic_if_due(crate::inject::Point::PerceptionPanic);
+                    if !want_faces.load(Ordering::Relaxed) {
+                        tracker = None;
+                        tracker_failed = false;
+                    } else if tracker.is_none() && !tracker_failed {
+                        match face::FaceTracker::new() {
+                            Ok(t) => tracker = Some(t),
+                            Err(e) => {
+                                tracing::error!("{e}; face tracking stays off");
+                                tracker_failed = true;
+                            }
+                        }
+                    }
                     if let Some(t) = tracker.as_mut() {
                         let result = track_face(t, &frame, &mut down, start);
                         match result {
@@ -343,8 +357,15 @@ impl Perception {
             input,
             latest,
             stop,
+            faces,
             handle: Some(handle),
         })
+    }
+
+    /// Starts or stops tracking faces from the next frame on, keeping the
+    /// thread and its segmenter (no model is loaded again).
+    pub fn set_faces(&self, on: bool) {
+        self.faces.store(on, Ordering::Relaxed);
     }
 
     /// Offers a frame (shared, not copied); an older one still waiting is dropped.
