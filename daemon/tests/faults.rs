@@ -48,6 +48,15 @@ fn faults(bus: &Bus) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Waits until `status` reports person masks being made.
+fn masks_come(bus: &Bus, what: &str) {
+    wait_for_secs(what, 60, || {
+        status_json(bus)["stats"]["masks_per_s"]
+            .as_f64()
+            .is_some_and(|m| m > 0.0)
+    });
+}
+
 /// The clip goes on growing: at least `n` more frames within `secs`.
 fn keeps_flowing(d: &Daemon, n: usize, secs: u64) {
     let before = grey_frames(&d.clip, W, H).len();
@@ -149,11 +158,7 @@ fn panicking_workers_are_restarted_and_the_picture_goes_on() {
         d.log().contains("the perception thread panicked")
     });
     // The restarted thread makes masks again.
-    wait_for_secs("masks after the restart", 60, || {
-        status_json(&bus)["stats"]["masks_per_s"]
-            .as_f64()
-            .is_some_and(|m| m > 0.0)
-    });
+    masks_come(&bus, "masks after the restart");
     let before_avatar = luma_frames(&d.clip).pop().expect("frames");
     bus.ok(&["avatar", "set", "robot"]);
     wait_for_secs("the avatar raster panic", 60, || {
@@ -186,11 +191,7 @@ fn panicking_workers_are_restarted_and_the_picture_goes_on() {
     assert!(shown.contains("faults"), "{shown}");
     // The fresh chain after the effects panic still wears the avatar and
     // blurs: masks keep coming.
-    wait_for_secs("masks after the chain was made again", 60, || {
-        status_json(&bus)["stats"]["masks_per_s"]
-            .as_f64()
-            .is_some_and(|m| m > 0.0)
-    });
+    masks_come(&bus, "masks after the chain was made again");
     d.stop();
 }
 

@@ -1,10 +1,21 @@
-//! What the fuzz targets share: the daemon's `.cube` LUT parser, compiled
-//! here from its own source file (it needs nothing but `std`), so fuzzing it
-//! does not instrument the daemon's whole dependency tree.
+//! What the fuzz targets share: the daemon's parsers that need nothing
+//! heavy (the `.cube` LUT parser, the frame and settings types: effect
+//! specs, sources, outputs, sizes, the saved state), compiled here from
+//! their own source files so fuzzing them does not instrument the daemon's
+//! whole dependency tree. They sit at this crate's root under the names
+//! the daemon gives them (`crate::frame`, `crate::settings`).
 
 #[path = "../../daemon/src/gpu/lut.rs"]
 #[allow(dead_code, clippy::all)]
 pub mod lut;
+
+#[path = "../../daemon/src/frame.rs"]
+#[allow(dead_code, clippy::all)]
+pub mod frame;
+
+#[path = "../../daemon/src/settings/mod.rs"]
+#[allow(dead_code, clippy::all)]
+pub mod settings;
 
 /// Splits fuzz input into (connection, event, payload) steps: one per line,
 /// `C EVENT PAYLOAD`, where `C` is the first byte (a connection out of 4).
