@@ -28,6 +28,10 @@ struct Args {
     /// Most open connections from one address (IPv6: one /64).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     conns_per_addr: u32,
+    /// New connections one address may open per second (bursts of three
+    /// times as many).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    new_conns_per_sec: u32,
     /// Most open connections in all (each holds a file descriptor).
     #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     conns: u32,
@@ -67,6 +71,8 @@ fn main() -> ExitCode {
     let net = NetLimits {
         per_addr: args.conns_per_addr as usize,
         total: args.conns as usize,
+        new_per_sec: f64::from(args.new_conns_per_sec),
+        new_burst: 3.0 * f64::from(args.new_conns_per_sec),
         allowed_origins: args.allow_origins.clone(),
         ..NetLimits::default()
     };
@@ -139,5 +145,7 @@ mod tests {
         let n = NetLimits::default();
         assert_eq!(args.conns_per_addr as usize, n.per_addr);
         assert_eq!(args.conns as usize, n.total);
+        assert_eq!(f64::from(args.new_conns_per_sec), n.new_per_sec);
+        assert_eq!(3.0 * n.new_per_sec, n.new_burst);
     }
 }

@@ -71,6 +71,15 @@ fn start_server() -> Result<(Child, String), String> {
     let server = exe.with_file_name("bytemeet-rooms");
     let mut child = Command::new(&server)
         .args(["--port", "0", "--rooms", "100000", "--peers-per-room", "64"])
+        // Every peer here comes from 127.0.0.1: the per-address limits
+        // would refuse most of them. The load run measures relaying; the
+        // limits have their own tests (tests/attacks.rs).
+        .args([
+            "--conns-per-addr",
+            "100000",
+            "--new-conns-per-sec",
+            "100000",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
