@@ -86,7 +86,17 @@ try {
   check(before.camera_active === false, 'camera closed before the browser asks');
 
   // Scaled by the daemon: 1280x720 in, 640x360 offered.
-  const label = await page.evaluate(() => open(640, 360));
+  // Chromium learns of PipeWire camera nodes through the portal in the
+  // background: on a loaded machine the first ask may come before it has
+  // seen ours. Ask again for up to 20 s before calling it missing.
+  let label = null;
+  for (const end = Date.now() + 20000; label === null && Date.now() < end;) {
+    label = await page.evaluate(() => open(640, 360)).catch((e) => {
+      console.log(`camera not found yet (${e.message.split('\n')[0]}); asking again`);
+      return null;
+    });
+    if (label === null) await new Promise((r) => setTimeout(r, 1000));
+  }
   check(label === 'ByteMeet Camera', `getUserMedia opened "${label}"`);
   const devices = await page.evaluate(async () =>
     (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput').map((d) => d.label));
