@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(room_events client_frames cube_lut effect_specs)
+[ ${#targets[@]} -gt 0 ] || targets=(room_events client_frames cube_lut effect_specs config_file avatar_pack camera_buffer y4m_clip still_image)
 
 # cargo-afl and the AFL++ it builds, once per machine.
 AFL_VERSION=0.17.1

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need, then runs format
-# and lint checks, every cargo test, the rooms in headless Chromium, the
+# and lint checks, every cargo test, the rooms and the studio page in
+# headless Chromium, the
 # PipeWire camera in headless Chromium through the Camera portal, the room
 # server under load, a short soak, fuzzing, the .deb check, and the
 # real-kernel V4L2 test in a VM.
@@ -54,6 +55,8 @@ if ! cmp -s tests/rooms/node_modules/socket.io-client/dist/socket.io.min.js room
   exit 1
 fi
 dbus-run-session -- node tests/rooms/e2e.mjs "$CARGO_TARGET_DIR/debug" "$CARGO_TARGET_DIR/rooms-e2e"
+stage "ByteMeet Studio in headless Chromium (preview, galleries, controls, keyboard)"
+dbus-run-session -- node tests/rooms/studio.mjs "$CARGO_TARGET_DIR/debug" "$CARGO_TARGET_DIR/studio"
 stage "ByteMeet Camera in headless Chromium through PipeWire and the Camera portal"
 bash tests/camera/portal.sh "$CARGO_TARGET_DIR/debug" "$CARGO_TARGET_DIR/camera-portal"
 stage "room server under load (200 peers, 50 rooms, 30 s; no loss, no growth)"

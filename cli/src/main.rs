@@ -71,6 +71,15 @@ enum Cmd {
     },
     /// Make the daemon read its config file again.
     Reload,
+    /// Open ByteMeet Studio, the daemon's page on this machine: a live
+    /// preview, galleries of looks drawn from your camera, controls and
+    /// status. Prints the page's address (it carries a secret token: keep
+    /// it to yourself).
+    Studio {
+        /// Only print the address; do not start a browser.
+        #[arg(long)]
+        no_open: bool,
+    },
     /// Check what ByteMeet needs here (virtual camera, webcam, group, GPU,
     /// bus, daemon, room server), each failure with its fix.
     Doctor {
@@ -698,9 +707,30 @@ async fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             no_stats,
         } => watch(&conn, out, json, count, no_stats).await?,
         Cmd::Reload => cam.reload().await?,
+        Cmd::Studio { no_open } => {
+            let url = cam.open_studio().await?;
+            println!("{url}");
+            if !no_open {
+                open_in_browser(&url);
+            }
+        }
         Cmd::Devices | Cmd::Completions { .. } | Cmd::Man | Cmd::Doctor { .. } => {}
     }
     Ok(())
+}
+
+/// Hands `url` to the desktop's browser (`xdg-open`); says so when there
+/// is none, the address printed above still works.
+fn open_in_browser(url: &str) {
+    let opened = std::process::Command::new("xdg-open")
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(e) = opened {
+        eprintln!("cannot start a browser (xdg-open: {e}); open the address above in one");
+    }
 }
 
 /// `(node, name)` for every V4L2 node in sysfs, in number order.

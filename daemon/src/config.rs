@@ -42,6 +42,8 @@ pub struct ConfigFile {
     pub gpu: Option<String>,
     /// Defaults for joining ByteMeet rooms.
     pub rooms: Option<RoomDefaults>,
+    /// The studio page's server.
+    pub studio: Option<crate::settings::studio::StudioSettings>,
 }
 
 /// `[rooms]`: what `bytemeetctl room join` uses when it is not told.
@@ -102,6 +104,7 @@ pub struct Settings {
     pub gpu: GpuPreference,
     pub rooms: RoomDefaults,
     pub avatar: Option<String>,
+    pub studio: crate::settings::studio::StudioSettings,
 }
 
 impl Default for Settings {
@@ -119,6 +122,7 @@ impl Default for Settings {
             gpu: GpuPreference::Auto,
             rooms: RoomDefaults::default(),
             avatar: None,
+            studio: Default::default(),
         }
     }
 }
@@ -168,16 +172,22 @@ pub fn read(path: &Path) -> Result<Option<(ConfigFile, Settings)>, ConfigError> 
             })
         }
     };
-    let file: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+    parse(&text, path).map(Some)
+}
+
+/// Parses and checks config text (as read from `path`, which errors name)
+/// over the defaults.
+pub fn parse(text: &str, path: &Path) -> Result<(ConfigFile, Settings), ConfigError> {
+    let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Invalid {
         path: path.display().to_string(),
         reason: e.to_string(),
     })?;
     match Settings::default().with_file(&file, path) {
-        Ok(s) => Ok(Some((file, s))),
+        Ok(s) => Ok((file, s)),
         Err(ConfigError::Value {
             path, key, reason, ..
         }) => Err(ConfigError::Value {
-            line: line_of(&text, &key),
+            line: line_of(text, &key),
             path,
             key,
             reason,
@@ -245,6 +255,9 @@ impl Settings {
         if let Some(r) = &file.rooms {
             r.check().map_err(|e| bad("rooms", &e))?;
             self.rooms = r.clone();
+        }
+        if let Some(st) = &file.studio {
+            self.studio = st.clone();
         }
         Ok(self)
     }

@@ -392,8 +392,34 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    // The studio page: served on first use (`bytemeetctl studio`), or now
+    // when the config asks.
+    let studio = (!batch).then(|| {
+        bytemeetd::studio::Studio::new(
+            bytemeetd::control::dbus::CameraService::new(
+                hub.clone(),
+                reloader.clone(),
+                rooms.clone(),
+            ),
+            s.studio.clone(),
+            bytemeetd::studio::thumbs::ChainSettings {
+                segmenter: s.segmenter.clone(),
+                gpu: s.gpu,
+            },
+            s.fps,
+        )
+    });
+    if let (Some(studio), true) = (&studio, s.studio.start) {
+        match studio.open() {
+            Ok(url) => tracing::info!("studio page: {url}"),
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
     if !batch && !args.no_dbus {
-        match control_bus::start(hub.clone(), reloader, rooms.clone()) {
+        let page = studio
+            .clone()
+            .map(|s| s as Arc<dyn bytemeetd::control::dbus::StudioPage>);
+        match control_bus::start(hub.clone(), reloader, rooms.clone(), page) {
             BusStatus::Serving => {
                 tracing::info!(name = bytemeet_proto::BUS_NAME, "control on the session bus")
             }

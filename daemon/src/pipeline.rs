@@ -149,6 +149,9 @@ fn start_effects(
             loop {
                 let wait = (effects.pending() > 0).then_some(poll);
                 let popped = raw.pop(wait);
+                if let (Pop::Item(frame), true) = (&popped, hub.source_tap().wanted()) {
+                    hub.source_tap().publish(frame.clone());
+                }
                 effects.poll_warm_up();
                 if let Some(state) = hub.effects_if_newer(&mut seen) {
                     effects.apply(&state);
@@ -481,7 +484,8 @@ pub fn run(
         let demand = batch
             || outputs.iter().any(|o| o.demand.wants_frames())
             || hub.snapshot_wanted()
-            || hub.room_tap().wanted();
+            || hub.room_tap().wanted()
+            || hub.source_tap().wanted();
         match sched.update(now, demand) {
             Some(Action::Open) => {
                 tracing::debug!(source = %source, "opening source");

@@ -82,6 +82,9 @@ pub trait Camera {
     fn leave_room(&self, id: &str) -> zbus::Result<()>;
     /// Reads the config file again.
     fn reload(&self) -> zbus::Result<()>;
+    /// Starts the studio page's server on first use; its address with the
+    /// token that opens it (loopback only).
+    fn open_studio(&self) -> zbus::Result<String>;
 
     #[zbus(property)]
     fn filter(&self) -> zbus::Result<String>;

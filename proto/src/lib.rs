@@ -81,6 +81,13 @@ pub fn avatars_dir() -> Option<PathBuf> {
     xdg_file("XDG_DATA_HOME", ".local/share", "avatars")
 }
 
+/// Where a user's own background pictures live, shown in the studio's
+/// gallery: `$XDG_DATA_HOME/bytemeet/backgrounds`
+/// (`~/.local/share/bytemeet/backgrounds`).
+pub fn backgrounds_dir() -> Option<PathBuf> {
+    xdg_file("XDG_DATA_HOME", ".local/share", "backgrounds")
+}
+
 /// `a(ss)`: a name and a one-line description, for the `List*` methods.
 pub type Choice = (String, String);
 

@@ -29,11 +29,21 @@ use crate::room::Rooms;
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The object served at `/org/bytemeet/Camera`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CameraService {
     hub: Arc<Hub>,
     reloader: Option<Arc<Reloader>>,
     rooms: Arc<Rooms>,
+    /// The studio page, started by `OpenStudio`; `None` in the studio's own
+    /// copy of the service.
+    studio: Option<Arc<dyn StudioPage>>,
+}
+
+/// The studio page as control sees it (the `studio` module serves it and
+/// uses this service, so control names only this).
+pub trait StudioPage: Send + Sync + std::fmt::Debug {
+    /// Starts the page's server on first use; its address with the token.
+    fn open(&self) -> Result<String, String>;
 }
 
 impl CameraService {
@@ -42,7 +52,116 @@ impl CameraService {
             hub,
             reloader,
             rooms,
+            studio: None,
         }
+    }
+
+    /// Serves `OpenStudio` with `studio`.
+    pub fn with_studio(mut self, studio: Arc<dyn StudioPage>) -> Self {
+        self.studio = Some(studio);
+        self
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    pub fn room_service(&self) -> &Arc<Rooms> {
+        &self.rooms
+    }
+}
+
+/// The changes every client makes the same way: D-Bus methods and the
+/// studio page call these, so a change is checked once, by the same rules.
+impl CameraService {
+    pub async fn apply_filter(&self, spec: &str) -> Result<(), CameraError> {
+        let spec = bounded(spec, "filter")?;
+        let f = parse_filter(spec).await?;
+        self.hub.update_effects(|e| e.filter = f);
+        Ok(())
+    }
+
+    pub async fn apply_background(&self, spec: &str) -> Result<(), CameraError> {
+        let spec = bounded(spec, "background")?;
+        let b = parse_background(spec).await?;
+        self.hub.update_effects(|e| e.background = b);
+        Ok(())
+    }
+
+    pub async fn apply_avatar(&self, name: &str) -> Result<(), CameraError> {
+        let name = bounded(name, "avatar")?;
+        let name = name.trim();
+        if is_off(name) {
+            self.hub.update_effects(|e| e.avatar = None);
+            return Ok(());
+        }
+        let chosen = name.to_string();
+        let name = blocking(move || check_avatar(&chosen)).await?;
+        self.hub.update_effects(|e| e.avatar = Some(name));
+        Ok(())
+    }
+
+    pub fn clear(&self) {
+        self.hub.update_effects(|e| *e = EffectsState::default());
+    }
+
+    pub async fn apply_join(
+        &self,
+        url: &str,
+        display_name: &str,
+        max_kbps: u32,
+    ) -> Result<String, CameraError> {
+        let url = bounded(url, "room address")?;
+        let display_name = bounded(display_name, "display name")?;
+        let defaults = self.hub.room_defaults();
+        // A bare room id joins on the configured server.
+        let url = match &defaults.server {
+            Some(server) if !url.contains("://") => {
+                format!(
+                    "{}/{}",
+                    server.trim_end_matches('/'),
+                    url.trim_start_matches('/')
+                )
+            }
+            None if !url.contains("://") => {
+                return Err(invalid(format!(
+                    "room {url:?}: give the room's address (http://HOST:3030/ROOM), or set [rooms] server in the config to join by room id"
+                )))
+            }
+            _ => url.to_string(),
+        };
+        let name = match display_name.trim() {
+            "" => defaults.display_name.unwrap_or_else(|| "ByteMeet".into()),
+            n => n.to_string(),
+        };
+        let name = bytemeet_proto::signal::display_name(&name).map_err(invalid)?;
+        let max_kbps = match max_kbps {
+            0 => defaults
+                .max_kbps
+                .unwrap_or(crate::room::RoomSettings::default().max_kbps),
+            k => {
+                crate::config::check_kbps(k).map_err(|e| invalid(e.to_string()))?;
+                k
+            }
+        };
+        let rooms = self.rooms.clone();
+        blocking(move || {
+            let rooms = rooms.joined().map_err(CameraError::Failed)?;
+            rooms
+                .join(&url, &name, crate::room::RoomSettings { max_kbps })
+                .map_err(|e| match e {
+                    crate::room::RoomError::Runtime(why) => CameraError::Failed(why),
+                    e => invalid(e.to_string()),
+                })
+        })
+        .await
+    }
+
+    pub async fn apply_leave(&self, id: &str) -> Result<(), CameraError> {
+        let id = bounded(id, "room id")?;
+        let rooms = self.rooms.clone();
+        let id = id.to_string();
+        blocking(move || rooms.leave(&id).map_err(|e| invalid(e.to_string()))).await
     }
 }
 
@@ -445,34 +564,33 @@ impl CameraService {
     }
 
     async fn set_filter(&self, spec: &str) -> Result<(), CameraError> {
-        let spec = bounded(spec, "filter")?;
-        let f = parse_filter(spec).await?;
-        self.hub.update_effects(|e| e.filter = f);
-        Ok(())
+        self.apply_filter(spec).await
     }
 
     async fn set_background(&self, spec: &str) -> Result<(), CameraError> {
-        let spec = bounded(spec, "background")?;
-        let b = parse_background(spec).await?;
-        self.hub.update_effects(|e| e.background = b);
-        Ok(())
+        self.apply_background(spec).await
     }
 
     async fn set_avatar(&self, name: &str) -> Result<(), CameraError> {
-        let name = bounded(name, "avatar")?;
-        let name = name.trim();
-        if is_off(name) {
-            self.hub.update_effects(|e| e.avatar = None);
-            return Ok(());
-        }
-        let chosen = name.to_string();
-        let name = blocking(move || check_avatar(&chosen)).await?;
-        self.hub.update_effects(|e| e.avatar = Some(name));
-        Ok(())
+        self.apply_avatar(name).await
     }
 
     async fn clear_effects(&self) {
-        self.hub.update_effects(|e| *e = EffectsState::default());
+        self.clear();
+    }
+
+    /// Starts the studio page's server (on first use) and gives its
+    /// address, with the token that opens it.
+    async fn open_studio(&self) -> Result<String, CameraError> {
+        match &self.studio {
+            Some(studio) => {
+                let studio = studio.clone();
+                blocking(move || studio.open().map_err(CameraError::Failed)).await
+            }
+            None => Err(CameraError::Failed(
+                "this daemon runs without the studio page".into(),
+            )),
+        }
     }
 
     async fn set_source(&self, spec: &str) -> Result<(), CameraError> {
@@ -513,57 +631,11 @@ impl CameraService {
         display_name: &str,
         max_kbps: u32,
     ) -> Result<String, CameraError> {
-        let url = bounded(url, "room address")?;
-        let display_name = bounded(display_name, "display name")?;
-        let defaults = self.hub.room_defaults();
-        // A bare room id joins on the configured server.
-        let url = match &defaults.server {
-            Some(server) if !url.contains("://") => {
-                format!(
-                    "{}/{}",
-                    server.trim_end_matches('/'),
-                    url.trim_start_matches('/')
-                )
-            }
-            None if !url.contains("://") => {
-                return Err(invalid(format!(
-                    "room {url:?}: give the room's address (http://HOST:3030/ROOM), or set [rooms] server in the config to join by room id"
-                )))
-            }
-            _ => url.to_string(),
-        };
-        let name = match display_name.trim() {
-            "" => defaults.display_name.unwrap_or_else(|| "ByteMeet".into()),
-            n => n.to_string(),
-        };
-        let name = bytemeet_proto::signal::display_name(&name).map_err(invalid)?;
-        let max_kbps = match max_kbps {
-            0 => defaults
-                .max_kbps
-                .unwrap_or(crate::room::RoomSettings::default().max_kbps),
-            k => {
-                crate::config::check_kbps(k).map_err(|e| invalid(e.to_string()))?;
-                k
-            }
-        };
-        let rooms = self.rooms.clone();
-        blocking(move || {
-            let rooms = rooms.joined().map_err(CameraError::Failed)?;
-            rooms
-                .join(&url, &name, crate::room::RoomSettings { max_kbps })
-                .map_err(|e| match e {
-                    crate::room::RoomError::Runtime(why) => CameraError::Failed(why),
-                    e => invalid(e.to_string()),
-                })
-        })
-        .await
+        self.apply_join(url, display_name, max_kbps).await
     }
 
     async fn leave_room(&self, id: &str) -> Result<(), CameraError> {
-        let id = bounded(id, "room id")?;
-        let rooms = self.rooms.clone();
-        let id = id.to_string();
-        blocking(move || rooms.leave(&id).map_err(|e| invalid(e.to_string()))).await
+        self.apply_leave(id).await
     }
 
     async fn reload(&self) -> Result<(), CameraError> {
@@ -740,7 +812,12 @@ async fn connect(
     hub: &Arc<Hub>,
     reloader: Option<Arc<Reloader>>,
     rooms: &Arc<Rooms>,
+    studio: Option<Arc<dyn StudioPage>>,
 ) -> Result<zbus::Connection, BusStatus> {
+    let mut service = CameraService::new(hub.clone(), reloader, rooms.clone());
+    if let Some(s) = studio {
+        service = service.with_studio(s);
+    }
     let builder = zbus::connection::Builder::session()
         .map_err(|e| BusStatus::Unavailable(format!("no session bus address ({e})")))?;
     // One daemon per session: a second one must neither take the name over
@@ -748,10 +825,7 @@ async fn connect(
     let builder = builder
         .allow_name_replacements(false)
         .replace_existing_names(false)
-        .serve_at(
-            OBJECT_PATH,
-            CameraService::new(hub.clone(), reloader, rooms.clone()),
-        )
+        .serve_at(OBJECT_PATH, service)
         .and_then(|b| b.name(BUS_NAME))
         .map_err(|e| BusStatus::Unavailable(e.to_string()))?;
     match builder.build().await {
@@ -769,7 +843,12 @@ async fn connect(
 
 /// Takes the bus name and serves the interface on a thread of its own for as
 /// long as the process runs. Returns once the name is taken or refused.
-pub fn start(hub: Arc<Hub>, reloader: Option<Arc<Reloader>>, rooms: Arc<Rooms>) -> BusStatus {
+pub fn start(
+    hub: Arc<Hub>,
+    reloader: Option<Arc<Reloader>>,
+    rooms: Arc<Rooms>,
+    studio: Option<Arc<dyn StudioPage>>,
+) -> BusStatus {
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("control".into())
@@ -785,7 +864,7 @@ pub fn start(hub: Arc<Hub>, reloader: Option<Arc<Reloader>>, rooms: Arc<Rooms>) 
                 }
             };
             rt.block_on(async move {
-                let conn = match connect(&hub, reloader, &rooms).await {
+                let conn = match connect(&hub, reloader, &rooms, studio).await {
                     Ok(c) => c,
                     Err(status) => {
                         let _ = tx.send(status);

@@ -84,6 +84,9 @@ pub struct Hub {
     /// Output pictures for the rooms joined (the rooms service itself,
     /// `room::Rooms`, is owned by `main`).
     room_tap: Arc<crate::room::tap::FrameTap>,
+    /// The source's pictures before any effect, for the studio's
+    /// thumbnails (published only while a reader waits).
+    source_tap: Arc<crate::room::tap::FrameTap>,
     /// Writes the effects to the state file on a thread of its own; `None`
     /// for runs that leave no trace.
     saver: Option<state::Saver>,
@@ -102,6 +105,7 @@ impl Hub {
             stats,
             rooms: Mutex::new(RoomDefaults::default()),
             room_tap: Arc::default(),
+            source_tap: Arc::default(),
             saver: None,
             changed: Notify::new(),
         }
@@ -194,6 +198,12 @@ impl Hub {
     /// Where the pipeline puts output pictures for the rooms.
     pub fn room_tap(&self) -> &Arc<crate::room::tap::FrameTap> {
         &self.room_tap
+    }
+
+    /// Where the effect stage puts the source's pictures while someone
+    /// (the studio's thumbnails) waits for one.
+    pub fn source_tap(&self) -> &Arc<crate::room::tap::FrameTap> {
+        &self.source_tap
     }
 
     pub fn room_defaults(&self) -> RoomDefaults {

@@ -275,6 +275,10 @@ pub struct Effects {
     inputs: Inputs,
     /// Wait for each frame's own mask (recordings) instead of using the newest.
     lockstep: bool,
+    /// Keep the perception thread while no effect needs it (a chain that
+    /// switches effects every frame, as the studio's thumbnails do, would
+    /// otherwise load the models again each time).
+    hold_perception: bool,
     problem: SayOnce,
 }
 
@@ -371,6 +375,7 @@ impl Effects {
             mask_moved: false,
             inputs: Inputs::default(),
             lockstep: false,
+            hold_perception: false,
             problem: SayOnce::new(),
         }
     }
@@ -393,6 +398,12 @@ impl Effects {
     /// where every frame is kept and none may show a stale mask.
     pub fn set_lockstep(&mut self, on: bool) {
         self.lockstep = on;
+    }
+
+    /// Keeps the perception thread (and its models) while effects that do
+    /// not need it are shown.
+    pub fn set_hold_perception(&mut self, on: bool) {
+        self.hold_perception = on;
     }
 
     /// Starts creating the GPU engine in the background, so that the first
@@ -527,7 +538,7 @@ impl Effects {
                     format!("perception could not start: {e}"),
                 ),
             }
-        } else if !wants_mask && !wants_face && self.perception.is_some() {
+        } else if !wants_mask && !wants_face && !self.hold_perception && self.perception.is_some() {
             self.perception = None;
             self.mask_newest = None;
             self.mask_motion = MaskMotion::default();

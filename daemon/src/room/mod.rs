@@ -12,6 +12,7 @@
 mod driver;
 mod encoder;
 pub mod peer;
+pub mod preview;
 pub mod session;
 pub mod stamp;
 pub mod tap;

@@ -10,6 +10,7 @@ pub mod gpu;
 pub mod output;
 pub mod segmenter;
 pub mod source;
+pub mod studio;
 
 /// Why a setting was refused. `Unknown` names something that is not in its
 /// catalogue (a filter, a scene, a kind of source...), so callers can answer

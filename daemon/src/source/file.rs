@@ -52,7 +52,7 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-type Y4mDecoder = y4m::Decoder<Counting<BufReader<File>>>;
+type Y4mDecoder = y4m::Decoder<crate::decode::Y4mInput<Counting<BufReader<File>>>>;
 
 /// A looping y4m clip (8-bit 4:2:0, 4:2:2, 4:4:4 or mono).
 pub struct Y4mSource {
@@ -109,23 +109,7 @@ impl Y4mSource {
             inner: BufReader::new(file),
             read: bytes_read,
         };
-        let limits = y4m::Limits { bytes: 256 << 20 };
-        let decoder = y4m::Decoder::new_with_limits(reader, limits)
-            .map_err(|e| bad(format!("not a readable y4m clip ({e:?})")))?;
-        let colorspace = decoder.get_colorspace();
-        if decoder.get_bit_depth() != 8 {
-            return Err(bad(format!(
-                "{}-bit y4m is not supported; convert with `ffmpeg -i IN -pix_fmt yuv420p OUT.y4m`",
-                decoder.get_bit_depth()
-            )));
-        }
-        let (w, h) = (decoder.get_width() as u32, decoder.get_height() as u32);
-        if w < 2 || h < 2 || w % 2 != 0 || h % 2 != 0 || w > 7680 || h > 4320 {
-            return Err(bad(format!(
-                "clip size {w}x{h} is not supported (even sizes up to 7680x4320)"
-            )));
-        }
-        Ok((decoder, Size::new(w, h), colorspace))
+        crate::decode::y4m_decoder(reader).map_err(bad)
     }
 
     /// `planes` holds Y, U and V one after the other (`split` gives the Y
@@ -135,59 +119,12 @@ impl Y4mSource {
         planes: FrameBuf,
         split: (usize, usize),
     ) -> Result<Frame, SourceError> {
-        let size = self.clip_size;
-        let (w, h) = (size.width, size.height);
-        let frame = match self.colorspace {
-            y4m::Colorspace::C420
-            | y4m::Colorspace::C420jpeg
-            | y4m::Colorspace::C420paldv
-            | y4m::Colorspace::C420mpeg2 => Frame::new(size, PixelFormat::I420, planes, self.seq),
-            cs => {
-                let (y, rest) = planes.split_at(split.0);
-                let (u, v) = rest.split_at(split.1);
-                let mut rgba = vec![0u8; size.pixels() * 4];
-                let img = |cw: u32| yuvutils_rs::YuvPlanarImage {
-                    y_plane: y,
-                    y_stride: w,
-                    u_plane: u,
-                    u_stride: cw,
-                    v_plane: v,
-                    v_stride: cw,
-                    width: w,
-                    height: h,
-                };
-                let range = yuvutils_rs::YuvRange::Limited;
-                let matrix = yuvutils_rs::YuvStandardMatrix::Bt601;
-                let result = match cs {
-                    y4m::Colorspace::C422 => {
-                        yuvutils_rs::yuv422_to_rgba(&img(w / 2), &mut rgba, w * 4, range, matrix)
-                    }
-                    y4m::Colorspace::C444 => {
-                        yuvutils_rs::yuv444_to_rgba(&img(w), &mut rgba, w * 4, range, matrix)
-                    }
-                    y4m::Colorspace::Cmono => {
-                        let gray = yuvutils_rs::YuvGrayImage {
-                            y_plane: y,
-                            y_stride: w,
-                            width: w,
-                            height: h,
-                        };
-                        yuvutils_rs::yuv400_to_rgba(&gray, &mut rgba, w * 4, range, matrix)
-                    }
-                    other => {
-                        return Err(SourceError::BadFile {
-                            path: self.path.display().to_string(),
-                            reason: format!("y4m colour space {other:?} is not supported"),
-                        })
-                    }
-                };
-                result.map_err(|e| SourceError::BadFile {
+        let frame =
+            crate::decode::y4m_frame(self.colorspace, self.clip_size, planes, split, self.seq)
+                .map_err(|reason| SourceError::BadFile {
                     path: self.path.display().to_string(),
-                    reason: e.to_string(),
+                    reason,
                 })?;
-                Frame::new(size, PixelFormat::Rgba, rgba, self.seq)
-            }
-        };
         fit_pooled(frame, self.size, &mut self.resizer, Some(&self.pool)).map_err(|e| {
             SourceError::BadFile {
                 path: self.path.display().to_string(),
@@ -220,18 +157,9 @@ impl FrameSource for Y4mSource {
         for _ in 0..2 {
             let before = self.decoder_position();
             let planes = match self.decoder.read_frame() {
-                Ok(f) => {
-                    // The decoder reuses its buffer: the planes are copied
-                    // once, into a pooled frame buffer.
-                    let (y, u, v) = (f.get_y_plane(), f.get_u_plane(), f.get_v_plane());
-                    let mut buf = self.pool.take(y.len() + u.len() + v.len());
-                    let (dy, rest) = buf.split_at_mut(y.len());
-                    let (du, dv) = rest.split_at_mut(u.len());
-                    dy.copy_from_slice(y);
-                    du.copy_from_slice(u);
-                    dv.copy_from_slice(v);
-                    Some((buf, (y.len(), u.len())))
-                }
+                // The decoder reuses its buffer: the planes are copied once,
+                // into a pooled frame buffer.
+                Ok(f) => Some(crate::decode::y4m_copy(&f, &self.pool)),
                 Err(e) => {
                     let consumed = self.decoder_position() - before;
                     // Anything read past the last whole frame means the file was cut short.
@@ -305,24 +233,8 @@ impl StillSource {
             path: path.display().to_string(),
             reason,
         };
-        let reader = image::ImageReader::open(path)
-            .map_err(|e| io_err(path, e))?
-            .with_guessed_format()
-            .map_err(|e| io_err(path, e))?;
-        let mut limits = image::Limits::default();
-        limits.max_image_width = Some(16384);
-        limits.max_image_height = Some(16384);
-        limits.max_alloc = Some(1 << 30);
-        let mut reader = reader;
-        reader.limits(limits);
-        let img = reader
-            .decode()
-            .map_err(|e| {
-                bad(format!(
-                    "not an image ByteMeet can read ({e}); use PNG or JPEG, or a .y4m clip"
-                ))
-            })?
-            .to_rgba8();
+        let reader = image::ImageReader::open(path).map_err(|e| io_err(path, e))?;
+        let img = crate::decode::still_image(reader).map_err(bad)?;
         let from = Size::new(img.width(), img.height());
         let mut resizer = fir::Resizer::new();
         let data = convert::resize_rgba(img.as_raw(), from, size, None, &mut resizer)

@@ -13,7 +13,8 @@ use v4l::video::Capture;
 
 use super::{FrameSource, SourceError};
 use crate::convert::fit_pooled;
-use crate::frame::{Frame, FramePool, PixelFormat, Size};
+pub use crate::decode::camera_buffer as decode_frame;
+use crate::frame::{Frame, FramePool, Size};
 use crate::settings::source::{CameraFormat, SourceRequest};
 use crate::v4l2::negotiate::{self, Mode, SizeRange};
 use crate::v4l2::{holders_note, LOOPBACK_DRIVER};
@@ -230,68 +231,6 @@ impl V4l2Source {
     }
 }
 
-/// Turns one captured buffer into a frame: raw formats lose their row padding
-/// (`stride` bytes per row, 0 when unknown), MJPEG is decoded to RGBA.
-/// `None` for a short or damaged buffer, which cameras send now and then.
-/// The frame's bytes come from `pool`.
-pub fn decode_frame(
-    format: CameraFormat,
-    size: Size,
-    stride: u32,
-    bytes: &[u8],
-    pool: &FramePool,
-) -> Option<Frame> {
-    match format {
-        CameraFormat::Yuyv | CameraFormat::Nv12 => {
-            let pixel_format = format.decoded();
-            let row = if pixel_format == PixelFormat::Yuyv {
-                size.width * 2
-            } else {
-                size.width
-            } as usize;
-            let stride = (stride as usize).max(row);
-            let rows = if pixel_format == PixelFormat::Yuyv {
-                size.height as usize
-            } else {
-                size.height as usize * 3 / 2
-            };
-            if rows == 0 || bytes.len() < stride * (rows - 1) + row {
-                return None;
-            }
-            let data = if stride == row {
-                pool.copy_of(&bytes[..pixel_format.frame_len(size.width, size.height)])
-            } else {
-                let mut out = pool.take(pixel_format.frame_len(size.width, size.height));
-                for (r, dst) in out.chunks_exact_mut(row).enumerate() {
-                    dst.copy_from_slice(&bytes[r * stride..r * stride + row]);
-                }
-                out
-            };
-            Some(Frame::new(size, pixel_format, data, 0))
-        }
-        CameraFormat::Mjpeg => {
-            let opts = zune_jpeg::zune_core::options::DecoderOptions::default()
-                .jpeg_set_out_colorspace(zune_jpeg::zune_core::colorspace::ColorSpace::RGBA);
-            let mut dec = zune_jpeg::JpegDecoder::new_with_options(bytes, opts);
-            let damaged = |e: zune_jpeg::errors::DecodeErrors| {
-                tracing::debug!("skipping a damaged JPEG frame: {e}");
-            };
-            dec.decode_headers().map_err(damaged).ok()?;
-            let (w, h) = dec.dimensions()?;
-            let s = Size::new(w as u32, h as u32);
-            if dec.output_buffer_size() != Some(s.pixels() * 4)
-                || !s.width.is_multiple_of(2)
-                || !s.height.is_multiple_of(2)
-            {
-                return None;
-            }
-            let mut rgba = pool.take(s.pixels() * 4);
-            dec.decode_into(&mut rgba).map_err(damaged).ok()?;
-            Some(Frame::new(s, PixelFormat::Rgba, rgba, 0))
-        }
-    }
-}
-
 impl FrameSource for V4l2Source {
     fn describe(&self) -> String {
         format!("{} ({}, {})", self.path.display(), self.card, self.mode)
@@ -330,86 +269,6 @@ mod tests {
             fps: 30.0,
             format: None,
         }
-    }
-
-    #[test]
-    fn mjpeg_frames_decode_and_damaged_ones_are_skipped() {
-        let mut img = image::RgbImage::new(64, 32);
-        for (x, _, p) in img.enumerate_pixels_mut() {
-            *p = if x < 32 {
-                image::Rgb([230, 30, 30])
-            } else {
-                image::Rgb([30, 30, 230])
-            };
-        }
-        let mut jpeg = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
-            .encode_image(&img)
-            .expect("encode");
-        let f = decode_frame(
-            CameraFormat::Mjpeg,
-            Size::new(64, 32),
-            0,
-            &jpeg,
-            &FramePool::default(),
-        )
-        .expect("decodes");
-        assert_eq!((f.size, f.format), (Size::new(64, 32), PixelFormat::Rgba));
-        let px = |x: usize, y: usize| &f.data[(y * 64 + x) * 4..][..3];
-        assert!(px(8, 16)[0] > 200 && px(8, 16)[2] < 60, "{:?}", px(8, 16));
-        assert!(
-            px(56, 16)[2] > 200 && px(56, 16)[0] < 60,
-            "{:?}",
-            px(56, 16)
-        );
-        assert!(decode_frame(
-            CameraFormat::Mjpeg,
-            Size::new(64, 32),
-            0,
-            b"not a jpeg",
-            &FramePool::default()
-        )
-        .is_none());
-    }
-
-    #[test]
-    fn raw_frames_lose_their_row_padding() {
-        // 4x2 YUYV with a 12-byte stride (4 bytes of padding per row).
-        let mut buf = Vec::new();
-        for r in 0..2u8 {
-            buf.extend_from_slice(&[r, 1, r, 2, r, 3, r, 4]);
-            buf.extend_from_slice(&[0xEE; 4]);
-        }
-        let f = decode_frame(
-            CameraFormat::Yuyv,
-            Size::new(4, 2),
-            12,
-            &buf,
-            &FramePool::default(),
-        )
-        .expect("frame");
-        assert_eq!(f.data, vec![0, 1, 0, 2, 0, 3, 0, 4, 1, 1, 1, 2, 1, 3, 1, 4]);
-        assert!(
-            decode_frame(
-                CameraFormat::Yuyv,
-                Size::new(4, 2),
-                12,
-                &buf[..10],
-                &FramePool::default()
-            )
-            .is_none(),
-            "short"
-        );
-        let nv12 = vec![7u8; 4 * 2 * 3 / 2];
-        let f = decode_frame(
-            CameraFormat::Nv12,
-            Size::new(4, 2),
-            0,
-            &nv12,
-            &FramePool::default(),
-        )
-        .expect("nv12");
-        assert_eq!(f.format, PixelFormat::Nv12);
     }
 
     #[test]
