@@ -8,7 +8,7 @@
 //   dbus-run-session -- node tests/rooms/latency.mjs BIN_DIR [SECONDS]
 
 import { chromium } from "playwright-core";
-import { CHROMIUM, FLAGS, Harness, decoding, log } from "./lib.mjs";
+import { CHROMIUM, FLAGS, Harness, decoding, log, stampDelays } from "./lib.mjs";
 
 const [bin, secs = "15"] = process.argv.slice(2);
 if (!bin) {
@@ -29,37 +29,11 @@ try {
   if (!(await decoding(page, "Daemon", 20000))) throw new Error("the daemon's video never decoded");
   // Let the bitrate settle before measuring.
   await page.waitForTimeout(3000);
-  const samples = await page.evaluate(async (ms) => {
-    const tile = [...document.querySelectorAll(".tile")].find(
-      (t) => t.querySelector(".name").textContent === "Daemon",
-    );
-    const video = tile.querySelector("video");
-    const canvas = document.createElement("canvas");
-    canvas.width = 32 * 16;
-    canvas.height = 16;
-    const g = canvas.getContext("2d", { willReadFrequently: true });
-    const out = [];
-    const end = performance.now() + ms;
-    await new Promise((done) => {
-      const onFrame = () => {
-        const shown = Date.now();
-        // The stamp row at the video's own scale (it is 1280 wide).
-        g.drawImage(video, 0, 0, 512, 16, 0, 0, 512, 16);
-        const d = g.getImageData(0, 0, 512, 16).data;
-        let v = 0;
-        for (let bit = 0; bit < 32; bit++) {
-          const i = (8 * 512 + bit * 16 + 8) * 4;
-          v = (v * 2 + (d[i] > 128 ? 1 : 0)) >>> 0;
-        }
-        const delay = ((shown % 2 ** 32) - v + 2 ** 32) % 2 ** 32;
-        if (delay < 10000) out.push(delay);
-        if (performance.now() < end) video.requestVideoFrameCallback(onFrame);
-        else done();
-      };
-      video.requestVideoFrameCallback(onFrame);
-    });
-    return out;
-  }, Number(secs) * 1000);
+  const video = await page.evaluateHandle(() =>
+    [...document.querySelectorAll(".tile")]
+      .find((t) => t.querySelector(".name").textContent === "Daemon")
+      .querySelector("video"));
+  const samples = await stampDelays(page, video, Number(secs) * 1000);
   samples.sort((a, b) => a - b);
   const at = (p) => samples[Math.min(samples.length - 1, Math.floor(samples.length * p))];
   const status = h.ctl("status");

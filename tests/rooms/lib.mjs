@@ -143,3 +143,37 @@ export async function decoding(page, name, ms) {
     return b && b.decoded > a.decoded ? b : false;
   });
 }
+
+// Glass-to-glass delays (ms) of every frame `video` (an element handle on
+// `page`) presents for `ms`: the daemon draws each frame's capture time
+// (BYTEMEET_LATENCY_STAMP=1, daemon/src/room/stamp.rs) as 32 bits in the top
+// row of a 1280-wide picture; the page reads it back and compares it with
+// its own clock (the same machine's).
+export async function stampDelays(page, video, ms) {
+  return page.evaluate(async ([video, ms]) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 32 * 16;
+    canvas.height = 16;
+    const g = canvas.getContext("2d", { willReadFrequently: true });
+    const out = [];
+    const end = performance.now() + ms;
+    await new Promise((done) => {
+      const onFrame = () => {
+        const shown = Date.now();
+        g.drawImage(video, 0, 0, 512, 16, 0, 0, 512, 16);
+        const d = g.getImageData(0, 0, 512, 16).data;
+        let v = 0;
+        for (let bit = 0; bit < 32; bit++) {
+          const i = (8 * 512 + bit * 16 + 8) * 4;
+          v = (v * 2 + (d[i] > 128 ? 1 : 0)) >>> 0;
+        }
+        const delay = ((shown % 2 ** 32) - v + 2 ** 32) % 2 ** 32;
+        if (delay < 10000) out.push(delay);
+        if (performance.now() < end) video.requestVideoFrameCallback(onFrame);
+        else done();
+      };
+      video.requestVideoFrameCallback(onFrame);
+    });
+    return out;
+  }, [video, ms]);
+}

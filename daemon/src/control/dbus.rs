@@ -148,7 +148,14 @@ impl CameraService {
         blocking(move || {
             let rooms = rooms.joined().map_err(CameraError::Failed)?;
             rooms
-                .join(&url, &name, crate::room::RoomSettings { max_kbps })
+                .join(
+                    &url,
+                    &name,
+                    crate::room::RoomSettings {
+                        max_kbps,
+                        ..Default::default()
+                    },
+                )
                 .map_err(|e| match e {
                     crate::room::RoomError::Runtime(why) => CameraError::Failed(why),
                     e => invalid(e.to_string()),

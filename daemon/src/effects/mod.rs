@@ -279,6 +279,8 @@ pub struct Effects {
     /// switches effects every frame, as the studio's thumbnails do, would
     /// otherwise load the models again each time).
     hold_perception: bool,
+    /// `seq` of the last picture handed to perception.
+    offered: Option<u64>,
     problem: SayOnce,
 }
 
@@ -376,6 +378,7 @@ impl Effects {
             inputs: Inputs::default(),
             lockstep: false,
             hold_perception: false,
+            offered: None,
             problem: SayOnce::new(),
         }
     }
@@ -526,11 +529,14 @@ impl Effects {
         if let (Some(p), true) = (&self.perception, wants_face != self.perception_faces) {
             p.set_faces(wants_face);
             self.perception_faces = wants_face;
+            // A picture already looked at without faces is looked at again.
+            self.offered = None;
         }
         if (wants_mask || wants_face) && self.perception.is_none() {
             match Perception::start(&self.segmenter, wants_face) {
                 Ok(p) => {
                     self.perception = Some(p);
+                    self.offered = None;
                     self.perception_faces = wants_face;
                 }
                 Err(e) => Self::report(
@@ -567,14 +573,25 @@ impl Effects {
         }
         let mut face = None;
         if let Some(p) = &self.perception {
-            p.offer(frame.clone());
+            // A picture pushed again with the same `seq` (the studio's
+            // thumbnails show one picture with every effect) is not looked
+            // at again: its mask and face are there already.
+            if self.offered != Some(frame.seq) {
+                p.offer(frame.clone());
+                self.offered = Some(frame.seq);
+            }
             let mut newest = p.latest().newer_than(self.mask_seen);
             face = p.latest().face();
             if self.lockstep {
                 // Recordings: every frame gets its own mask and face.
                 let deadline = std::time::Instant::now() + LOCKSTEP_WAIT;
+                let mask_due = wants_mask || wants_face;
                 let face_due = wants_face && self.perception_faces;
-                while (newest.as_ref().is_none_or(|(_, m)| m.seq != frame.seq)
+                let kept = self
+                    .mask_newest
+                    .as_ref()
+                    .is_some_and(|m| m.seq == frame.seq);
+                while (mask_due && !kept && newest.as_ref().is_none_or(|(_, m)| m.seq != frame.seq)
                     || face_due && face.as_ref().is_none_or(|f| f.seq != frame.seq))
                     && std::time::Instant::now() < deadline
                 {

@@ -187,7 +187,7 @@ fn encode_one(
     let (fw, fh) = (frame.size.width & !1, frame.size.height & !1);
     let kbps = room_kbps(estimates.iter().copied(), ctx.settings.max_kbps);
     let was_half = *half;
-    *half = send_half(*half, kbps, fw, fh, ctx.fps);
+    *half = (ctx.settings.half_size && fw > 640) || send_half(*half, kbps, fw, fh, ctx.fps);
     if *half != was_half {
         tracing::info!(room = %ctx.room, kbps, half = *half, "picture size follows the bitrate");
     }

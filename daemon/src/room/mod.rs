@@ -48,11 +48,18 @@ pub struct EncodedFrame {
 pub struct RoomSettings {
     /// The most the encoder sends, whatever congestion control allows.
     pub max_kbps: u32,
+    /// Send pictures wider than 640 at half width and height whatever
+    /// the bitrate (the studio's preview, which the page shows at most 640
+    /// wide).
+    pub half_size: bool,
 }
 
 impl Default for RoomSettings {
     fn default() -> Self {
-        RoomSettings { max_kbps: 2500 }
+        RoomSettings {
+            max_kbps: 2500,
+            half_size: false,
+        }
     }
 }
 

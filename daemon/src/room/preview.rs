@@ -207,7 +207,12 @@ impl Preview {
             keyframe: keyframe.clone(),
             viewers: viewers.clone(),
             stop: stop_rx,
-            settings: RoomSettings::default(),
+            // The page shows the preview at most 640 wide: half of a 720p
+            // picture is all it can show, at a quarter of the encoding.
+            settings: RoomSettings {
+                half_size: true,
+                ..RoomSettings::default()
+            },
             fps: self.fps,
             stats: self.stats.clone(),
             room: "studio".into(),

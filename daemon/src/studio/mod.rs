@@ -342,8 +342,12 @@ async fn checked(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
 
 /// Everything the page shows that changes: effects, camera, outputs,
 /// rooms, figures; and the round of thumbnails to load.
-async fn state(State(app): State<Arc<App>>) -> Response {
-    app.thumbs.page_seen();
+async fn state(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    // `thumbs=off`: a page that shows no galleries (the benchmark's
+    // preview-only phase) does not keep the thumbnails going.
+    if q.get("thumbs").map(String::as_str) != Some("off") {
+        app.thumbs.page_seen();
+    }
     let hub = app.service.hub();
     let e = hub.effects();
     let rooms: Vec<_> = app

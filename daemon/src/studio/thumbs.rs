@@ -27,7 +27,7 @@ pub const TILE: Size = Size {
 };
 
 /// How often the tiles are made again while a page is open.
-pub const REFRESH: Duration = Duration::from_secs(3);
+pub const REFRESH: Duration = Duration::from_secs(5);
 
 /// A page counts as open this long after its last request for the state.
 const OPEN_FOR: Duration = Duration::from_secs(10);
@@ -174,11 +174,13 @@ pub fn start(
                     e
                 });
                 let mut made = HashMap::new();
+                // One picture for every tile of the round, under one `seq`:
+                // its person mask and face are found once.
+                seq += 1;
                 for tile in tiles() {
                     let Some(state) = tile.effects() else {
                         continue;
                     };
-                    seq += 1;
                     match render(chain, &small, &state, seq) {
                         Ok(jpeg) => {
                             made.insert(tile.key(), Arc::new(jpeg));

@@ -197,9 +197,13 @@ function paintStatus(s) {
   }
 }
 
+// `?thumbs=off`: the page does not ask for thumbnails (the benchmark
+// measures the preview alone with it).
+const statePath = new URLSearchParams(location.search).get("thumbs") === "off" ? "api/state?thumbs=off" : "api/state";
+
 async function refresh() {
   let s;
-  try { s = await call("api/state"); } catch (e) {
+  try { s = await call(statePath); } catch (e) {
     $("summary").textContent = `the daemon does not answer: ${e.message}`;
     return;
   }
