@@ -63,6 +63,23 @@ const previewColour = (page) =>
     return { r: r / n, g: gr / n, b: b / n };
   });
 
+// The preview shrunk to 32x18 grey levels, to compare two moments.
+const previewGrid = (page) =>
+  page.evaluate(() => {
+    const v = document.getElementById("preview");
+    if (!v.videoWidth) return null;
+    const c = document.createElement("canvas");
+    c.width = 32;
+    c.height = 18;
+    const g = c.getContext("2d");
+    g.drawImage(v, 0, 0, 32, 18);
+    const d = g.getImageData(0, 0, 32, 18).data;
+    const out = [];
+    for (let i = 0; i < d.length; i += 4) out.push((d[i] + d[i + 1] + d[i + 2]) / 3);
+    return out;
+  });
+const gridChange = (a, b) => a.reduce((s, x, i) => s + Math.abs(x - b[i]), 0) / a.length;
+
 const pressed = (page, kind) =>
   page.evaluate((kind) =>
     [...document.querySelectorAll(`.tile[data-kind="${kind}"][aria-pressed="true"]`)].map((b) => b.dataset.spec), kind);
@@ -129,10 +146,19 @@ async function main() {
   });
   check(slider && slider.includes("amount"), `the filter's parameter has a labelled slider (${slider})`);
 
-  // An avatar tile puts the avatar on.
+  // An avatar tile puts the avatar on, and the preview shows it (the
+  // robot replaces the person: much of the picture changes).
+  await sleep(1000);
+  const bare = await previewGrid(page);
   await page.click('.tile[data-kind="avatar"][data-spec="robot"]');
   const worn = await until(3000, async () => JSON.parse(ctl("status", "--json")).avatar === "robot" || null);
   check(worn, "clicking the robot tile wears the robot avatar");
+  const changed = await until(5000, async () => {
+    const now = await previewGrid(page);
+    const d = bare && now ? gridChange(bare, now) : 0;
+    return d > 12 ? d : null;
+  });
+  check(changed, `the preview shows the avatar (mean change ${changed?.toFixed?.(1)} grey levels)`);
   await sleep(3000);
   await page.screenshot({ path: join(out, "studio-sepia-moon-robot.png"), fullPage: true });
 
