@@ -13,7 +13,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { io } from "socket.io-client";
-import { CHROMIUM, FLAGS, Harness, decoding, log, sleep, until, videoOf } from "./lib.mjs";
+import { CHROMIUM, FLAGS, Harness, decoding, log, runChecks, sleep, until, videoOf } from "./lib.mjs";
 
 const [bin, out] = process.argv.slice(2);
 if (!bin || !out) {
@@ -217,13 +217,4 @@ async function main() {
   await browserA.close();
 }
 
-try {
-  await main();
-} catch (e) {
-  failures++;
-  log(`FAIL ${e.stack || e}`);
-} finally {
-  await h.stop(join(out, "logs.txt"));
-}
-log(failures ? `${failures} check(s) failed; logs and screenshots in ${out}` : "all room checks passed");
-process.exit(failures ? 1 : 0);
+await runChecks(h, main, () => failures, join(out, "logs.txt"), `rooms (logs and screenshots in ${out})`);

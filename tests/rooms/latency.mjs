@@ -8,7 +8,7 @@
 //   dbus-run-session -- node tests/rooms/latency.mjs BIN_DIR [SECONDS]
 
 import { chromium } from "playwright-core";
-import { CHROMIUM, FLAGS, Harness, decoding, log, stampDelays } from "./lib.mjs";
+import { CHROMIUM, FLAGS, Harness, decoding, log, runChecks, stampDelays } from "./lib.mjs";
 
 const [bin, secs = "15"] = process.argv.slice(2);
 if (!bin) {
@@ -18,7 +18,7 @@ if (!bin) {
 
 const h = new Harness(bin, { BYTEMEET_LATENCY_STAMP: "1" });
 let code = 0;
-try {
+await runChecks(h, async () => {
   const { base } = await h.startServer(0);
   await h.startDaemon(["--source", "demo", "--size", "1280x720", "--fps", "30"]);
   const url = `${base}/latency`;
@@ -45,10 +45,4 @@ try {
     code = 1;
   }
   await browser.close();
-} catch (e) {
-  log(`FAIL ${e.stack || e}`);
-  code = 1;
-} finally {
-  await h.stop();
-}
-process.exit(code);
+}, () => code, undefined, "latency");

@@ -177,3 +177,21 @@ export async function stampDelays(page, video, ms) {
     return out;
   }, [video, ms]);
 }
+
+// Runs `main`, stops everything `h` started (their output to `logFile`,
+// when given), says how it went and exits: 1 when `main` threw or
+// `failures()` counts any.
+export async function runChecks(h, main, failures, logFile, what) {
+  let thrown = 0;
+  try {
+    await main();
+  } catch (e) {
+    thrown = 1;
+    log(`FAIL ${e.stack || e}`);
+  } finally {
+    await h.stop(logFile);
+  }
+  const failed = thrown + failures();
+  log(failed ? `${what}: ${failed} check(s) failed` : `${what}: all checks passed`);
+  process.exit(failed ? 1 : 0);
+}

@@ -17,7 +17,7 @@
 
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
-import { CHROMIUM, FLAGS, Harness, log, sleep, stampDelays, until } from "./lib.mjs";
+import { CHROMIUM, FLAGS, Harness, log, runChecks, sleep, stampDelays, until } from "./lib.mjs";
 
 const [bin, secs = "15", repeat = "2"] = process.argv.slice(2);
 if (!bin) {
@@ -33,7 +33,7 @@ const cpuSeconds = (pid) => {
 
 const h = new Harness(bin, { BYTEMEET_LATENCY_STAMP: "1" });
 let code = 0;
-try {
+await runChecks(h, async () => {
   const d = await h.startDaemon([
     "--source", "demo", "--size", "1280x720", "--fps", "30",
     "--background", "blur", "--output", "y4m:/dev/null",
@@ -102,10 +102,4 @@ try {
     code = 1;
   }
   await browser.close();
-} catch (e) {
-  log(`FAIL ${e.stack || e}`);
-  code = 1;
-} finally {
-  await h.stop();
-}
-process.exit(code);
+}, () => code, undefined, "studio bench");

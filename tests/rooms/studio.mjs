@@ -11,7 +11,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { CHROMIUM, FLAGS, Harness, log, sleep, until } from "./lib.mjs";
+import { CHROMIUM, FLAGS, Harness, log, runChecks, sleep, until } from "./lib.mjs";
 
 const [bin, out] = process.argv.slice(2);
 if (!bin || !out) {
@@ -208,16 +208,4 @@ async function main() {
   await browser.close();
 }
 
-try {
-  await main();
-} catch (e) {
-  failures++;
-  log(`FAIL ${e.stack || e}`);
-} finally {
-  await h.stop(join(out, "studio.log"));
-}
-if (failures) {
-  log(`${failures} check(s) failed; logs and screenshots in ${out}`);
-  process.exit(1);
-}
-log("studio: all checks passed");
+await runChecks(h, main, () => failures, join(out, "studio.log"), `studio (logs and screenshots in ${out})`);
