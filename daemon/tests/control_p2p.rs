@@ -204,6 +204,9 @@ async fn every_member_answers_through_the_shared_proxy() {
     );
     assert_eq!(cam.rooms().await.expect("prop"), vec![]);
     cam.reload().await.expect("nothing to reload");
+    // A service made without the studio page says so (the daemon's own has
+    // it: `studio.rs` opens it through the CLI).
+    assert_eq!(error_name(cam.open_studio().await), format!("{E}Failed"));
 
     // What the pipeline reports.
     hub.set_outputs(vec!["virtual camera /dev/video10".into()]);
