@@ -426,6 +426,11 @@ async fn thumb(State(app): State<Arc<App>>, Query(q): Query<ThumbQuery>) -> Resp
     }
 }
 
+/// A request's JSON body as `T`, or why it is not one (answered with 400).
+fn body_of<T: serde::de::DeserializeOwned>(body: &str, what: &str) -> Result<T, String> {
+    serde_json::from_str(body).map_err(|e| format!("bad {what}: {e}"))
+}
+
 /// A change, as the D-Bus methods take it.
 #[derive(Deserialize)]
 struct Change {
@@ -436,9 +441,9 @@ struct Change {
 }
 
 async fn set(State(app): State<Arc<App>>, body: String) -> Response {
-    let change: Change = match serde_json::from_str(&body) {
-        Ok(c) => c,
-        Err(e) => return refused(StatusCode::BAD_REQUEST, format!("bad change: {e}")),
+    let change: Change = match body_of(&body, "change") {
+        Ok(v) => v,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e),
     };
     let s = &app.service;
     let done = match change.what.as_str() {
@@ -475,9 +480,9 @@ struct RoomChange {
 }
 
 async fn room(State(app): State<Arc<App>>, body: String) -> Response {
-    let change: RoomChange = match serde_json::from_str(&body) {
-        Ok(c) => c,
-        Err(e) => return refused(StatusCode::BAD_REQUEST, format!("bad room change: {e}")),
+    let change: RoomChange = match body_of(&body, "room change") {
+        Ok(v) => v,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e),
     };
     let s = &app.service;
     let done = match change.action.as_str() {
@@ -561,9 +566,9 @@ struct Offer {
 }
 
 async fn preview_offer(State(app): State<Arc<App>>, body: String) -> Response {
-    let offer: Offer = match serde_json::from_str(&body) {
-        Ok(o) => o,
-        Err(e) => return refused(StatusCode::BAD_REQUEST, format!("bad offer: {e}")),
+    let offer: Offer = match body_of(&body, "offer") {
+        Ok(v) => v,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e),
     };
     match app.preview.answer(offer.sdp).await {
         Ok((id, sdp, candidates)) => json(&serde_json::json!({
@@ -581,11 +586,11 @@ struct Close {
 }
 
 async fn preview_close(State(app): State<Arc<App>>, body: String) -> Response {
-    match serde_json::from_str::<Close>(&body) {
+    match body_of::<Close>(&body, "close") {
         Ok(c) => {
             app.preview.close(&c.id).await;
             json(&serde_json::json!({ "ok": true }))
         }
-        Err(e) => refused(StatusCode::BAD_REQUEST, format!("bad close: {e}")),
+        Err(e) => refused(StatusCode::BAD_REQUEST, e),
     }
 }
