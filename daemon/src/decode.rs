@@ -19,6 +19,9 @@ pub const MAX_STILL_SIDE: u32 = 16384;
 /// Turns one captured buffer into a frame: raw formats lose their row padding
 /// (`stride` bytes per row, 0 when unknown), MJPEG is decoded to RGBA.
 /// `None` for a short or damaged buffer, which cameras send now and then.
+/// A JPEG whose header claims more pixels than the negotiated `size` is
+/// refused before any pixel is decoded: its few bytes could otherwise ask
+/// for a 16384x16384 decode (1 GiB and seconds of work) on every frame.
 /// The frame's bytes come from `pool`.
 pub fn camera_buffer(
     format: CameraFormat,
@@ -68,6 +71,10 @@ pub fn camera_buffer(
             dec.decode_headers().map_err(damaged).ok()?;
             let (w, h) = dec.dimensions()?;
             let s = Size::new(w as u32, h as u32);
+            if s.pixels() > size.pixels() {
+                tracing::debug!("skipping a {s} JPEG in a {size} stream");
+                return None;
+            }
             if dec.output_buffer_size() != Some(s.pixels() * 4)
                 || !s.width.is_multiple_of(2)
                 || !s.height.is_multiple_of(2)
@@ -299,6 +306,17 @@ mod tests {
             px(56, 16)[2] > 200 && px(56, 16)[0] < 60,
             "{:?}",
             px(56, 16)
+        );
+        assert!(
+            camera_buffer(
+                CameraFormat::Mjpeg,
+                Size::new(32, 32),
+                0,
+                &jpeg,
+                &FramePool::default()
+            )
+            .is_none(),
+            "a JPEG larger than the negotiated frame"
         );
         assert!(camera_buffer(
             CameraFormat::Mjpeg,

@@ -1,6 +1,7 @@
 //! A camera's buffers as the V4L2 source decodes them: MJPEG (a camera
 //! that sends damaged JPEGs), YUYV and NV12 with any stride and length.
-//! Never a panic; a frame it returns has the bytes its size and format say.
+//! Never a panic, never a decode larger than the negotiated frame; a frame
+//! it returns has the bytes its size and format say.
 //! The first 4 bytes pick the format, the size and the stride.
 
 use bytemeet_fuzz::decode::camera_buffer;
@@ -21,6 +22,7 @@ fn main() {
         let size = Size::new(u32::from(w % 65) * 2, u32::from(h % 65) * 2);
         if let Some(frame) = camera_buffer(format, size, u32::from(stride), bytes, &pool) {
             let s = frame.size;
+            assert!(s.pixels() <= size.pixels(), "{s} from a {size} stream");
             assert_eq!(frame.data.len(), frame.format.frame_len(s.width, s.height));
             assert!(s.width % 2 == 0 && s.height % 2 == 0, "{s}");
         }
