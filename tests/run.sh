@@ -3,7 +3,7 @@
 # and lint checks, every cargo test, the rooms and the studio page in
 # headless Chromium, the
 # PipeWire camera in headless Chromium through the Camera portal, the room
-# server under load, a short soak, fuzzing, the .deb check, and the
+# server under load, a short soak, the benchmarks' ratios, fuzzing, the .deb check, and the
 # real-kernel V4L2 test in a VM.
 #   BYTEMEET_SKIP_SETUP=1  skip package installation
 #   BYTEMEET_SKIP_VM=1     skip the VM test (it needs about a minute and qemu)
@@ -67,6 +67,8 @@ stage "soak, short (150 s: effects switched every second, a room joined every 20
 # to ~5 MiB/min on a flat run; the leaks this caught grew 20-27 MiB/min.
 dbus-run-session -- node tests/rooms/soak.mjs "$CARGO_TARGET_DIR/debug" "$CARGO_TARGET_DIR/soak" \
   --secs 150 --size 640x360 --room-every 20 --max-rss-mib-per-min 10
+stage "benchmark ratios (short runs in the test build; each ratio the README states within its tolerance)"
+bash scripts/bench-all.sh --quick
 stage "fuzzing (AFL++ through cargo-afl, 30 s per target; no crash, no hang)"
 # Its own workspace and instrumented build: no clippy wrapper there.
 env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS bash fuzz/run.sh 30

@@ -228,6 +228,10 @@ fn main() {
             per(short.large_bytes, long.large_bytes) / 1e6,
             per(short.all, long.all),
         );
+        println!(
+            "RATIO alloc.{name}.large_per_frame {:.2}",
+            per(short.large, long.large)
+        );
     }
     println!("of which inside the models, per run (the frame runs segmentation once; face detection and landmarks once each with an avatar):");
     use bytemeetd::perception::net;

@@ -26,23 +26,44 @@ use bytemeetd::settings::gpu::GpuPreference;
 use bytemeetd::source::{demo::DemoSource, FrameSource};
 
 const WARMUP: usize = 8;
-const FRAMES: usize = 60;
+/// Frames per figure: 60, or `--frames N`.
+static FRAMES: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--frames")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+});
 
 fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();
     v[v.len() / 2].as_secs_f64() * 1e3
 }
 
-/// Median per-frame times of `base` and `look`, frames of the two taken in
-/// turn (so drift in the machine's speed hits both alike), each waited for.
+/// Per-frame times of `base` and `look`, frames of the two taken in turn
+/// (so drift in the machine's speed hits both alike), each waited for.
+struct Paired {
+    /// Median ms of each.
+    base: f64,
+    look: f64,
+    /// `look / base` of each pair of neighbouring frames: median, and the
+    /// 10th and 90th percentiles (the spread within the run).
+    ratio: f64,
+    ratio_p10: f64,
+    ratio_p90: f64,
+}
+
 fn paired(
     engine: &mut GpuEngine,
     frame: &bytemeetd::frame::Frame,
     base: Look<'_>,
     look: Look<'_>,
-) -> (f64, f64) {
+) -> Paired {
     let mut times = (Vec::new(), Vec::new());
-    for i in 0..WARMUP + FRAMES {
+    let mut ratios = Vec::new();
+    for i in 0..WARMUP + *FRAMES {
+        let mut pair = [Duration::ZERO; 2];
         for (which, l) in [(0, base), (1, look)] {
             let t = Instant::now();
             black_box(
@@ -50,16 +71,23 @@ fn paired(
                     .process(frame, l, i as u32, PixelFormat::Yuyv)
                     .expect("gpu"),
             );
-            if i >= WARMUP {
-                if which == 0 {
-                    times.0.push(t.elapsed());
-                } else {
-                    times.1.push(t.elapsed());
-                }
-            }
+            pair[which] = t.elapsed();
+        }
+        if i >= WARMUP {
+            times.0.push(pair[0]);
+            times.1.push(pair[1]);
+            ratios.push(pair[1].as_secs_f64() / pair[0].as_secs_f64());
         }
     }
-    (median(times.0), median(times.1))
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+    Paired {
+        base: median(times.0),
+        look: median(times.1),
+        ratio: at(0.5),
+        ratio_p10: at(0.1),
+        ratio_p90: at(0.9),
+    }
 }
 
 fn main() {
@@ -79,7 +107,7 @@ fn main() {
         pose.eye_distance
     );
 
-    let copy: Vec<Duration> = (0..WARMUP + FRAMES)
+    let copy: Vec<Duration> = (0..WARMUP + *FRAMES)
         .map(|_| {
             let t = Instant::now();
             black_box(frame.data.clone());
@@ -123,7 +151,7 @@ fn main() {
     }
     println!("all {} built-in packs loaded and checked in {all:.1} ms (load ms: that / packs, as each load reads them all)", packs.len());
 
-    let rig_times: Vec<Duration> = (0..WARMUP + FRAMES * 10)
+    let rig_times: Vec<Duration> = (0..WARMUP + *FRAMES * 10)
         .map(|i| {
             let t = Instant::now();
             black_box(rig::rig(
@@ -140,8 +168,7 @@ fn main() {
     let mut engine = match GpuContext::new(GpuPreference::Auto).and_then(GpuEngine::new) {
         Ok(e) => e,
         Err(e) => {
-            println!("no GPU adapter ({e}): no composition figures");
-            return;
+            panic!("no GPU adapter ({e}): install mesa-vulkan-drivers for lavapipe");
         }
     };
     engine.precompile(
@@ -150,16 +177,17 @@ fn main() {
         &std::sync::atomic::AtomicBool::new(false),
     );
     println!("\ncomposition at {size} on {}:", engine.adapter());
-    let (plain, _) = paired(&mut engine, &frame, Look::PLAIN, Look::PLAIN);
+    let plain = paired(&mut engine, &frame, Look::PLAIN, Look::PLAIN).base;
     println!(
         "plain chain (upload, pack, readback): {plain:.2} ms = {:.0}x memcpy ({memcpy:.3} ms)",
         plain / memcpy
     );
     println!("each pack against the plain chain, frames taken in turn (a full avatar");
-    println!("replaces the camera picture with its scene, so its figure includes that):");
+    println!("replaces the camera picture with its scene, so its figure includes that);");
+    println!("\"vs plain\" is the median of each pair's ratio, p10..p90 beside it:");
     println!(
-        "{:<14} {:>5} {:>10} {:>10} {:>10} {:>9}",
-        "pack", "mode", "plain ms", "chain ms", "avatar ms", "vs plain"
+        "{:<14} {:>5} {:>10} {:>10} {:>10} {:>9} {:>13}",
+        "pack", "mode", "plain ms", "chain ms", "avatar ms", "vs plain", "p10..p90"
     );
     let mut costs = Vec::new();
     for (p, raster) in packs.iter().zip(&rasters) {
@@ -184,18 +212,21 @@ fn main() {
                 ..Look::PLAIN
             }
         };
-        let (base, with) = paired(&mut engine, &frame, Look::PLAIN, look);
-        let cost = with - base;
+        let p = paired(&mut engine, &frame, Look::PLAIN, look);
+        let cost = p.look - p.base;
         costs.push(cost);
         println!(
-            "{:<14} {:>5} {:>10.2} {:>10.2} {:>10.2} {:>8.2}x",
+            "{:<14} {:>5} {:>10.2} {:>10.2} {:>10.2} {:>8.2}x {:>6.2}..{:.2}",
             m.name,
             m.mode.as_str(),
-            base,
-            with,
+            p.base,
+            p.look,
             cost,
-            with / base
+            p.ratio,
+            p.ratio_p10,
+            p.ratio_p90
         );
+        println!("RATIO avatar.{}.vs_plain {:.2}", m.name, p.ratio);
     }
     costs.sort_by(f64::total_cmp);
     println!(

@@ -30,7 +30,15 @@ use bytemeetd::settings::gpu::GpuPreference;
 use bytemeetd::source::{demo::DemoSource, FrameSource};
 
 const WARMUP: usize = 8;
-const FRAMES: usize = 60;
+/// Frames per figure: 60, or `--frames N`.
+static FRAMES: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--frames")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+});
 /// Blur strength of the benchmark: sigma 12 px at 720p, ffmpeg's gblur=sigma=12.
 const STRENGTH: f32 = 12.0;
 
@@ -53,37 +61,41 @@ fn ellipse_mask(size: Size) -> Vec<u8> {
     m
 }
 
-/// Per-frame times of `look`, each frame waited for; with `mask`, a fresh
-/// mask is sent before every frame, as perception does.
-fn timed(
+/// Per-frame times of each row's look, each frame waited for; with a mask,
+/// a fresh mask is sent before every frame, as perception does. The rows
+/// take frames in turn (one frame of each, then the next), so drift in the
+/// machine's speed hits every row alike.
+fn timed_rows(
     engine: &mut GpuEngine,
     frame: &Frame,
-    look: Look<'_>,
-    mask: Option<&[u8]>,
-) -> Vec<Duration> {
+    rows: &[(Look<'_>, Option<&[u8]>)],
+) -> Vec<Vec<Duration>> {
     let ms = mask_size(frame.size);
-    (0..WARMUP + FRAMES)
-        .map(|i| {
+    let mut times = vec![Vec::new(); rows.len()];
+    for i in 0..WARMUP + *FRAMES {
+        for (r, (look, mask)) in rows.iter().enumerate() {
             let t = Instant::now();
             if let Some(m) = mask {
                 engine.set_mask(m, ms.width, ms.height).expect("mask");
             }
             black_box(
                 engine
-                    .process(frame, look, i as u32, PixelFormat::Yuyv)
+                    .process(frame, *look, i as u32, PixelFormat::Yuyv)
                     .expect("gpu"),
             );
-            t.elapsed()
-        })
-        .skip(WARMUP)
-        .collect()
+            if i >= WARMUP {
+                times[r].push(t.elapsed());
+            }
+        }
+    }
+    times
 }
 
 /// Frames per second through the ring: submit, then collect whatever is done,
 /// waiting only when the ring is full.
 fn sustained(engine: &mut GpuEngine, frame: &Frame, look: Look<'_>, mask: &[u8]) -> f64 {
     let ms = mask_size(frame.size);
-    let n = FRAMES * 2;
+    let n = *FRAMES * 2;
     let mut got = 0;
     let t = Instant::now();
     for i in 0..n {
@@ -170,8 +182,9 @@ fn main() {
         }
     };
     println!(
-        "adapter: {}; {size}; {FRAMES} frames after {WARMUP} warm-up",
-        engine.adapter()
+        "adapter: {}; {size}; {} frames after {WARMUP} warm-up",
+        engine.adapter(),
+        *FRAMES
     );
     let rgba = DemoSource::new(size, 30.0)
         .expect("demo")
@@ -182,7 +195,7 @@ fn main() {
     let blur = Backdrop::Blur { strength: STRENGTH };
 
     let mut dst = vec![0u8; yuyv.data.len()];
-    let memcpy: Vec<Duration> = (0..WARMUP + FRAMES)
+    let memcpy: Vec<Duration> = (0..WARMUP + *FRAMES)
         .map(|_| {
             let t = Instant::now();
             dst.copy_from_slice(black_box(&yuyv.data));
@@ -198,39 +211,27 @@ fn main() {
     for filter_name in [None, Some("sepia"), Some("toon")] {
         let filter: Option<FilterSpec> = filter_name.map(|n| n.parse().expect("filter"));
         let f = filter.as_ref();
-        let mut rows: Vec<(String, (f64, f64))> = vec![(
-            "plain (upload, pack, readback)".into(),
-            median_p90(timed(&mut engine, &yuyv, look(None, Backdrop::None), None)),
-        )];
+        let mut names: Vec<String> = vec!["plain (upload, pack, readback)".into()];
+        let mut looks = vec![(look(None, Backdrop::None), None)];
         if let Some(name) = filter_name {
-            rows.push((
-                format!("+ {name} filter"),
-                median_p90(timed(&mut engine, &yuyv, look(f, Backdrop::None), None)),
-            ));
+            names.push(format!("+ {name} filter"));
+            looks.push((look(f, Backdrop::None), None));
         }
-        rows.push((
-            "+ new mask each frame (smoothing)".into(),
-            median_p90(timed(
-                &mut engine,
-                &yuyv,
-                look(f, Backdrop::None),
-                Some(&mask),
-            )),
-        ));
-        let masked = rows.last().map_or(0.0, |r| r.1 .0);
-        rows.push((
-            "+ picture behind (guided edge + composite)".into(),
-            median_p90(timed(
-                &mut engine,
-                &yuyv,
-                look(f, Backdrop::Picture),
-                Some(&mask),
-            )),
-        ));
-        rows.push((
-            "blur instead of the picture (full chain)".into(),
-            median_p90(timed(&mut engine, &yuyv, look(f, blur), Some(&mask))),
-        ));
+        names.push("+ new mask each frame (smoothing)".into());
+        looks.push((look(f, Backdrop::None), Some(&mask[..])));
+        names.push("+ picture behind (guided edge + composite)".into());
+        looks.push((look(f, Backdrop::Picture), Some(&mask[..])));
+        names.push("blur instead of the picture (full chain)".into());
+        looks.push((look(f, blur), Some(&mask[..])));
+        let rows: Vec<(String, (f64, f64))> = names
+            .into_iter()
+            .zip(
+                timed_rows(&mut engine, &yuyv, &looks)
+                    .into_iter()
+                    .map(median_p90),
+            )
+            .collect();
+        let masked = rows[rows.len() - 3].1 .0;
         let name = filter_name.unwrap_or("no filter");
         println!(
             "{:<44} {:>9} {:>9} {:>9}",
@@ -252,6 +253,11 @@ fn main() {
         // The blur stage: downsample, Gaussian and the composite in the pack,
         // i.e. the full chain minus the chain without a background.
         let full = before;
+        let plain = rows[0].1 .0;
+        let picture = rows[rows.len() - 2].1 .0;
+        let key = name.replace(' ', "_");
+        println!("RATIO gpu.{key}.full_vs_plain {:.2}", full / plain);
+        println!("RATIO gpu.{key}.blur_vs_picture {:.2}", full / picture);
         summary.push((name, full, full - masked, fps));
     }
     let (_, full, blur_stage, _) = summary[0];
@@ -261,7 +267,7 @@ fn main() {
     );
     let sigma = STRENGTH * size.height as f32 / 720.0;
     let yuv420 = convert::convert(&rgba, PixelFormat::I420).expect("i420");
-    match ffmpeg_ms(&yuv420.data, size, FRAMES, &format!("gblur=sigma={sigma}")) {
+    match ffmpeg_ms(&yuv420.data, size, *FRAMES, &format!("gblur=sigma={sigma}")) {
         Some(ff) => println!(
             "blur stage (downsample + Gaussian + composite) {blur_stage:.2} ms vs ffmpeg gblur=sigma={sigma} (blur only, 1 thread) {ff:.2} ms: ffmpeg/ours = {:.2}",
             ff / blur_stage.max(1e-3)

@@ -1,19 +1,22 @@
 //! Perception per frame on one thread, on the 1280x720 demo portrait:
 //! segmentation (downscale + model), the face detector, and the landmark
 //! model in tracking mode (crop from the last landmarks + model + smoothing).
-//! Then the background path as a whole, segmentation + GPU blur chain, in
-//! frames per second, beside the Python pipeline Linux background tools run
-//! (MediaPipe + OpenCV, `scripts/compare-python.py`) on the same frames, when
-//! `BYTEMEET_PYTHON` names a Python that has mediapipe and opencv-python.
+//! Then the background path as a whole: the daemon itself in batch mode
+//! (every output frame masked from its own picture) on a 1280x720 clip,
+//! beside the Python pipeline Linux background tools run (MediaPipe +
+//! OpenCV, `scripts/compare-python.py`) on the same clip with the same work
+//! per frame, when `BYTEMEET_PYTHON` names a Python that has mediapipe and
+//! opencv-python. The rounds are taken in turn and the spread is printed.
 //!
-//! Run: `cargo bench -p bytemeetd --bench perception`.
+//! Run: `cargo bench -p bytemeetd --bench perception [-- --frames N --rounds R]`.
+//! The live figures (masks per second beside frames per second, the mask's
+//! age) come from `scripts/bench-live.sh`, which runs the daemon live.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytemeetd::convert;
 use bytemeetd::frame::{PixelFormat, Size};
-use bytemeetd::gpu::engine::{Backdrop, GpuEngine, Look, RING};
 use bytemeetd::gpu::GpuContext;
 use bytemeetd::perception::face::FaceTracker;
 use bytemeetd::perception::{Downscaler, Segmenter, FACE_INPUT_WIDTH};
@@ -74,122 +77,159 @@ fn main() {
     });
     println!("face landmarks, tracking (crop + model)      {track_ms:>6.2} ms");
 
-    // The background path: segmentation then the GPU blur chain, one frame
-    // after another on this thread (no overlap: a conservative rate).
-    let gpu = GpuContext::new(GpuPreference::Auto).and_then(GpuEngine::new);
-    let mut engine = match gpu {
-        Ok(e) => e,
-        Err(e) => {
-            println!("no GPU adapter ({e}): no end-to-end figure");
-            return;
-        }
-    };
-    let look = Look {
-        filter: None,
-        backdrop: Backdrop::Blur { strength: 12.0 },
-        avatar: None,
-    };
-    let frames = 60;
+    // The background path as a whole, by the daemon itself in batch mode:
+    // every output frame gets a mask made from its own picture.
+    match GpuContext::new(GpuPreference::Auto) {
+        Ok(gpu) => println!("\nGPU: {}", bytemeetd::gpu::describe(&gpu.info)),
+        Err(e) => panic!("no GPU adapter ({e}): install mesa-vulkan-drivers"),
+    }
+    whole_chain(opt("--frames", 60), opt("--rounds", 3));
+}
+
+/// `--NAME N` from the command line, or `default`.
+fn opt(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Seconds `bytemeetd ARGS` takes, start to exit; panics on a failure.
+fn run_daemon(args: &[&str]) -> f64 {
     let t = Instant::now();
-    for _ in 0..frames {
-        let m = seg.segment(&yuyv, &mut down).expect("segment");
-        engine.set_mask(&m.data, m.width, m.height).expect("mask");
-        black_box(
-            engine
-                .process(&yuyv, look, 0, PixelFormat::Yuyv)
-                .expect("gpu"),
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bytemeetd"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .expect("bytemeetd runs");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "bytemeetd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    secs
+}
+
+fn spread(v: &[f64]) -> String {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    format!("{:.2} ({:.2}..{:.2})", v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+/// The daemon in batch mode on a 1280x720 clip of the demo portrait (its
+/// head moving), frames per second with start-up left out: a run of
+/// 2 x `frames` minus a run of `frames`. Beside it, in turn, the Python
+/// pipeline on the same clip, doing the same work per frame
+/// (`scripts/compare-python.py`), when `BYTEMEET_PYTHON` names a Python
+/// with mediapipe and opencv-python.
+fn whole_chain(frames: usize, rounds: usize) {
+    let dir = std::env::temp_dir().join(format!("bytemeet-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let clip = dir.join("portrait-720p.y4m");
+    let clip_s = clip.to_str().expect("utf-8 path");
+    run_daemon(&[
+        "--source",
+        "demo",
+        "--size",
+        "1280x720",
+        "--output",
+        &format!("y4m:{clip_s}"),
+        "--frames",
+        &frames.to_string(),
+    ]);
+    let python = std::env::var("BYTEMEET_PYTHON").ok();
+    let chains: [(&str, &[&str]); 2] = [
+        ("mask + blur", &["--background", "blur"]),
+        (
+            "mask + blur + avatar",
+            &["--background", "blur", "--avatar", "space-trooper"],
+        ),
+    ];
+    let source = format!("file:{clip_s}");
+    let fps_of = |extra: &[&str]| {
+        let base = ["--source", &source, "--output", "y4m:/dev/null", "--frames"];
+        let run = |n: usize| {
+            let n = n.to_string();
+            let mut args: Vec<&str> = base.to_vec();
+            args.push(&n);
+            args.extend_from_slice(extra);
+            run_daemon(&args)
+        };
+        let one = run(frames);
+        let two = run(frames * 2);
+        frames as f64 / (two - one).max(1e-3)
+    };
+    let mut ours: Vec<Vec<f64>> = vec![Vec::new(); chains.len()];
+    let mut theirs = Vec::new();
+    let mut ratios = Vec::new();
+    println!(
+        "\nthe whole chain, batch mode (every frame masked from its own picture), \
+         {frames} frames of 1280x720, {rounds} rounds taken in turn:"
+    );
+    for round in 0..rounds {
+        for (i, (name, extra)) in chains.iter().enumerate() {
+            let fps = fps_of(extra);
+            println!("  round {round}: bytemeetd {name}: {fps:.2} fps");
+            ours[i].push(fps);
+        }
+        if let Some(py) = &python {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/compare-python.py");
+            let out = std::process::Command::new(py)
+                .args([script, clip_s, &frames.to_string()])
+                .output()
+                .expect("python runs");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let fps = text
+                .lines()
+                .find_map(|l| l.strip_prefix("python fps "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "python reference failed: {text}{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                });
+            println!("  round {round}: python mediapipe + opencv blur: {fps:.2} fps");
+            theirs.push(fps);
+            ratios.push(ours[0][round] / fps);
+        }
+    }
+    println!("\n| chain, batch | fps, median (min..max) of {rounds} |");
+    println!("|---|---|");
+    for ((name, _), fps) in chains.iter().zip(&ours) {
+        println!("| bytemeetd {name} | {} |", spread(fps));
+    }
+    if python.is_some() {
+        println!(
+            "| Python MediaPipe + OpenCV, mask + blur | {} |",
+            spread(&theirs)
+        );
+        println!(
+            "bytemeetd / python, mask + blur, per round: {}",
+            spread(&ratios)
+        );
+        let mut r = ratios.clone();
+        r.sort_by(f64::total_cmp);
+        println!(
+            "RATIO perception.batch_blur.vs_python {:.2}",
+            r[r.len() / 2]
+        );
+    } else {
+        println!(
+            "(set BYTEMEET_PYTHON to a Python with mediapipe and opencv-python for the reference)"
         );
     }
-    let in_turn = frames as f64 / t.elapsed().as_secs_f64();
+    let mut a = ours[0].clone();
+    let mut b = ours[1].clone();
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
     println!(
-        "segmentation + blur (sigma 12) + YUYV out, one after the other: {in_turn:.1} fps ({})",
-        engine.adapter()
+        "RATIO perception.batch_avatar.vs_blur {:.2}",
+        b[b.len() / 2] / a[a.len() / 2]
     );
-    // As the daemon runs it: segmentation on the perception thread, the GPU
-    // chain on the effects thread with the newest mask; both rates counted.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let latest = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let offered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let worker = {
-        let (stop, latest, frame, offered) =
-            (stop.clone(), latest.clone(), yuyv.clone(), offered.clone());
-        std::thread::spawn(move || {
-            let mut down = Downscaler::default();
-            let mut n = 0u32;
-            let mut seen = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                // Like the daemon: only the newest offered frame, once.
-                let now = offered.load(std::sync::atomic::Ordering::Relaxed);
-                if now == seen {
-                    std::thread::sleep(Duration::from_micros(200));
-                    continue;
-                }
-                seen = now;
-                let m = seg.segment(&frame, &mut down).expect("segment");
-                *latest.lock().expect("lock") = Some(m);
-                n += 1;
-            }
-            n
-        })
-    };
-    // The effects thread as the daemon runs it: frames go through the
-    // readback ring (submitted while earlier ones are read back; a full ring
-    // waits for its oldest).
-    let t = Instant::now();
-    let mut out = 0;
-    for i in 0..frames * 2 {
-        offered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Some(m) = latest.lock().expect("lock").take() {
-            engine.set_mask(&m.data, m.width, m.height).expect("mask");
-        }
-        while engine.in_flight() >= RING - 1 {
-            black_box(engine.collect(true).expect("in flight").expect("gpu"));
-            out += 1;
-        }
-        engine
-            .submit(&yuyv, look, i as u32, PixelFormat::Yuyv)
-            .expect("gpu");
-        while let Some(r) = engine.collect(false) {
-            black_box(r.expect("gpu"));
-            out += 1;
-        }
-    }
-    while let Some(r) = engine.collect(true) {
-        black_box(r.expect("gpu"));
-        out += 1;
-    }
-    assert_eq!(out, frames * 2);
-    let elapsed = t.elapsed().as_secs_f64();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let masks = worker.join().expect("worker");
-    let ours = (frames * 2) as f64 / elapsed;
-    println!(
-        "as the daemon runs it (perception thread + effects thread): {ours:.1} fps out, {:.1} masks/s",
-        masks as f64 / elapsed
-    );
-    match std::env::var("BYTEMEET_PYTHON") {
-        Ok(python) => {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/compare-python.py");
-            let out = std::process::Command::new(python)
-                .arg(script)
-                .arg(frames.to_string())
-                .output();
-            match out {
-                Ok(o) if o.status.success() => {
-                    let text = String::from_utf8_lossy(&o.stdout);
-                    print!("{text}");
-                    if let Some(fps) = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("python fps "))
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                    {
-                        println!("ours / python = {:.2}x", ours / fps);
-                    }
-                }
-                Ok(o) => println!("python reference failed: {}", String::from_utf8_lossy(&o.stderr)),
-                Err(e) => println!("python reference did not start: {e}"),
-            }
-        }
-        Err(_) => println!("set BYTEMEET_PYTHON to a Python with mediapipe and opencv-python for the reference figure"),
-    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,119 +5,167 @@
 //! - noisy: the same with fixed-seed sensor-like noise (±12 levels), as a
 //!   dim room gives, which costs the encoder most;
 //! - at 2500 kbps (the default ceiling) and 600 kbps (a congested viewer),
-//!   where a room sends the picture at half size ("/2");
-//! - the baseline in the same run: a memcpy of the I420 frame and the RGBA
-//!   to I420 conversion every room frame already pays, so figures read as
-//!   ratios.
+//!   where a room sends the picture at half size ("/2").
 //!
-//! Run: `cargo bench -p bytemeetd --bench rooms`.
+//! "Per frame" is what a room pays for a frame it sends: the effects'
+//! RGBA frame converted to I420 (halved for "/2") and encoded. Medians and
+//! p95 are over the frames the encoder actually sent; frames its rate
+//! control dropped are counted apart (they cost the conversion and a quick
+//! refusal). Quality is the PSNR of each sent frame, decoded by libvpx,
+//! against the I420 picture it was made from (luma, and the three planes
+//! weighted 4:1:1), averaged over the sent frames.
+//!
+//! The baseline in the same run: a memcpy of the RGBA frame, so the
+//! figures read as ratios.
+//!
+//! Run: `cargo bench -p bytemeetd --bench rooms` (`-- --frames N` for fewer
+//! frames; `cargo test -p bytemeetd --bench rooms -- --frames 60` runs the
+//! test build as CI does).
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytemeetd::convert::FrameVariants;
-use bytemeetd::frame::{PixelFormat, Size};
+use bytemeetd::frame::{Frame, PixelFormat, Size};
 use bytemeetd::room::halve_i420;
-use bytemeetd::room::vp8::{Encoder, EncoderConfig};
+use bytemeetd::room::vp8::{Decoder, Encoder, EncoderConfig};
 use bytemeetd::source::{demo::DemoSource, FrameSource};
 
-const FRAMES: usize = 150;
-
-fn median(mut v: Vec<Duration>) -> f64 {
-    v.sort();
-    v[v.len() / 2].as_secs_f64() * 1e3
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
-fn p95(mut v: Vec<Duration>) -> f64 {
+fn quantile(v: &[Duration], q: f64) -> f64 {
+    let mut v = v.to_vec();
     v.sort();
-    v[v.len() * 95 / 100].as_secs_f64() * 1e3
+    ms(v[((v.len() - 1) as f64 * q).round() as usize])
+}
+
+/// Peak signal-to-noise ratio of two planes, in dB (99 when identical).
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let se: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let d = i64::from(x) - i64::from(y);
+            (d * d) as u64
+        })
+        .sum();
+    if se == 0 {
+        return 99.0;
+    }
+    let mse = se as f64 / a.len() as f64;
+    10.0 * (255.0 * 255.0 / mse).log10()
+}
+
+/// Luma PSNR and the planes' PSNR weighted 4:1:1, of an I420 picture.
+fn psnr_i420(a: &[u8], b: &[u8], w: u32, h: u32) -> (f64, f64) {
+    let luma = (w * h) as usize;
+    let chroma = luma / 4;
+    let y = psnr(&a[..luma], &b[..luma]);
+    let u = psnr(&a[luma..luma + chroma], &b[luma..luma + chroma]);
+    let v = psnr(&a[luma + chroma..], &b[luma + chroma..]);
+    (y, (4.0 * y + u + v) / 6.0)
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let frames = args
+        .iter()
+        .position(|a| a == "--frames")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150usize);
     let size = Size::new(1280, 720);
     let mut demo = DemoSource::new(size, 30.0).expect("demo");
-    let mut convert_times = Vec::new();
-    let clean: Vec<Vec<u8>> = (0..FRAMES)
-        .map(|_| {
-            let f = Arc::new(demo.next_frame().expect("frame"));
-            let t = Instant::now();
-            let i420 = FrameVariants::new(f)
-                .get(PixelFormat::I420)
-                .expect("i420")
-                .data
-                .to_vec();
-            convert_times.push(t.elapsed());
-            i420
-        })
+    let clean: Vec<Arc<Frame>> = (0..frames)
+        .map(|_| Arc::new(demo.next_frame().expect("frame")))
         .collect();
     let mut seed = 0x853c_49e6_748f_ea9b_u64;
-    let noisy: Vec<Vec<u8>> = clean
+    let noisy: Vec<Arc<Frame>> = clean
         .iter()
         .map(|f| {
-            let mut f = f.clone();
-            let luma = (size.width * size.height) as usize;
-            for v in &mut f[..luma] {
+            let mut data = f.data.to_vec();
+            for px in data.chunks_exact_mut(4) {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
-                *v = (i32::from(*v) + (seed % 25) as i32 - 12).clamp(0, 255) as u8;
+                let n = (seed % 25) as i32 - 12;
+                for c in &mut px[..3] {
+                    *c = (i32::from(*c) + n).clamp(0, 255) as u8;
+                }
             }
-            f
+            Arc::new(Frame::new(size, PixelFormat::Rgba, data, f.seq))
         })
         .collect();
     let mut copy_times = Vec::new();
-    let mut sink = vec![0u8; clean[0].len()];
+    let mut sink = vec![0u8; clean[0].data.len()];
     for f in &clean {
         let t = Instant::now();
-        sink.copy_from_slice(black_box(f));
+        sink.copy_from_slice(black_box(&f.data));
         black_box(&sink);
         copy_times.push(t.elapsed());
     }
-    let copy = median(copy_times);
-    let convert = median(convert_times);
-    println!("baseline: I420 memcpy {copy:.3} ms, RGBA->I420 {convert:.2} ms per 1280x720 frame");
+    let copy = quantile(&copy_times, 0.5);
+    println!("{frames} frames at {size}, 30 fps; baseline: RGBA memcpy {copy:.3} ms per frame");
     println!(
-        "{:<8} {:>6} {:>12} {:>10} {:>10} {:>10} {:>8}",
-        "input", "kbps", "encode (ms)", "p95 (ms)", "x memcpy", "kbit/s out", "fps out"
+        "{:<8} {:>6} {:>11} {:>8} {:>9} {:>8} {:>5} {:>6} {:>8} {:>8}",
+        "input", "kbps", "per frame", "p95", "x memcpy", "kbit/s", "sent", "drops", "PSNR Y", "YUV"
     );
-    // What a room sends when the bitrate is low: the picture at half size.
-    let halve = |frames: &Vec<Vec<u8>>| -> Vec<Vec<u8>> {
-        frames
-            .iter()
-            .map(|f| halve_i420(f, size.width, size.height).0)
-            .collect()
-    };
-    let (clean_half, noisy_half) = (halve(&clean), halve(&noisy));
     let full = (size.width, size.height);
-    let half = (size.width / 2, size.height / 2);
-    for (name, frames, (w, h), rates) in [
+    let half = ((size.width / 2) & !1, (size.height / 2) & !1);
+    for (name, input, (w, h), rates) in [
         ("clean", &clean, full, &[2500, 600][..]),
         ("noisy", &noisy, full, &[2500, 600][..]),
-        ("clean/2", &clean_half, half, &[600][..]),
-        ("noisy/2", &noisy_half, half, &[600][..]),
+        ("clean/2", &clean, half, &[600][..]),
+        ("noisy/2", &noisy, half, &[600][..]),
     ] {
         for &kbps in rates {
             let mut enc = Encoder::new(EncoderConfig::new(w, h, 30, kbps)).expect("enc");
-            let mut times = Vec::new();
-            let mut bytes = 0usize;
-            let mut sent = 0usize;
-            for (i, f) in frames.iter().enumerate() {
+            let mut dec = Decoder::new().expect("dec");
+            let (mut sent_times, mut drop_times) = (Vec::new(), Vec::new());
+            let (mut bytes, mut psnr_y, mut psnr_all) = (0usize, 0.0, 0.0);
+            for (i, f) in input.iter().enumerate() {
                 let t = Instant::now();
-                let out = enc.encode(f, 33, i == 0).expect("encode");
-                times.push(t.elapsed());
-                if let Some(e) = out {
-                    bytes += e.data.len();
-                    sent += 1;
-                }
+                let i420 = FrameVariants::new(f.clone())
+                    .get(PixelFormat::I420)
+                    .expect("i420");
+                let picture = if (w, h) == full {
+                    i420.data.to_vec()
+                } else {
+                    halve_i420(&i420.data, size.width, size.height).0
+                };
+                let out = enc.encode(&picture, 33, i == 0).expect("encode");
+                let took = t.elapsed();
+                let Some(e) = out else {
+                    drop_times.push(took);
+                    continue;
+                };
+                sent_times.push(took);
+                bytes += e.data.len();
+                let d = dec.decode(&e.data).expect("decode").expect("a picture");
+                assert_eq!((d.width, d.height), (w, h));
+                let (y, all) = psnr_i420(&picture, &d.i420, w, h);
+                psnr_y += y;
+                psnr_all += all;
             }
-            let kbit_s = bytes as f64 * 8.0 / (FRAMES as f64 / 30.0) / 1000.0;
-            let m = median(times.clone());
+            let sent = sent_times.len();
+            let kbit_s = bytes as f64 * 8.0 / (frames as f64 / 30.0) / 1000.0;
+            let m = quantile(&sent_times, 0.5);
             println!(
-                "{name:<8} {kbps:>6} {m:>12.2} {:>10.2} {:>10.0} {kbit_s:>10.0} {:>8.1}",
-                p95(times),
+                "{name:<8} {kbps:>6} {:>8.2} ms {:>5.2} ms {:>9.0} {kbit_s:>8.0} {sent:>5} {:>6} {:>5.1} dB {:>5.1} dB",
+                m,
+                quantile(&sent_times, 0.95),
                 m / copy,
-                sent as f64 * 30.0 / FRAMES as f64
+                drop_times.len(),
+                psnr_y / sent as f64,
+                psnr_all / sent as f64,
+            );
+            println!(
+                "RATIO rooms.{}.{kbps}.x_memcpy {:.2}",
+                name.replace("/2", "_half"),
+                m / copy
             );
         }
     }

@@ -83,7 +83,27 @@ impl Age {
     }
 }
 
-#[derive(Debug, Default)]
+/// Entries of the age counts: ages 0 to 14 frames, then 15 or more.
+const AGE_BUCKETS: usize = 16;
+/// Entries of the delay counts: 0 to 495 ms in 5 ms steps, then 500 ms or more.
+const DELAY_BUCKETS: usize = 101;
+
+/// Counts by bucket since start; a value past the last bucket lands in it.
+#[derive(Debug)]
+struct Counts(Vec<u64>);
+
+impl Counts {
+    fn new(buckets: usize) -> Self {
+        Counts(vec![0; buckets])
+    }
+
+    fn add(&mut self, bucket: usize) {
+        let last = self.0.len() - 1;
+        self.0[bucket.min(last)] += 1;
+    }
+}
+
+#[derive(Debug)]
 pub struct Stats {
     frames_in: AtomicU64,
     frames_out: AtomicU64,
@@ -96,8 +116,33 @@ pub struct Stats {
     faces: Mutex<Rate>,
     mask_age: Mutex<Age>,
     face_age: Mutex<Age>,
+    mask_age_counts: Mutex<Counts>,
+    face_age_counts: Mutex<Counts>,
+    delay_counts: Mutex<Counts>,
     /// The GPU the effects run on, or why none.
     gpu: Mutex<String>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            frames_in: AtomicU64::default(),
+            frames_out: AtomicU64::default(),
+            repeated: AtomicU64::default(),
+            dropped: AtomicU64::default(),
+            rate_in: Mutex::default(),
+            rate_out: Mutex::default(),
+            stages: Mutex::default(),
+            masks: Mutex::default(),
+            faces: Mutex::default(),
+            mask_age: Mutex::default(),
+            face_age: Mutex::default(),
+            mask_age_counts: Mutex::new(Counts::new(AGE_BUCKETS)),
+            face_age_counts: Mutex::new(Counts::new(AGE_BUCKETS)),
+            delay_counts: Mutex::new(Counts::new(DELAY_BUCKETS)),
+            gpu: Mutex::default(),
+        }
+    }
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -144,11 +189,21 @@ impl Stats {
     /// `age` of capture time) before it.
     pub fn mask_applied(&self, frames: u64, age: Duration, now: Instant) {
         locked(&self.mask_age).add(frames, age.as_secs_f64() * 1000.0, now);
+        locked(&self.mask_age_counts).add(frames as usize);
     }
 
     /// A frame went out with an avatar following a face that old.
     pub fn face_applied(&self, frames: u64, age: Duration, now: Instant) {
         locked(&self.face_age).add(frames, age.as_secs_f64() * 1000.0, now);
+        locked(&self.face_age_counts).add(frames as usize);
+    }
+
+    /// A source frame reached the frame loop `delay` after its capture and
+    /// was handed to the outputs.
+    pub fn delay(&self, delay: Duration) {
+        self.stage("capture-to-loop", delay);
+        let step = delay.as_secs_f64() * 1000.0 / bytemeet_proto::DELAY_STEP_MS;
+        locked(&self.delay_counts).add(step as usize);
     }
 
     pub fn add_dropped(&self, n: u64) {
@@ -212,6 +267,9 @@ impl Stats {
             mask_age_ms: mask_age.1,
             face_age_frames: face_age.0,
             face_age_ms: face_age.1,
+            mask_age_counts: locked(&self.mask_age_counts).0.clone(),
+            face_age_counts: locked(&self.face_age_counts).0.clone(),
+            delay_counts: locked(&self.delay_counts).0.clone(),
             gpu: locked(&self.gpu).clone(),
             faults: crate::supervise::summary(),
         }
@@ -246,6 +304,26 @@ mod tests {
             (0.0, 0.0)
         );
         assert_eq!(locked(&s.faces).fps(t0), 0.0, "no faces tracked");
+        // Every frame is counted by its mask's age: 30 at 1, 30 at 2.
+        let snap = s.snapshot();
+        assert_eq!(snap.mask_age_counts.len(), AGE_BUCKETS);
+        assert_eq!(&snap.mask_age_counts[..3], &[0, 30, 30]);
+        assert_eq!(snap.face_age_counts.iter().sum::<u64>(), 0);
+    }
+
+    #[test]
+    fn delays_and_old_masks_are_counted_in_their_last_bucket_when_out_of_range() {
+        let s = Stats::new();
+        s.delay(Duration::from_millis(3));
+        s.delay(Duration::from_millis(12));
+        s.delay(Duration::from_secs(3));
+        s.mask_applied(400, Duration::from_secs(13), Instant::now());
+        let snap = s.snapshot();
+        assert_eq!(snap.delay_counts.len(), DELAY_BUCKETS);
+        assert_eq!(&snap.delay_counts[..3], &[1, 0, 1]);
+        assert_eq!(snap.delay_counts[DELAY_BUCKETS - 1], 1);
+        assert_eq!(snap.mask_age_counts[AGE_BUCKETS - 1], 1);
+        assert!(snap.stage_ms["capture-to-loop"] > 0.0);
     }
 
     #[test]

@@ -107,7 +107,8 @@ pub trait Camera {
 impl StatsSnapshot {
     /// The `Stats` property's `a{sv}`: `fps_in`, `fps_out` (d), `frames_in`,
     /// `frames_out`, `repeated`, `dropped` (t), `stage_ms`, `stage_max_ms`
-    /// (a{sd}), the perception rates and ages (d), `gpu` (s), `faults` (as).
+    /// (a{sd}), the perception rates and ages (d), `mask_age_counts`,
+    /// `face_age_counts`, `delay_counts` (at), `gpu` (s), `faults` (as).
     pub fn to_dict(&self) -> HashMap<String, OwnedValue> {
         let mut d = HashMap::new();
         let mut put = |k: &str, v: Value<'_>| {
@@ -134,6 +135,9 @@ impl StatsSnapshot {
         put("mask_age_ms", Value::from(self.mask_age_ms));
         put("face_age_frames", Value::from(self.face_age_frames));
         put("face_age_ms", Value::from(self.face_age_ms));
+        put("mask_age_counts", Value::from(self.mask_age_counts.clone()));
+        put("face_age_counts", Value::from(self.face_age_counts.clone()));
+        put("delay_counts", Value::from(self.delay_counts.clone()));
         put("gpu", Value::from(self.gpu.as_str()));
         put("faults", Value::from(self.faults.clone()));
         put("stage_ms", stages(&self.stage_ms));
@@ -145,6 +149,11 @@ impl StatsSnapshot {
     pub fn from_dict(d: &HashMap<String, OwnedValue>) -> Self {
         let f = |k: &str| d.get(k).and_then(|v| f64::try_from(v).ok()).unwrap_or(0.0);
         let n = |k: &str| d.get(k).and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+        let counts = |k: &str| -> Vec<u64> {
+            d.get(k)
+                .and_then(|v| Vec::<u64>::try_from(v.try_clone().ok()?).ok())
+                .unwrap_or_default()
+        };
         let m = |k: &str| -> BTreeMap<String, f64> {
             d.get(k)
                 .and_then(|v| v.try_clone().ok())
@@ -167,6 +176,9 @@ impl StatsSnapshot {
             mask_age_ms: f("mask_age_ms"),
             face_age_frames: f("face_age_frames"),
             face_age_ms: f("face_age_ms"),
+            mask_age_counts: counts("mask_age_counts"),
+            face_age_counts: counts("face_age_counts"),
+            delay_counts: counts("delay_counts"),
             gpu: d
                 .get("gpu")
                 .and_then(|v| String::try_from(v.try_clone().ok()?).ok())
@@ -199,6 +211,9 @@ mod tests {
             mask_age_ms: 50.0,
             face_age_frames: 2.0,
             face_age_ms: 66.0,
+            mask_age_counts: vec![0, 40, 12, 1],
+            face_age_counts: vec![3, 2],
+            delay_counts: vec![0, 7, 90, 3],
             gpu: "llvmpipe (Cpu, Vulkan)".into(),
             faults: vec!["gpu: once, last: device lost".into()],
             ..Default::default()

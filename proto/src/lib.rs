@@ -18,6 +18,9 @@ pub const OBJECT_PATH: &str = "/org/bytemeet/Camera";
 /// Interface name, versioned.
 pub const INTERFACE: &str = "org.bytemeet.Camera1";
 
+/// The width of one entry of `StatsSnapshot::delay_counts`, in ms.
+pub const DELAY_STEP_MS: f64 = 5.0;
+
 /// Pipeline counters as the daemon reports them (`Stats`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -48,6 +51,17 @@ pub struct StatsSnapshot {
     /// How much older than its frame the face an avatar follows is, in frames.
     pub face_age_frames: f64,
     pub face_age_ms: f64,
+    /// Frames sent with a mask since the daemon started, counted by the
+    /// mask's age in source frames: entry i counts masks i frames older than
+    /// their frame, the last entry that many or more. Two snapshots give
+    /// the distribution (median, p99) over the time between them.
+    pub mask_age_counts: Vec<u64>,
+    /// The same for the face an avatar follows.
+    pub face_age_counts: Vec<u64>,
+    /// Frames from the source since the daemon started, counted by the
+    /// delay from capture to the frame loop's hand-over to the outputs, in
+    /// steps of `DELAY_STEP_MS` (the last entry: that far or further).
+    pub delay_counts: Vec<u64>,
     /// The GPU the effects run on, or `none: WHY`.
     pub gpu: String,
     /// The faults the daemon recovered from since it started, one line per
