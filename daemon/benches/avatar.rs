@@ -12,6 +12,8 @@
 //!
 //! Run: `cargo bench -p bytemeetd --bench avatar`.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,14 +29,8 @@ use bytemeetd::source::{demo::DemoSource, FrameSource};
 
 const WARMUP: usize = 8;
 /// Frames per figure: 60, or `--frames N`.
-static FRAMES: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == "--frames")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60)
-});
+static FRAMES: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| common::arg("--frames", 60));
 
 fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();

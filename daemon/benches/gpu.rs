@@ -15,6 +15,8 @@
 //! Run: `cargo bench -p bytemeetd --bench gpu [-- --full-hd]`. Prints a skip
 //! line and measures nothing where no adapter exists.
 
+mod common;
+
 use std::hint::black_box;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -31,14 +33,8 @@ use bytemeetd::source::{demo::DemoSource, FrameSource};
 
 const WARMUP: usize = 8;
 /// Frames per figure: 60, or `--frames N`.
-static FRAMES: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == "--frames")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60)
-});
+static FRAMES: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| common::arg("--frames", 60));
 /// Blur strength of the benchmark: sigma 12 px at 720p, ffmpeg's gblur=sigma=12.
 const STRENGTH: f32 = 12.0;
 

@@ -12,6 +12,8 @@
 //! The live figures (masks per second beside frames per second, the mask's
 //! age) come from `scripts/bench-live.sh`, which runs the daemon live.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -83,17 +85,7 @@ fn main() {
         Ok(gpu) => println!("\nGPU: {}", bytemeetd::gpu::describe(&gpu.info)),
         Err(e) => panic!("no GPU adapter ({e}): install mesa-vulkan-drivers"),
     }
-    whole_chain(opt("--frames", 60), opt("--rounds", 3));
-}
-
-/// `--NAME N` from the command line, or `default`.
-fn opt(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    whole_chain(common::arg("--frames", 60), common::arg("--rounds", 3));
 }
 
 /// Seconds `bytemeetd ARGS` takes, start to exit; panics on a failure.

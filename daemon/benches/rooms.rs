@@ -22,6 +22,8 @@
 //! frames; `cargo test -p bytemeetd --bench rooms -- --frames 60` runs the
 //! test build as CI does).
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,13 +72,7 @@ fn psnr_i420(a: &[u8], b: &[u8], w: u32, h: u32) -> (f64, f64) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let frames = args
-        .iter()
-        .position(|a| a == "--frames")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(150usize);
+    let frames = common::arg("--frames", 150);
     let size = Size::new(1280, 720);
     let mut demo = DemoSource::new(size, 30.0).expect("demo");
     let clean: Vec<Arc<Frame>> = (0..frames)

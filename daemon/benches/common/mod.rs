@@ -1,4 +1,5 @@
-//! Pieces the benchmarks share.
+//! Pieces the benchmarks share (each bench uses some of them).
+#![allow(dead_code)]
 
 use bytemeetd::frame::{PixelFormat, SharedFrame};
 use bytemeetd::sink::{Demand, FrameSink, SinkError};
@@ -25,4 +26,14 @@ impl FrameSink for CopySink {
     fn keeps_every_frame(&self) -> bool {
         true
     }
+}
+
+/// `--NAME N` from the command line, or `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
