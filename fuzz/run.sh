@@ -37,7 +37,9 @@ printf '%-15s %12s %10s %8s %8s %8s\n' target executions exec/s paths crashes ha
 for t in "${targets[@]}"; do
   rm -rf "${out:?}/$t"
   mkdir -p "$out/$t"
-  timeout $((secs + 60)) cargo afl fuzz -V "$secs" -i "corpus/$t" -o "$out/$t" \
+  # A hang is an input that takes over 2 s (AFL++ picks up to 1 s by
+  # itself, which a legitimate large picture can take on a loaded machine).
+  timeout $((secs + 60)) cargo afl fuzz -t 2000 -V "$secs" -i "corpus/$t" -o "$out/$t" \
     "$CARGO_TARGET_DIR/release/$t" > "$out/$t.log" 2>&1 || {
     echo "afl-fuzz $t failed to run:"; tail -n 30 "$out/$t.log"; fail=1; continue; }
   stats="$out/$t/default/fuzzer_stats"

@@ -15,6 +15,11 @@ pub const MAX_CLIP: Size = Size {
 };
 /// The largest still image accepted, a side.
 pub const MAX_STILL_SIDE: u32 = 16384;
+/// The most memory a still image's decoder may ask for: a 48-megapixel
+/// photo (8000x6000) in RGBA. A few hundred bytes of JPEG header can claim
+/// 14638x13111 pixels, well within the side limit, whose decode takes
+/// seconds of work on garbage; the fuzzer found one.
+pub const MAX_STILL_BYTES: u64 = 192 << 20;
 
 /// Turns one captured buffer into a frame: raw formats lose their row padding
 /// (`stride` bytes per row, 0 when unknown), MJPEG is decoded to RGBA.
@@ -265,7 +270,7 @@ pub fn still_image<R: BufRead + Seek>(
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_STILL_SIDE);
     limits.max_image_height = Some(MAX_STILL_SIDE);
-    limits.max_alloc = Some(1 << 30);
+    limits.max_alloc = Some(MAX_STILL_BYTES);
     reader.limits(limits);
     let img = reader.decode().map_err(|e| {
         format!("not an image ByteMeet can read ({e}); use PNG or JPEG, or a .y4m clip")
