@@ -10,7 +10,7 @@
 //!
 //! Run: `cargo bench -p bytemeetd --bench perception [-- --frames N --rounds R]`.
 //! The live figures (masks per second beside frames per second, the mask's
-//! age) come from `scripts/bench-live.sh`, which runs the daemon live.
+//! age) come from `scripts/bench-live.py`, which runs the daemon live.
 
 mod common;
 
@@ -106,10 +106,16 @@ fn run_daemon(args: &[&str]) -> f64 {
     secs
 }
 
-fn spread(v: &[f64]) -> String {
+/// The median of `v`, and its smallest and largest values.
+fn mid_min_max(v: &[f64]) -> (f64, f64, f64) {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
-    format!("{:.2} ({:.2}..{:.2})", v[v.len() / 2], v[0], v[v.len() - 1])
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn spread(v: &[f64]) -> String {
+    let (mid, min, max) = mid_min_max(v);
+    format!("{mid:.2} ({min:.2}..{max:.2})")
 }
 
 /// The daemon in batch mode on a 1280x720 clip of the demo portrait (its
@@ -119,9 +125,8 @@ fn spread(v: &[f64]) -> String {
 /// (`scripts/compare-python.py`), when `BYTEMEET_PYTHON` names a Python
 /// with mediapipe and opencv-python.
 fn whole_chain(frames: usize, rounds: usize) {
-    let dir = std::env::temp_dir().join(format!("bytemeet-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let clip = dir.join("portrait-720p.y4m");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clip = dir.path().join("portrait-720p.y4m");
     let clip_s = clip.to_str().expect("utf-8 path");
     run_daemon(&[
         "--source",
@@ -204,24 +209,17 @@ fn whole_chain(frames: usize, rounds: usize) {
             "bytemeetd / python, mask + blur, per round: {}",
             spread(&ratios)
         );
-        let mut r = ratios.clone();
-        r.sort_by(f64::total_cmp);
         println!(
             "RATIO perception.batch_blur.vs_python {:.2}",
-            r[r.len() / 2]
+            mid_min_max(&ratios).0
         );
     } else {
         println!(
             "(set BYTEMEET_PYTHON to a Python with mediapipe and opencv-python for the reference)"
         );
     }
-    let mut a = ours[0].clone();
-    let mut b = ours[1].clone();
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
     println!(
         "RATIO perception.batch_avatar.vs_blur {:.2}",
-        b[b.len() / 2] / a[a.len() / 2]
+        mid_min_max(&ours[1]).0 / mid_min_max(&ours[0]).0
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
