@@ -7,7 +7,7 @@
 #                                  on 2 cores after the build), then the check
 #   scripts/bench-all.sh --quick   the test build CI makes, short runs of the
 #                                  benchmarks whose ratios the README states
-#                                  (about 4 min), then the check
+#                                  (about 3 min), then the check
 #
 # Every figure is a ratio to a baseline measured in the same run, so the
 # check holds on any machine; each ratio has its own tolerance in
