@@ -46,6 +46,10 @@ enum Cmd {
     Avatar(AvatarCmd),
     /// Turn filter, background and avatar off.
     Clear,
+    /// Choose how you are found for backgrounds and avatars: the person
+    /// model, or a backdrop of one colour keyed out.
+    #[command(subcommand)]
+    Segmenter(SegmenterCmd),
     /// Choose where frames come from.
     #[command(subcommand)]
     Source(SourceCmd),
@@ -136,6 +140,18 @@ enum AvatarCmd {
     Set { name: String },
     /// Be yourself.
     Off,
+}
+
+#[derive(Debug, Subcommand)]
+enum SegmenterCmd {
+    /// The person segmentation model: works in front of any background.
+    Model,
+    /// A green screen (or another colour) behind you, keyed out: sharper
+    /// edges and no model to run.
+    Chroma {
+        /// green (the default), blue, or #RRGGBB.
+        color: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,6 +322,9 @@ struct Status {
     filter: Option<String>,
     background: String,
     avatar: Option<String>,
+    /// How the person is found (`model`, `chroma:green`, ...); `None` from
+    /// a daemon too old to say.
+    segmenter: Option<String>,
     rooms: Vec<Room>,
     stats: StatsSnapshot,
 }
@@ -366,6 +385,7 @@ async fn status(conn: &zbus::Connection, cam: &CameraProxy<'_>) -> Result<Status
         filter: non_empty(cam.filter().await?),
         background: cam.background().await?,
         avatar: non_empty(cam.avatar().await?),
+        segmenter: cam.segmenter().await.ok(),
         rooms: cam
             .rooms()
             .await?
@@ -413,6 +433,15 @@ fn print_status(out: &mut impl Write, s: &Status) -> Result<(), Failure> {
     row(out, "filter", s.filter.as_deref().unwrap_or("off"))?;
     row(out, "background", &s.background)?;
     row(out, "avatar", s.avatar.as_deref().unwrap_or("off"))?;
+    row(
+        out,
+        "person by",
+        match s.segmenter.as_deref() {
+            Some("model") => "the segmentation model",
+            Some(chroma) => chroma,
+            None => "(not reported by this daemon)",
+        },
+    )?;
     let rooms: Vec<String> = s
         .rooms
         .iter()
@@ -671,6 +700,14 @@ async fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
         Cmd::Avatar(AvatarCmd::Set { name }) => cam.set_avatar(&name).await?,
         Cmd::Avatar(AvatarCmd::Off) => cam.set_avatar("none").await?,
         Cmd::Clear => cam.clear_effects().await?,
+        Cmd::Segmenter(SegmenterCmd::Model) => cam.set_segmenter("model").await?,
+        Cmd::Segmenter(SegmenterCmd::Chroma { color }) => {
+            let spec = match color {
+                Some(c) => format!("chroma:{c}"),
+                None => "chroma".into(),
+            };
+            cam.set_segmenter(&spec).await?
+        }
         Cmd::Source(SourceCmd::Set { spec }) => {
             cam.set_source(&absolute_in_spec(&spec, "file:")?).await?
         }

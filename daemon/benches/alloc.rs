@@ -124,7 +124,6 @@ fn run(clip: &std::path::Path, effects: &EffectsState, frames: u64) -> Counts {
             format: None,
         },
         frames: Some(frames),
-        segmenter: Default::default(),
         gpu: Default::default(),
     };
     let hub = Arc::new(Hub::new(

@@ -79,7 +79,6 @@ fn main() {
                     format: None,
                 },
                 frames: None,
-                segmenter: Default::default(),
                 gpu: GpuPreference::Auto,
             };
             pipeline::run(cfg, vec![Box::new(record)], shutdown, hub)

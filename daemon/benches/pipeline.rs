@@ -143,7 +143,6 @@ fn bench_run(c: &mut Criterion) {
                         format: None,
                     },
                     frames: Some(frames),
-                    segmenter: Default::default(),
                     gpu: Default::default(),
                 };
                 let t = Instant::now();

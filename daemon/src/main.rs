@@ -175,9 +175,10 @@ fn starting_effects(
         filter: s.filter.clone(),
         background: s.background.clone(),
         avatar: s.avatar.clone(),
+        segmenter: s.segmenter.clone(),
     };
     if let Some(path) = state_path {
-        let (saved, warning) = state::load_or_last_good(path);
+        let (saved, warning) = state::load_or_last_good(path, &s.segmenter);
         if let Some(w) = warning {
             tracing::warn!("{w}");
         }
@@ -194,6 +195,9 @@ fn starting_effects(
     }
     if let Some(a) = &args.avatar {
         effects.avatar = (!bytemeetd::effects::is_off(a)).then(|| a.trim().to_string());
+    }
+    if let Some(seg) = &args.segmenter {
+        effects.segmenter = seg.clone();
     }
     effects
 }
@@ -402,10 +406,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 rooms.clone(),
             ),
             s.studio.clone(),
-            bytemeetd::studio::thumbs::ChainSettings {
-                segmenter: s.segmenter.clone(),
-                gpu: s.gpu,
-            },
+            bytemeetd::studio::thumbs::ChainSettings { gpu: s.gpu },
             s.fps,
         )
     });
@@ -458,7 +459,6 @@ fn run(args: Args) -> anyhow::Result<()> {
             format: s.camera_format,
         },
         frames: args.frames,
-        segmenter: s.segmenter.clone(),
         gpu: s.gpu,
     };
     tracing::info!(source = %s.source, size = %s.size, fps = s.fps, "bytemeetd running");

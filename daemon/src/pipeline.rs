@@ -22,7 +22,6 @@ use crate::queue::{FrameQueue, Overflow, Pop};
 use crate::say_once::SayOnce;
 use crate::scheduler::{Action, Picture, Scheduler, SchedulerConfig};
 use crate::settings::gpu::GpuPreference;
-use crate::settings::segmenter::SegmenterSpec;
 use crate::settings::source::{SourceRequest, SourceSpec};
 use crate::sink::{Demand, FrameSink};
 use crate::source::{self, SourceError};
@@ -47,8 +46,6 @@ pub struct PipelineConfig {
     /// recordings (their queues block instead of dropping), no repeats, files
     /// and the demo unpaced.
     pub frames: Option<u64>,
-    /// How the person is found for backgrounds.
-    pub segmenter: SegmenterSpec,
     /// Which GPU runs the effects.
     pub gpu: GpuPreference,
 }
@@ -417,12 +414,7 @@ pub fn run(
     let effects_thread = start_effects(
         {
             let state = hub.effects();
-            let mut e = Effects::new(
-                state.filter,
-                state.background,
-                cfg.segmenter.clone(),
-                cfg.gpu,
-            );
+            let mut e = Effects::new(state.filter, state.background, state.segmenter, cfg.gpu);
             e.set_lockstep(cfg.batch());
             e.report_to(hub.stats().clone());
             if !cfg.batch() {

@@ -171,6 +171,76 @@ fn bytemeetctl_drives_the_running_daemon() {
     assert!(!log.contains("panicked"), "{log}");
 }
 
+/// The person finder switches while the camera runs: a green-screen shot
+/// with a red picture behind the person. Keyed on blue, nothing is
+/// backdrop and the green stays; switched to green with bytemeetctl, the
+/// red shows; and back. The corner's V (red-difference) tells which.
+#[test]
+fn the_segmenter_switches_live() {
+    let bus = Bus::start();
+    let shot = bus.path("green.png");
+    let mut im = image::RgbaImage::new(160, 120);
+    for (x, y, p) in im.enumerate_pixels_mut() {
+        let person = (50..110).contains(&x) && y >= 30;
+        *p = image::Rgba(if person {
+            [128, 120, 112, 255]
+        } else {
+            [0, 177, 64, 255]
+        });
+    }
+    im.save(&shot).expect("save");
+    let red = bus.path("red.png");
+    image::RgbaImage::from_pixel(32, 24, image::Rgba([220, 20, 20, 255]))
+        .save(&red)
+        .expect("save");
+    let d = bus.daemon(&[
+        "--segmenter",
+        "chroma:blue",
+        "--background",
+        &format!("image:{}", red.display()),
+    ]);
+    bus.ok(&["source", "set", &format!("file:{}", shot.display())]);
+    let (w, h) = (160, 120);
+    // V of the top-left corner, per frame.
+    let corner_v = || -> Vec<u8> {
+        let v_at = w * h + w * h / 4 + 2 * (w / 2) + 2;
+        y4m_frames(&d.clip, w, h).iter().map(|f| f[v_at]).collect()
+    };
+    let green = |v: u8| v < 90;
+    let red_v = |v: u8| v > 180;
+    let wait_corner = |what: &str, from: usize, want: &dyn Fn(u8) -> bool| {
+        wait_for_secs(what, 60, || {
+            let v = corner_v();
+            v.len() > from + 5 && v[v.len() - 5..].iter().all(|x| want(*x))
+        });
+    };
+    wait_corner("the green screen, not keyed on blue", 0, &green);
+    let json: serde_json::Value =
+        serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    assert_eq!(json["segmenter"], "chroma:blue");
+    assert!(bus.ok(&["status"]).contains("chroma:blue"));
+
+    let n = corner_v().len();
+    bus.ok(&["segmenter", "chroma"]);
+    wait_corner("the red picture behind the person", n, &red_v);
+    let json: serde_json::Value =
+        serde_json::from_str(&bus.ok(&["status", "--json"])).expect("json");
+    assert_eq!(json["segmenter"], "chroma:green");
+    // The person stays in front: the middle of the block is its grey.
+    let last = y4m_frames(&d.clip, w, h).pop().expect("a frame");
+    let v_mid = last[w * h + w * h / 4 + 90 / 2 * (w / 2) + 80 / 2];
+    assert!(v_mid.abs_diff(128) < 20, "the person's V: {v_mid}");
+
+    let n = corner_v().len();
+    bus.ok(&["segmenter", "chroma", "blue"]);
+    wait_corner("the green screen again", n, &green);
+    let err = bus.fails(&["segmenter", "chroma", "mauve"], 1);
+    assert!(err.contains("green, blue or #RRGGBB"), "{err}");
+    let log = d.stop();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(log.contains("person finder changed"), "{log}");
+}
+
 /// Writes a small mask-mode pack called `name` into `dir`.
 fn user_pack(dir: &Path, name: &str, driver: &str) {
     std::fs::create_dir_all(dir).expect("pack dir");

@@ -158,8 +158,30 @@ async fn every_member_answers_through_the_shared_proxy() {
     assert_eq!(hub.effects().avatar.as_deref(), Some("dragon"));
     cam.set_avatar("").await.expect("off");
     assert_eq!(cam.avatar().await.expect("prop"), "");
+    // The segmenter: checked, shown as it parses back, kept by clear.
+    assert_eq!(cam.segmenter().await.expect("prop"), "model");
+    for bad in ["magic", "chroma:mauve", "chroma:#12345"] {
+        assert_eq!(
+            error_name(cam.set_segmenter(bad).await),
+            format!("{E}InvalidArgument"),
+            "{bad}"
+        );
+    }
+    assert_eq!(cam.segmenter().await.expect("prop"), "model");
+    cam.set_segmenter("chroma:#ff00aa").await.expect("pink");
+    assert_eq!(cam.segmenter().await.expect("prop"), "chroma:#FF00AA");
+    cam.set_segmenter("Chroma:blue").await.expect("blue");
+    assert_eq!(cam.segmenter().await.expect("prop"), "chroma:blue");
     cam.set_filter("toon").await.expect("toon");
     cam.clear_effects().await.expect("clear");
+    assert_eq!(
+        hub.effects(),
+        EffectsState {
+            segmenter: "chroma:blue".parse().expect("spec"),
+            ..EffectsState::default()
+        }
+    );
+    cam.set_segmenter("model").await.expect("model");
     assert_eq!(hub.effects(), EffectsState::default());
 
     // Sources.

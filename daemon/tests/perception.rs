@@ -6,61 +6,13 @@ use bytemeetd::frame::{Frame, PixelFormat, Size};
 use bytemeetd::perception::{Downscaler, Segmenter};
 use bytemeetd::settings::segmenter::SegmenterSpec;
 
+#[path = "common/portrait.rs"]
+mod portrait;
+use portrait::{inside, PERSON};
+
 fn astronaut() -> Frame {
-    let img = image::open(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"))
-        .expect("portrait")
-        .to_rgba8();
+    let img = portrait::astronaut_rgba();
     Frame::new(Size::new(512, 512), PixelFormat::Rgba, img.into_raw(), 1)
-}
-
-/// The person in the 512x512 portrait, outlined by hand from the picture
-/// (hair, face, suit, and the helmet she holds in front of her).
-const PERSON: &[(f32, f32)] = &[
-    (205., 18.),
-    (250., 15.),
-    (285., 35.),
-    (300., 70.),
-    (298., 110.),
-    (285., 140.),
-    (300., 175.),
-    (305., 220.),
-    (300., 240.),
-    (330., 250.),
-    (355., 275.),
-    (362., 320.),
-    (362., 350.),
-    (400., 345.),
-    (450., 355.),
-    (490., 385.),
-    (505., 430.),
-    (505., 511.),
-    (20., 511.),
-    (20., 470.),
-    (22., 400.),
-    (30., 330.),
-    (45., 290.),
-    (75., 255.),
-    (110., 235.),
-    (118., 200.),
-    (125., 170.),
-    (150., 150.),
-    (165., 135.),
-    (155., 95.),
-    (160., 55.),
-    (180., 25.),
-];
-
-fn inside(poly: &[(f32, f32)], x: f32, y: f32) -> bool {
-    let mut hit = false;
-    let mut j = poly.len() - 1;
-    for i in 0..poly.len() {
-        let ((xi, yi), (xj, yj)) = (poly[i], poly[j]);
-        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
-            hit = !hit;
-        }
-        j = i;
-    }
-    hit
 }
 
 /// Mask value at a pixel of a `w` x `h` frame (the mask covers the frame).

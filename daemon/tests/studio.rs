@@ -159,6 +159,55 @@ impl Page {
     }
 }
 
+/// The page's pushed state: `api/events`, read as it arrives.
+struct Events {
+    reader: std::io::BufReader<TcpStream>,
+}
+
+impl Events {
+    fn open(page: &Page) -> Self {
+        let mut s = TcpStream::connect(("127.0.0.1", page.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            s,
+            "GET {}api/events HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\n\r\n",
+            page.prefix, page.port
+        )
+        .expect("send");
+        let mut reader = std::io::BufReader::new(s);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut reader, &mut line).expect("head");
+            if line.trim().is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: text/event-stream"),
+            "{head}"
+        );
+        Events { reader }
+    }
+
+    /// The next `state` event's JSON (chunk sizes and keep-alive comments
+    /// are skipped: only `data:` lines are read).
+    fn next_state(&mut self) -> serde_json::Value {
+        loop {
+            let mut line = String::new();
+            let n = std::io::BufRead::read_line(&mut self.reader, &mut line).expect("an event");
+            assert!(n > 0, "the events stream ended");
+            if let Some(data) = line.trim_end().strip_prefix("data: ") {
+                return serde_json::from_str(data).expect("state JSON");
+            }
+        }
+    }
+}
+
 fn status_json(bus: &Bus) -> serde_json::Value {
     serde_json::from_str(&bus.ok(&["status", "--json"])).expect("status JSON")
 }
@@ -217,6 +266,7 @@ fn the_studio_is_guarded_and_shares_one_state_with_the_cli() {
     let refusals = [
         ("no token", http(p, "GET", "/", &[], "")),
         ("no token, API", http(p, "GET", "/api/state", &[], "")),
+        ("no token, events", http(p, "GET", "/api/events", &[], "")),
         ("wrong token", http(p, "GET", &wrong, &[], "")),
         (
             "wrong token, change",
@@ -303,9 +353,40 @@ fn the_studio_is_guarded_and_shares_one_state_with_the_cli() {
     assert_eq!(a.status, 400);
     assert_eq!(status_json(&bus)["filter"], "sepia");
 
-    // A change made with the CLI is what the page reads next (the page
-    // polls twice a second). The bound is for a loaded machine; the time
-    // is printed.
+    // The page's state is pushed: the events stream sends it at once, then
+    // on the CLI's change without being asked (and every second for the
+    // figures). The bound is for a loaded machine; the time is printed.
+    let mut events = Events::open(&page);
+    let first = events.next_state();
+    assert_eq!(first["effects"]["filter"], "sepia", "{first}");
+    assert_eq!(first["effects"]["segmenter"], "model", "{first}");
+    bus.ok(&["segmenter", "chroma", "blue"]);
+    let t = Instant::now();
+    loop {
+        let s = events.next_state();
+        if s["effects"]["segmenter"] == "chroma:blue" {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the CLI's change was never pushed: {s}"
+        );
+    }
+    eprintln!(
+        "the CLI's change was pushed to the page in {:?}",
+        t.elapsed()
+    );
+    // A change on the page reaches the same stream, and the CLI.
+    let a = page.post("api/set", r#"{"what":"segmenter","spec":"model"}"#);
+    assert_eq!(a.status, 200, "{}", a.text());
+    while events.next_state()["effects"]["segmenter"] != "model" {}
+    assert_eq!(status_json(&bus)["segmenter"], "model");
+    let a = page.post("api/set", r#"{"what":"segmenter","spec":"chroma:mauve"}"#);
+    assert_eq!(a.status, 400);
+    assert!(a.text().contains("green, blue or #RRGGBB"), "{}", a.text());
+    drop(events);
+
+    // And `api/state` answers the same state when asked.
     bus.ok(&["background", "blur", "--strength", "20"]);
     let t = Instant::now();
     while page.state()["effects"]["background"] != "blur:20" {

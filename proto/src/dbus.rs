@@ -68,8 +68,12 @@ pub trait Camera {
     fn set_background(&self, spec: &str) -> zbus::Result<()>;
     /// An installed avatar's name; empty or `none` takes it off.
     fn set_avatar(&self, name: &str) -> zbus::Result<()>;
-    /// Filter, background and avatar off.
+    /// Filter, background and avatar off (the segmenter stays).
     fn clear_effects(&self) -> zbus::Result<()>;
+    /// How the person is found for backgrounds and avatars: `model` (the
+    /// segmentation model), `chroma` (a green backdrop keyed out),
+    /// `chroma:blue` or `chroma:#RRGGBB`.
+    fn set_segmenter(&self, spec: &str) -> zbus::Result<()>;
     /// `auto`, `demo`, `v4l2:/dev/videoN`, `pipewire:NODE` or `file:PATH`.
     fn set_source(&self, spec: &str) -> zbus::Result<()>;
     /// Writes the next output picture as PNG to an absolute path.
@@ -92,6 +96,8 @@ pub trait Camera {
     fn background(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn avatar(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn segmenter(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn source(&self) -> zbus::Result<String>;
     #[zbus(property)]

@@ -6,7 +6,8 @@
 // none, preview, page, none, preview, page (REPEAT times):
 //   none     no page open;
 //   preview  the page open with `?thumbs=off`: the WebRTC preview and the
-//            state polled twice a second, no thumbnails;
+//            state pushed by the daemon (on changes and every second), no
+//            thumbnails;
 //   page     the page as users get it: preview, state and thumbnails.
 // For each phase: the daemon's CPU (user + system time over wall time, from
 // /proc), its output fps and the effect stage's mean ms. The preview's
@@ -47,7 +48,7 @@ await runChecks(h, async () => {
     await until(60000, async () => (await p.evaluate(() => window.studio.mode)) === "webrtc" || null);
     await sleep(8000);
     await p.close();
-    await sleep(12000); // the page counts as open 10 s after its last poll
+    await sleep(12000); // the page counts as open 10 s after its last state
   }
   const results = { none: [], preview: [], page: [] };
   const delays = [];

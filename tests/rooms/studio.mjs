@@ -137,11 +137,39 @@ async function main() {
   check(st.filter === "sepia", `bytemeetctl status --json shows sepia (${st.filter})`);
   check((await pressed(page, "filter")).join() === "sepia", "the sepia tile is marked as chosen");
 
-  // A background set with the CLI shows as chosen on the page.
+  // A background set with the CLI shows as chosen on the page: pushed by
+  // the daemon, not asked for (the page makes no state request meanwhile).
+  const asked = [];
+  const onRequest = (r) => r.url().includes("/api/state") && asked.push(r.url());
+  page.on("request", onRequest);
+  const pushedBefore = await page.evaluate(() => window.studio.pushed);
   ctl("background", "scene", "moon");
   const t1 = Date.now();
   const moon = await until(15000, async () => ((await pressed(page, "background")).join() === "scene:moon" ? true : null));
-  check(moon, `a background set with bytemeetctl shows as chosen on the page (${Date.now() - t1} ms)`);
+  const pushMs = Date.now() - t1;
+  check(moon && pushMs < 1000, `a background set with bytemeetctl shows as chosen on the page within a second (${pushMs} ms)`);
+  const pushedAfter = await page.evaluate(() => window.studio.pushed);
+  page.off("request", onRequest);
+  check(asked.length === 0 && pushedAfter > pushedBefore, `the page was told, not polling (${pushedAfter - pushedBefore} states pushed, ${asked.length} asked for)`);
+
+  // The person finder: the page's choice reaches the daemon; the CLI's
+  // choice shows on the page.
+  await page.selectOption("#segmenter", "chroma:blue");
+  const blue = await until(15000, async () => JSON.parse(ctl("status", "--json")).segmenter === "chroma:blue" || null);
+  check(blue, "choosing the blue screen on the page sets the segmenter (bytemeetctl status --json: chroma:blue)");
+  await page.selectOption("#segmenter", "custom");
+  await page.evaluate(() => {
+    const c = document.getElementById("chroma-colour");
+    c.value = "#ff00aa";
+    c.dispatchEvent(new Event("change"));
+  });
+  const pink = await until(15000, async () => JSON.parse(ctl("status", "--json")).segmenter === "chroma:#FF00AA" || null);
+  check(pink, "a backdrop colour of one's own reaches the daemon (chroma:#FF00AA)");
+  await page.evaluate(() => document.activeElement?.blur());
+  ctl("segmenter", "model");
+  const model = await until(15000, async () =>
+    (await page.evaluate(() => document.getElementById("segmenter").value)) === "model" && (await page.evaluate(() => document.getElementById("chroma-colour").hidden)) ? true : null);
+  check(model, "the segmenter set with bytemeetctl shows on the page");
 
   // Parameters: the sepia amount slider is there with a label.
   const slider = await page.evaluate(() => {
@@ -182,7 +210,7 @@ async function main() {
     if (!info.name) unnamed.push(info.id);
   }
   const controls = await page.evaluate(() =>
-    [...document.querySelectorAll("button, a[href], input")].filter((e) => !e.hidden && e.offsetParent !== null).map((e) => e.id || `${e.dataset.kind}:${e.dataset.spec}`));
+    [...document.querySelectorAll("button, a[href], input, select")].filter((e) => !e.hidden && e.offsetParent !== null).map((e) => e.id || `${e.dataset.kind}:${e.dataset.spec}`));
   const missed = controls.filter((c) => !reached.has(c));
   check(missed.length === 0, `Tab reaches every control (${reached.size} reached; missed: ${missed.join(", ")})`);
   check(unnamed.length === 0, `every control has a name (${unnamed.join(", ") || "all named"})`);

@@ -17,6 +17,7 @@ use crate::gpu::lut::Lut3d;
 use crate::settings::background::{self, BackgroundSpec, SCENES};
 use crate::settings::effects::{is_off, EffectsState};
 use crate::settings::filter::{FilterSpec, FILTERS};
+use crate::settings::segmenter::SegmenterSpec;
 use crate::settings::source::SourceSpec;
 use crate::settings::SettingError;
 use crate::v4l2;
@@ -101,8 +102,24 @@ impl CameraService {
         Ok(())
     }
 
+    /// How the person is found: `model`, `chroma`, `chroma:blue`,
+    /// `chroma:#RRGGBB`. Applied at the next frame.
+    pub async fn apply_segmenter(&self, spec: &str) -> Result<(), CameraError> {
+        let spec = bounded(spec, "segmenter")?;
+        let seg: SegmenterSpec = spec.parse().map_err(refused)?;
+        self.hub.update_effects(|e| e.segmenter = seg);
+        Ok(())
+    }
+
+    /// Filter, background and avatar off; the segmenter (how the person
+    /// is found, not an effect) stays.
     pub fn clear(&self) {
-        self.hub.update_effects(|e| *e = EffectsState::default());
+        self.hub.update_effects(|e| {
+            *e = EffectsState {
+                segmenter: e.segmenter.clone(),
+                ..EffectsState::default()
+            }
+        });
     }
 
     pub async fn apply_join(
@@ -586,6 +603,10 @@ impl CameraService {
         self.clear();
     }
 
+    async fn set_segmenter(&self, spec: &str) -> Result<(), CameraError> {
+        self.apply_segmenter(spec).await
+    }
+
     /// Starts the studio page's server (on first use) and gives its
     /// address, with the token that opens it.
     async fn open_studio(&self) -> Result<String, CameraError> {
@@ -680,6 +701,11 @@ impl CameraService {
     }
 
     #[zbus(property)]
+    async fn segmenter(&self) -> String {
+        self.hub.effects().segmenter.to_string()
+    }
+
+    #[zbus(property)]
     async fn source(&self) -> String {
         self.hub.source().to_string()
     }
@@ -762,6 +788,9 @@ pub async fn announce_changes(
         }
         if now.effects.avatar != heard.effects.avatar {
             obj.avatar_changed(em).await?;
+        }
+        if now.effects.segmenter != heard.effects.segmenter {
+            obj.segmenter_changed(em).await?;
         }
         if now.source != heard.source {
             obj.source_changed(em).await?;

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 
 use crate::config::RoomDefaults;
 use crate::frame::SharedFrame;
@@ -90,8 +90,11 @@ pub struct Hub {
     /// Writes the effects to the state file on a thread of its own; `None`
     /// for runs that leave no trace.
     saver: Option<state::Saver>,
-    /// Woken on every change that clients should hear about.
+    /// Woken on every change that clients should hear about (the D-Bus
+    /// announcer).
     changed: Notify,
+    /// Counts those changes, for any number of listeners (studio pages).
+    revision: watch::Sender<u64>,
 }
 
 impl Hub {
@@ -108,6 +111,7 @@ impl Hub {
             source_tap: Arc::default(),
             saver: None,
             changed: Notify::new(),
+            revision: watch::Sender::new(0),
         }
     }
 
@@ -151,7 +155,7 @@ impl Hub {
         if let Some(saver) = &self.saver {
             saver.save(next);
         }
-        self.changed.notify_one();
+        self.announce();
         true
     }
 
@@ -167,7 +171,7 @@ impl Hub {
     pub fn set_source(&self, spec: SourceSpec) -> bool {
         let changed = self.source.set(spec);
         if changed {
-            self.changed.notify_one();
+            self.announce();
         }
         changed
     }
@@ -179,7 +183,7 @@ impl Hub {
     /// Called by the frame loop on every turn; clients hear only of changes.
     pub fn set_camera_active(&self, active: bool) {
         if self.camera_active.swap(active, Ordering::Relaxed) != active {
-            self.changed.notify_one();
+            self.announce();
         }
     }
 
@@ -192,7 +196,7 @@ impl Hub {
 
     pub fn set_outputs(&self, outputs: Vec<String>) {
         *self.outputs.lock().unwrap_or_else(|p| p.into_inner()) = outputs;
-        self.changed.notify_one();
+        self.announce();
     }
 
     /// Where the pipeline puts output pictures for the rooms.
@@ -242,6 +246,17 @@ impl Hub {
     /// Resolves when something clients should hear about changed.
     pub async fn changed(&self) {
         self.changed.notified().await
+    }
+
+    /// A listener to the count of changes clients should hear about: its
+    /// `changed()` resolves after each (several may fold into one).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+
+    fn announce(&self) {
+        self.changed.notify_one();
+        self.revision.send_modify(|r| *r += 1);
     }
 }
 

@@ -50,7 +50,8 @@ impl Reloader {
         let filter = file.filter != last.filter;
         let background = file.background != last.background;
         let avatar = file.avatar != last.avatar;
-        if filter || background || avatar {
+        let segmenter = file.segmenter != last.segmenter;
+        if filter || background || avatar || segmenter {
             self.hub.update_effects(|e| {
                 if filter {
                     e.filter = settings.filter.clone();
@@ -60,6 +61,9 @@ impl Reloader {
                 }
                 if avatar {
                     e.avatar = settings.avatar.clone();
+                }
+                if segmenter {
+                    e.segmenter = settings.segmenter.clone();
                 }
             });
         }
@@ -71,6 +75,9 @@ impl Reloader {
         }
         if avatar {
             changed.push("avatar");
+        }
+        if segmenter {
+            changed.push("segmenter");
         }
         if file.rooms != last.rooms {
             self.hub.set_room_defaults(settings.rooms.clone());
@@ -86,7 +93,6 @@ impl Reloader {
             ("fps", file.fps != last.fps),
             ("output_format", file.output_format != last.output_format),
             ("camera_format", file.camera_format != last.camera_format),
-            ("segmenter", file.segmenter != last.segmenter),
             ("gpu", file.gpu != last.gpu),
         ]
         .into_iter()
@@ -176,7 +182,7 @@ mod tests {
             EffectsState {
                 filter: s.filter,
                 background: s.background,
-                avatar: None,
+                ..EffectsState::default()
             },
             s.source,
             Arc::new(Stats::new()),
@@ -212,6 +218,14 @@ mod tests {
         .expect("write");
         assert_eq!(r.reload(), Ok(vec!["source", "fps"]));
         assert_eq!(hub.source(), SourceSpec::Auto);
+        // The segmenter applies live, like the effects.
+        std::fs::write(
+            r.path(),
+            "source = \"auto\"\nfilter = \"toon\"\nbackground = \"blur:20\"\nfps = 15\nsegmenter = \"chroma:blue\"\n",
+        )
+        .expect("write");
+        assert_eq!(r.reload(), Ok(vec!["segmenter"]));
+        assert_eq!(hub.effects().segmenter.to_string(), "chroma:blue");
     }
 
     #[test]

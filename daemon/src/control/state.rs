@@ -14,9 +14,11 @@ use std::thread::JoinHandle;
 
 use crate::settings::effects::EffectsState;
 use crate::settings::filter;
+use crate::settings::segmenter::SegmenterSpec;
 
-/// Format version of the state file; older versions are read as far as they go.
-const VERSION: u32 = 1;
+/// Format version of the state file; older versions are read as far as they
+/// go. Version 2 added the segmenter (left out when it is the model).
+const VERSION: u32 = 2;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct StateFile {
@@ -28,6 +30,12 @@ struct StateFile {
 /// Reads the saved effects; a missing file is `Ok(None)`. A filter this
 /// version does not know is dropped rather than refusing the whole file.
 pub fn load(path: &Path) -> Result<Option<EffectsState>, String> {
+    load_keeping(path, &SegmenterSpec::Model)
+}
+
+/// As `load`; a file from before the segmenter was saved (version 1) gets
+/// `segmenter` (the configured one), not the model.
+fn load_keeping(path: &Path, segmenter: &SegmenterSpec) -> Result<Option<EffectsState>, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -41,6 +49,9 @@ pub fn load(path: &Path) -> Result<Option<EffectsState>, String> {
             file.effects.filter = None;
         }
     }
+    if file.version < 2 {
+        file.effects.segmenter = segmenter.clone();
+    }
     Ok(Some(file.effects))
 }
 
@@ -52,11 +63,15 @@ pub fn last_good(path: &Path) -> PathBuf {
 }
 
 /// Reads the saved effects like `load`; when the file is broken, the last
-/// good copy beside it is used instead, and the warning says so.
-pub fn load_or_last_good(path: &Path) -> (Option<EffectsState>, Option<String>) {
-    match load(path) {
+/// good copy beside it is used instead, and the warning says so. `segmenter`
+/// is the configured one, kept for files that did not save theirs.
+pub fn load_or_last_good(
+    path: &Path,
+    segmenter: &SegmenterSpec,
+) -> (Option<EffectsState>, Option<String>) {
+    match load_keeping(path, segmenter) {
         Ok(e) => (e, None),
-        Err(broken) => match load(&last_good(path)) {
+        Err(broken) => match load_keeping(&last_good(path), segmenter) {
             Ok(Some(e)) => (
                 Some(e),
                 Some(format!(
@@ -233,7 +248,7 @@ mod tests {
             background: BackgroundSpec::Scene {
                 name: "moon".into(),
             },
-            avatar: None,
+            ..Default::default()
         };
         save(&path, &e).expect("save");
         assert_eq!(load(&path), Ok(Some(e.clone())));
@@ -274,18 +289,21 @@ mod tests {
         // Torn mid-write: the first half of the file.
         let text = std::fs::read(&path).expect("read");
         std::fs::write(&path, &text[..text.len() / 2]).expect("tear");
-        let (effects, warning) = load_or_last_good(&path);
+        let (effects, warning) = load_or_last_good(&path, &SegmenterSpec::Model);
         assert_eq!(effects, Some(first.clone()));
         let warning = warning.expect("warned");
         assert!(warning.contains("last-good"), "{warning}");
         // A torn file is never kept as the last good copy.
         save(&path, &second).expect("save over the torn file");
         assert_eq!(load(&last_good(&path)), Ok(Some(first)));
-        assert_eq!(load_or_last_good(&path), (Some(second), None));
+        assert_eq!(
+            load_or_last_good(&path, &SegmenterSpec::Model),
+            (Some(second), None)
+        );
         // Both broken: the configured effects, said so.
         std::fs::write(&path, "[effects").expect("tear");
         std::fs::write(last_good(&path), "version = ").expect("tear");
-        let (effects, warning) = load_or_last_good(&path);
+        let (effects, warning) = load_or_last_good(&path, &SegmenterSpec::Model);
         assert_eq!(effects, None);
         assert!(warning.expect("warned").contains("configured effects"));
     }
@@ -332,5 +350,34 @@ mod tests {
         let e = load(&path).expect("ok").expect("some");
         assert_eq!(e.filter, None);
         assert_eq!(e.background, BackgroundSpec::Blur { strength: 8.0 });
+    }
+
+    #[test]
+    fn the_segmenter_is_saved_and_old_files_keep_the_configured_one() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("state.toml");
+        let blue: SegmenterSpec = "chroma:blue".parse().expect("spec");
+        let e = EffectsState {
+            background: BackgroundSpec::Blur { strength: 8.0 },
+            segmenter: blue.clone(),
+            ..Default::default()
+        };
+        save(&path, &e).expect("save");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.contains("segmenter = \"chroma:blue\""), "{text}");
+        assert_eq!(load(&path), Ok(Some(e.clone())));
+        // Version 2 without a segmenter: the model was in use.
+        save(&path, &EffectsState::default()).expect("save");
+        assert_eq!(
+            load_or_last_good(&path, &blue).0.map(|e| e.segmenter),
+            Some(SegmenterSpec::Model)
+        );
+        // Version 1 never saved it: the configured one stands.
+        std::fs::write(&path, "version = 1\n[effects]\navatar = \"alien\"\n").expect("write");
+        let (old, warning) = load_or_last_good(&path, &blue);
+        assert_eq!(warning, None);
+        let old = old.expect("some");
+        assert_eq!(old.avatar.as_deref(), Some("alien"));
+        assert_eq!(old.segmenter, blue);
     }
 }

@@ -395,6 +395,19 @@ impl Effects {
         self.filter = state.filter.clone();
         self.background = state.background.clone();
         self.avatar = state.avatar.clone();
+        if state.segmenter != self.segmenter {
+            self.segmenter = state.segmenter.clone();
+            // The next frame that needs a mask starts perception again with
+            // the new segmenter; until its first mask the GPU keeps the
+            // last one (a frame or two), rather than showing no person.
+            if self.perception.take().is_some() {
+                tracing::info!(segmenter = %self.segmenter, "person finder changed");
+            }
+            self.mask_newest = None;
+            self.mask_motion = MaskMotion::default();
+            self.mask_seen = 0;
+            self.offered = None;
+        }
     }
 
     /// In lockstep every frame waits for its own person mask: for recordings,

@@ -135,6 +135,76 @@ impl Detection {
     }
 }
 
+/// Best first, and of overlapping boxes only the best.
+fn suppress(mut found: Vec<Detection>) -> Vec<Detection> {
+    found.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Detection> = Vec::new();
+    for d in found {
+        if kept.iter().all(|k| iou(&k.bbox, &d.bbox) < 0.3) {
+            kept.push(d);
+        }
+    }
+    kept
+}
+
+/// The zoomed second look: squares with the frame's short side, along its
+/// long side, overlapping by at least a third (16:9: three squares). None
+/// for a frame that is nearly square (the whole-frame look is as close).
+fn zoom_tiles(size: Size) -> Vec<Roi> {
+    let (long, short) = (
+        size.width.max(size.height) as f32,
+        size.width.min(size.height) as f32,
+    );
+    if long < short * 1.25 {
+        return Vec::new();
+    }
+    let n = ((long - short) / (short * 2.0 / 3.0)).ceil() as usize + 1;
+    let step = (long - short) / (n - 1) as f32;
+    (0..n)
+        .map(|i| {
+            let along = short / 2.0 + step * i as f32;
+            let (cx, cy) = if size.width >= size.height {
+                (along, short / 2.0)
+            } else {
+                (short / 2.0, along)
+            };
+            Roi {
+                cx,
+                cy,
+                side: short,
+                angle: 0.0,
+            }
+        })
+        .collect()
+}
+
+/// An RGBA picture shrunk by the whole factor `k`, each pixel the mean of
+/// a `k` x `k` block (a ragged edge is dropped).
+fn shrink(rgba: &[u8], size: Size, k: u32) -> (Vec<u8>, Size) {
+    let to = Size::new((size.width / k).max(1), (size.height / k).max(1));
+    let (w, k) = (size.width as usize, k as usize);
+    let mut out = vec![0u8; to.pixels() * 4];
+    let mut sums = vec![0u32; to.width as usize * 4];
+    let area = (k * k) as u32;
+    for (oy, row_out) in out.chunks_exact_mut(to.width as usize * 4).enumerate() {
+        sums.fill(0);
+        for y in oy * k..oy * k + k {
+            let row = &rgba[y * w * 4..(y * w + to.width as usize * k) * 4];
+            for (ox, block) in row.chunks_exact(k * 4).enumerate() {
+                for px in block.chunks_exact(4) {
+                    for c in 0..4 {
+                        sums[ox * 4 + c] += px[c] as u32;
+                    }
+                }
+            }
+        }
+        for (o, s) in row_out.iter_mut().zip(&sums) {
+            *o = ((s + area / 2) / area) as u8;
+        }
+    }
+    (out, to)
+}
+
 fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
     let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
@@ -203,7 +273,12 @@ pub struct FaceTracker {
     last_centre: Option<(f32, f32)>,
     filters: Vec<OneEuro>,
     last_t: Option<f64>,
+    /// The zoomed square the next search looks at.
+    next_tile: usize,
 }
+
+/// The detector's input side (BlazeFace short range: 128x128).
+const DETECTOR_INPUT: usize = 128;
 
 /// Detector score needed to report a face.
 const DETECTION_THRESHOLD: f32 = 0.5;
@@ -220,26 +295,90 @@ impl FaceTracker {
             last_centre: None,
             filters: Vec::new(),
             last_t: None,
+            next_tile: 0,
         })
     }
 
     /// Every face in the frame, best first (after non-maximum suppression).
+    /// The whole frame is looked at first; when no face is there, squares
+    /// as tall as the frame are looked at, zoomed in (1.8x for 16:9), so a
+    /// face too small for the whole-frame look (under about a ninth of the
+    /// frame's width) is still found. (`track` looks at one square per
+    /// frame, in turn.)
     pub fn detect(&self, rgba: &[u8], size: Size) -> Result<Vec<Detection>, NetError> {
+        let found = self.detect_whole(rgba, size)?;
+        if !found.is_empty() || size.width < 8 || size.height < 8 {
+            return Ok(found);
+        }
+        let mut found = Vec::new();
+        for tile in zoom_tiles(size) {
+            found.extend(self.detect_in(rgba, size, &tile)?);
+        }
+        Ok(suppress(found))
+    }
+
+    /// The faces found by looking at the whole frame at once.
+    pub fn detect_whole(&self, rgba: &[u8], size: Size) -> Result<Vec<Detection>, NetError> {
         if size.width < 8 || size.height < 8 {
             return Ok(Vec::new());
         }
-        // The whole frame, letterboxed into the detector's square.
-        let side = size.width.max(size.height) as f32;
-        let roi = Roi {
+        let whole = Roi {
             cx: size.width as f32 / 2.0,
             cy: size.height as f32 / 2.0,
-            side,
+            side: size.width.max(size.height) as f32,
             angle: 0.0,
         };
-        let out = self.detector.run(crop(rgba, size, &roi, 128, -1.0, 1.0))?;
+        self.detect_in(rgba, size, &whole)
+    }
+
+    /// The faces in the whole frame; when there are none, in the next
+    /// zoomed square (one per call, in turn: a small face is found within
+    /// three frames, and a frame with nobody in it costs two looks, not
+    /// four).
+    fn detect_turn(&mut self, rgba: &[u8], size: Size) -> Result<Vec<Detection>, NetError> {
+        let found = self.detect_whole(rgba, size)?;
+        if !found.is_empty() || size.width < 8 || size.height < 8 {
+            return Ok(found);
+        }
+        let tiles = zoom_tiles(size);
+        if tiles.is_empty() {
+            return Ok(found);
+        }
+        let tile = tiles[self.next_tile % tiles.len()];
+        self.next_tile = self.next_tile.wrapping_add(1);
+        self.detect_in(rgba, size, &tile)
+    }
+
+    /// The faces the detector finds in `roi` (upright), letterboxed into
+    /// its square input. The picture is first shrunk by averaging, by the
+    /// whole factor that leaves it at least the input's size: sampling a
+    /// large picture straight into 128 pixels skips most of its pixels,
+    /// and small faces drown in the aliasing.
+    fn detect_in(&self, rgba: &[u8], size: Size, roi: &Roi) -> Result<Vec<Detection>, NetError> {
+        let k = ((roi.side / DETECTOR_INPUT as f32).floor().max(1.0) as u32)
+            .min(size.width.min(size.height))
+            .max(1);
+        let shrunk;
+        let (pixels, at, roi_at) = if k >= 2 {
+            shrunk = shrink(rgba, size, k);
+            let s = 1.0 / k as f32;
+            let scaled = Roi {
+                cx: roi.cx * s,
+                cy: roi.cy * s,
+                side: roi.side * s,
+                angle: 0.0,
+            };
+            (&shrunk.0[..], shrunk.1, scaled)
+        } else {
+            (rgba, size, *roi)
+        };
+        let out = self
+            .detector
+            .run(crop(pixels, at, &roi_at, DETECTOR_INPUT, -1.0, 1.0))?;
         let (Some(boxes), Some(scores)) = (out.first(), out.get(1)) else {
             return Ok(Vec::new());
         };
+        let n = DETECTOR_INPUT as f32;
         let mut found: Vec<Detection> = Vec::new();
         for (i, &(ax, ay)) in self.anchors.iter().enumerate() {
             let score = sigmoid(scores[i]);
@@ -247,9 +386,10 @@ impl FaceTracker {
                 continue;
             }
             let r = &boxes[i * 16..i * 16 + 16];
-            let at = |dx: f32, dy: f32| roi.to_frame(ax + dx / 128.0, ay + dy / 128.0);
+            // In frame pixels: `roi` itself, not its shrunk twin.
+            let at = |dx: f32, dy: f32| roi.to_frame(ax + dx / n, ay + dy / n);
             let (cx, cy) = at(r[0], r[1]);
-            let (bw, bh) = (r[2] / 128.0 * side, r[3] / 128.0 * side);
+            let (bw, bh) = (r[2] / n * roi.side, r[3] / n * roi.side);
             let mut keypoints = [[0.0; 2]; 6];
             for (k, kp) in keypoints.iter_mut().enumerate() {
                 let (x, y) = at(r[4 + 2 * k], r[5 + 2 * k]);
@@ -261,14 +401,7 @@ impl FaceTracker {
                 score,
             });
         }
-        found.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let mut kept: Vec<Detection> = Vec::new();
-        for d in found {
-            if kept.iter().all(|k| iou(&k.bbox, &d.bbox) < 0.3) {
-                kept.push(d);
-            }
-        }
-        Ok(kept)
+        Ok(suppress(found))
     }
 
     /// Raw landmarks in `roi` (frame pixels) and the face presence score.
@@ -316,7 +449,7 @@ impl FaceTracker {
             let roi = match self.roi {
                 Some(r) => r,
                 None => {
-                    let faces = self.detect(rgba, size)?;
+                    let faces = self.detect_turn(rgba, size)?;
                     // Several faces: the one we followed (nearest its last
                     // place), else the largest.
                     let pick = match self.last_centre {
@@ -535,6 +668,44 @@ mod tests {
             out = f.step(i as f32 * 0.05, 1.0 / 30.0);
         }
         assert!((out - 0.5).abs() < 0.08, "{out}");
+    }
+
+    #[test]
+    fn shrinking_averages_whole_blocks() {
+        // 5x3, k = 2: two 2x2 blocks; the last column and row are dropped.
+        let mut rgba = Vec::new();
+        for y in 0..3u8 {
+            for x in 0..5u8 {
+                rgba.extend([x * 10 + y, 100, 200, 255]);
+            }
+        }
+        let (out, size) = shrink(&rgba, Size::new(5, 3), 2);
+        assert_eq!(size, Size::new(2, 1));
+        // Block 0: x 0..2, y 0..2: red 0, 1, 10, 11 -> 5.5, rounded to 6.
+        assert_eq!(&out[..4], &[6, 100, 200, 255]);
+        assert_eq!(&out[4..], &[26, 100, 200, 255]);
+    }
+
+    #[test]
+    fn zoom_tiles_cover_the_long_side_with_overlap() {
+        let tiles = zoom_tiles(Size::new(640, 360));
+        assert_eq!(tiles.len(), 3);
+        assert_eq!(
+            (tiles[0].cx, tiles[0].cy, tiles[0].side),
+            (180.0, 180.0, 360.0)
+        );
+        assert_eq!(tiles[2].cx, 460.0);
+        for pair in tiles.windows(2) {
+            let overlap = pair[0].cx + 180.0 - (pair[1].cx - 180.0);
+            assert!(overlap >= 120.0, "{overlap}");
+        }
+        let tall = zoom_tiles(Size::new(360, 640));
+        assert_eq!(tall.len(), 3);
+        assert_eq!((tall[1].cx, tall[1].cy), (180.0, 320.0));
+        // 4:3: two squares, zoomed 1.33x; nearly square: none.
+        assert_eq!(zoom_tiles(Size::new(640, 480)).len(), 2);
+        assert!(zoom_tiles(Size::new(600, 500)).is_empty());
+        assert!(zoom_tiles(Size::new(512, 512)).is_empty());
     }
 
     #[test]

@@ -240,8 +240,9 @@ impl Latest {
 }
 
 /// Tracks the face on a copy of `frame` at most `FACE_INPUT_WIDTH` wide;
-/// coordinates come back in frame pixels.
-fn track_face(
+/// coordinates come back in frame pixels. What the perception thread does
+/// with each frame (public for the face-recall benchmark).
+pub fn track_face(
     tracker: &mut face::FaceTracker,
     frame: &Frame,
     down: &mut Downscaler,

@@ -2,6 +2,7 @@
 
 use crate::settings::background::BackgroundSpec;
 use crate::settings::filter::FilterSpec;
+use crate::settings::segmenter::SegmenterSpec;
 
 /// Whether an effect argument means "none" (`""`, `none`, `off`, any case),
 /// wherever effects are chosen: flags, config, D-Bus.
@@ -21,4 +22,13 @@ pub struct EffectsState {
     /// Name of the avatar pack worn, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
+    /// How the person is found for backgrounds and avatars (the model, or a
+    /// coloured backdrop keyed out). Not an effect itself: clearing the
+    /// effects keeps it.
+    #[serde(
+        default,
+        skip_serializing_if = "SegmenterSpec::is_model",
+        with = "crate::settings::segmenter::as_text"
+    )]
+    pub segmenter: SegmenterSpec,
 }

@@ -38,6 +38,38 @@ impl std::str::FromStr for SegmenterSpec {
     }
 }
 
+impl SegmenterSpec {
+    /// The model, the default (left out of saved state).
+    pub fn is_model(&self) -> bool {
+        matches!(self, SegmenterSpec::Model)
+    }
+}
+
+/// As it parses back: `model`, `chroma:green`, `chroma:blue`, `chroma:#RRGGBB`.
+impl std::fmt::Display for SegmenterSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SegmenterSpec::Model => f.write_str("model"),
+            SegmenterSpec::Chroma { key } => write!(f, "chroma:{key}"),
+        }
+    }
+}
+
+/// Saved as its text (`segmenter = "chroma:blue"`), as the config file
+/// writes it: `#[serde(with = "as_text")]`.
+pub mod as_text {
+    use super::SegmenterSpec;
+
+    pub fn serialize<S: serde::Serializer>(spec: &SegmenterSpec, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(spec)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SegmenterSpec, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A backdrop colour with its tolerances (the keying itself is
 /// `perception::chroma`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -60,6 +92,20 @@ impl ChromaKey {
         person_below: 0.25,
         backdrop_above: 0.45,
     };
+}
+
+/// `green`, `blue`, or `#RRGGBB` for any other colour.
+impl std::fmt::Display for ChromaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if *self == ChromaKey::GREEN {
+            f.write_str("green")
+        } else if *self == ChromaKey::BLUE {
+            f.write_str("blue")
+        } else {
+            let [r, g, b] = self.rgb;
+            write!(f, "#{r:02X}{g:02X}{b:02X}")
+        }
+    }
 }
 
 impl std::str::FromStr for ChromaKey {
@@ -127,5 +173,21 @@ mod tests {
             "chroma:mauve".parse::<SegmenterSpec>(),
             Err(SettingError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn segmenters_print_as_they_parse() {
+        for text in ["model", "chroma:green", "chroma:blue", "chroma:#12AB00"] {
+            let spec: SegmenterSpec = text.parse().expect(text);
+            assert_eq!(spec.to_string(), text);
+            assert_eq!(spec.to_string().parse::<SegmenterSpec>(), Ok(spec));
+        }
+        // A hex spelling of a named key prints as the name.
+        assert_eq!(
+            "chroma:#00B140"
+                .parse::<SegmenterSpec>()
+                .map(|s| s.to_string()),
+            Ok("chroma:green".to_string())
+        );
     }
 }

@@ -7,7 +7,8 @@
 //!   picture by an effect chain of their own while a page is open.
 //! - here: `Studio`, started on first use (`OpenStudio` over D-Bus) or at
 //!   start, serving on 127.0.0.1 and ::1 from a thread and runtime of its
-//!   own; the page and its API. Every change goes through the D-Bus
+//!   own; the page and its API, with the page's state pushed to it as
+//!   server-sent events (`api/events`) on every change. Every change goes through the D-Bus
 //!   service's own `apply_*` methods, so the page, the CLI and D-Bus follow
 //!   one set of rules and one state (the `Hub`). The live preview is
 //!   `room::preview` (the rooms' encoder and peers), with a JPEG picture
@@ -282,6 +283,7 @@ fn router(app: Arc<App>) -> Router {
             get(|| async { typed("text/css; charset=utf-8", STUDIO_CSS) }),
         )
         .route(&format!("{p}api/state"), get(state))
+        .route(&format!("{p}api/events"), get(events))
         .route(&format!("{p}api/tiles"), get(tile_list))
         .route(&format!("{p}api/thumb"), get(thumb))
         .route(&format!("{p}api/set"), post(set))
@@ -343,8 +345,13 @@ async fn checked(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
 /// Everything the page shows that changes: effects, camera, outputs,
 /// rooms, figures; and the round of thumbnails to load.
 async fn state(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
-    // `thumbs=off`: a page that shows no galleries (the benchmark's
-    // preview-only phase) does not keep the thumbnails going.
+    json(&state_of(&app, &q).await)
+}
+
+/// The page's state, as `api/state` answers it and `api/events` pushes it.
+/// `thumbs=off`: a page that shows no galleries (the benchmark's
+/// preview-only phase) does not keep the thumbnails going.
+async fn state_of(app: &App, q: &HashMap<String, String>) -> serde_json::Value {
     if q.get("thumbs").map(String::as_str) != Some("off") {
         app.thumbs.page_seen();
     }
@@ -361,13 +368,14 @@ async fn state(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, Stri
             })
         })
         .collect();
-    json(&serde_json::json!({
+    serde_json::json!({
         "effects": {
             "filter": e.filter.as_ref().map(|f| f.to_string()).unwrap_or_default(),
             "filter_name": e.filter.as_ref().map(|f| f.name.clone()).unwrap_or_default(),
             "filter_params": e.filter.as_ref().map(|f| f.params.clone()).unwrap_or_default(),
             "background": e.background.to_string(),
             "avatar": e.avatar.clone().unwrap_or_default(),
+            "segmenter": e.segmenter.to_string(),
         },
         "camera_active": hub.camera_active(),
         "source": hub.source().to_string(),
@@ -376,7 +384,43 @@ async fn state(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, Stri
         "stats": hub.stats().snapshot(),
         "thumbs": app.thumbs.generation(),
         "preview_viewers": app.preview.viewers().await,
-    }))
+    })
+}
+
+/// How often the pushed state is sent when nothing changed: the figures,
+/// the rooms' states and the thumbnails' round move on their own.
+const EVENTS_TICK: Duration = Duration::from_secs(1);
+
+/// The page's state pushed as server-sent events: at once, on every change
+/// (a filter set with `bytemeetctl` shows at once), and every second for
+/// the figures. It ends when the page goes.
+async fn events(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let changes = app.service.hub().subscribe();
+    let stream = futures_util::stream::unfold(
+        (app, q, changes, true),
+        |(app, q, mut changes, first)| async move {
+            if !first {
+                tokio::select! {
+                    r = changes.changed() => {
+                        // The hub is gone: the daemon is stopping.
+                        r.ok()?;
+                    }
+                    _ = tokio::time::sleep(EVENTS_TICK) => {}
+                }
+            }
+            changes.borrow_and_update();
+            let data = state_of(&app, &q).await.to_string();
+            let event = Event::default().event("state").data(data);
+            Some((
+                Ok::<_, std::convert::Infallible>(event),
+                (app, q, changes, false),
+            ))
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// The galleries and each filter's parameters.
@@ -434,7 +478,7 @@ fn body_of<T: serde::de::DeserializeOwned>(body: &str, what: &str) -> Result<T, 
 /// A change, as the D-Bus methods take it.
 #[derive(Deserialize)]
 struct Change {
-    /// `filter`, `background`, `avatar` or `clear`.
+    /// `filter`, `background`, `avatar`, `segmenter` or `clear`.
     what: String,
     #[serde(default)]
     spec: String,
@@ -450,6 +494,7 @@ async fn set(State(app): State<Arc<App>>, body: String) -> Response {
         "filter" => s.apply_filter(&change.spec).await,
         "background" => s.apply_background(&change.spec).await,
         "avatar" => s.apply_avatar(&change.spec).await,
+        "segmenter" => s.apply_segmenter(&change.spec).await,
         "clear" => {
             s.clear();
             Ok(())
@@ -457,7 +502,7 @@ async fn set(State(app): State<Arc<App>>, body: String) -> Response {
         other => {
             return refused(
                 StatusCode::BAD_REQUEST,
-                format!("cannot change {other:?}: filter, background, avatar or clear"),
+                format!("cannot change {other:?}: filter, background, avatar, segmenter or clear"),
             )
         }
     };
@@ -517,12 +562,9 @@ async fn snapshot(State(app): State<Arc<App>>) -> Response {
     let png = tokio::task::spawn_blocking(move || {
         let rgba = crate::convert::convert(&frame, crate::frame::PixelFormat::Rgba)
             .map_err(|e| e.to_string())?;
-        let mut out = std::io::Cursor::new(Vec::new());
-        image::RgbaImage::from_raw(rgba.size.width, rgba.size.height, rgba.data.to_vec())
-            .ok_or("bad picture size")?
-            .write_to(&mut out, image::ImageFormat::Png)
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(out.into_inner())
+        let mut out = Vec::new();
+        crate::sink::png::encode_png(&rgba, &mut out).map_err(|e| e.to_string())?;
+        Ok::<_, String>(out)
     })
     .await;
     match png {

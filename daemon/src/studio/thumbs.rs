@@ -16,7 +16,6 @@ use crate::frame::{Frame, PixelFormat, Size};
 use crate::settings::background::BackgroundSpec;
 use crate::settings::effects::EffectsState;
 use crate::settings::gpu::GpuPreference;
-use crate::settings::segmenter::SegmenterSpec;
 
 /// The size tiles are rendered at (16:9; the page shows them smaller on
 /// narrow screens). Large enough for the face tracker to find a face framed
@@ -121,7 +120,6 @@ impl Thumbs {
 /// What the thumbnail thread needs to make its own effect chain.
 #[derive(Debug, Clone)]
 pub struct ChainSettings {
-    pub segmenter: SegmenterSpec,
     pub gpu: GpuPreference,
 }
 
@@ -162,13 +160,11 @@ pub fn start(
                         continue;
                     }
                 };
+                // Tiles find the person as the live chain does.
+                let segmenter = hub.effects().segmenter;
                 let chain = effects.get_or_insert_with(|| {
-                    let mut e = Effects::new(
-                        None,
-                        BackgroundSpec::None,
-                        chain.segmenter.clone(),
-                        chain.gpu,
-                    );
+                    let mut e =
+                        Effects::new(None, BackgroundSpec::None, segmenter.clone(), chain.gpu);
                     e.set_lockstep(true);
                     e.set_hold_perception(true);
                     e
@@ -178,9 +174,10 @@ pub fn start(
                 // its person mask and face are found once.
                 seq += 1;
                 for tile in tiles() {
-                    let Some(state) = tile.effects() else {
+                    let Some(mut state) = tile.effects() else {
                         continue;
                     };
+                    state.segmenter = segmenter.clone();
                     match render(chain, &small, &state, seq) {
                         Ok(jpeg) => {
                             made.insert(tile.key(), Arc::new(jpeg));

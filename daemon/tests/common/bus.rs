@@ -201,20 +201,30 @@ pub fn wait_for_secs(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
 /// Complete frames in a growing 4:2:0 y4m clip: whether each is grey (its
 /// chroma planes all within 3 levels of neutral).
 pub fn grey_frames(clip: &Path, w: usize, h: usize) -> Vec<bool> {
+    let luma = w * h;
+    y4m_frames(clip, w, h)
+        .iter()
+        .map(|f| f[luma..].iter().all(|c| c.abs_diff(128) <= 3))
+        .collect()
+}
+
+/// The whole I420 frames of a y4m clip being written (a torn last frame is
+/// left out).
+pub fn y4m_frames(clip: &Path, w: usize, h: usize) -> Vec<Vec<u8>> {
     let data = std::fs::read(clip).unwrap_or_default();
     let Some(header_end) = data.iter().position(|b| *b == b'\n') else {
         return Vec::new();
     };
-    let (luma, chroma) = (w * h, w * h / 4);
+    let len = w * h + 2 * (w * h / 4);
     let mut at = header_end + 1;
     let mut out = Vec::new();
     while let Some(nl) = data[at..].iter().position(|b| *b == b'\n') {
         let start = at + nl + 1;
-        let end = start + luma + 2 * chroma;
+        let end = start + len;
         if end > data.len() {
             break;
         }
-        out.push(data[start + luma..end].iter().all(|c| c.abs_diff(128) <= 3));
+        out.push(data[start..end].to_vec());
         at = end;
     }
     out

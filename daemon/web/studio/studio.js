@@ -25,11 +25,12 @@ function showError(msg) {
   $("error").textContent = studio.error;
 }
 
+// A change goes to the daemon; the page shows it when the daemon pushes
+// its new state (as it does for changes made with bytemeetctl).
 async function change(what, spec) {
   try {
     await call("api/set", { what, spec });
     showError("");
-    await refresh();
   } catch (e) {
     showError(e.message);
   }
@@ -186,7 +187,7 @@ function paintStatus(s) {
     leave.type = "button";
     leave.textContent = "Leave";
     leave.setAttribute("aria-label", `leave room ${r.id}`);
-    leave.addEventListener("click", () => call("api/room", { action: "leave", id: r.id }).then(refresh, (e) => showError(e.message)));
+    leave.addEventListener("click", () => call("api/room", { action: "leave", id: r.id }).then(() => showError(""), (e) => showError(e.message)));
     li.append(leave);
     return li;
   }));
@@ -197,21 +198,70 @@ function paintStatus(s) {
   }
 }
 
+// ---- the person finder ----
+
+function paintSegmenter(s) {
+  const seg = s.effects.segmenter || "model";
+  const select = $("segmenter");
+  const colour = $("chroma-colour");
+  if (document.activeElement === select || document.activeElement === colour) return;
+  const named = [...select.options].some((o) => o.value === seg);
+  select.value = named ? seg : "custom";
+  if (!named && seg.startsWith("chroma:#")) colour.value = seg.slice(7).toLowerCase();
+  colour.hidden = select.value !== "custom";
+  $("chroma-colour-label").hidden = colour.hidden;
+}
+
+$("segmenter").addEventListener("change", () => {
+  const v = $("segmenter").value;
+  const custom = v === "custom";
+  $("chroma-colour").hidden = !custom;
+  $("chroma-colour-label").hidden = !custom;
+  change("segmenter", custom ? `chroma:${$("chroma-colour").value}` : v);
+});
+$("chroma-colour").addEventListener("change", () => change("segmenter", `chroma:${$("chroma-colour").value}`));
+
+// ---- the state, pushed by the daemon ----
+
 // `?thumbs=off`: the page does not ask for thumbnails (the benchmark
 // measures the preview alone with it).
-const statePath = new URLSearchParams(location.search).get("thumbs") === "off" ? "api/state?thumbs=off" : "api/state";
+const query = new URLSearchParams(location.search).get("thumbs") === "off" ? "?thumbs=off" : "";
 
-async function refresh() {
-  let s;
-  try { s = await call(statePath); } catch (e) {
-    $("summary").textContent = `the daemon does not answer: ${e.message}`;
-    return;
-  }
+function paint(s) {
   studio.state = s;
   paintSelection(s);
   paintThumbs(s.thumbs);
   paintParams(s);
+  paintSegmenter(s);
   paintStatus(s);
+}
+
+async function refresh() {
+  let s;
+  try { s = await call("api/state" + query); } catch (e) {
+    $("summary").textContent = `the daemon does not answer: ${e.message}`;
+    return;
+  }
+  paint(s);
+}
+
+// The daemon sends the state at once, on every change (from this page, the
+// CLI or D-Bus) and every second for the figures. EventSource reconnects by
+// itself when the daemon restarts.
+studio.pushed = 0;
+function listen() {
+  if (typeof EventSource === "undefined") {
+    setInterval(refresh, 1000);
+    return refresh();
+  }
+  const events = new EventSource("api/events" + query);
+  events.addEventListener("state", (ev) => {
+    studio.pushed += 1;
+    paint(JSON.parse(ev.data));
+  });
+  events.addEventListener("error", () => {
+    $("summary").textContent = "the daemon does not answer; trying again…";
+  });
 }
 
 // ---- preview: WebRTC from the daemon, still pictures when that fails ----
@@ -293,13 +343,12 @@ $("lut-form").addEventListener("submit", (ev) => {
 $("join-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   call("api/room", { action: "join", url: $("room-url").value.trim(), name: $("room-name").value.trim() })
-    .then(() => { showError(""); refresh(); }, (e) => showError(e.message));
+    .then(() => showError(""), (e) => showError(e.message));
 });
 
 (async () => {
   await loadTiles();
-  await refresh();
-  setInterval(refresh, 500);
+  listen();
   setInterval(loadTiles, 10000);
   const forced = new URLSearchParams(location.search).get("preview");
   if (forced === "stills" || typeof RTCPeerConnection === "undefined") {
