@@ -769,12 +769,15 @@ pub async fn announce_changes(
         .object_server()
         .interface::<_, CameraService>(OBJECT_PATH)
         .await?;
+    // Listening before the first reading: no change falls between them.
+    // (The hub lives as long as `hub`, so the channel never closes.)
+    let mut changes = hub.subscribe();
     let mut heard = Heard::of(&hub, &rooms);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let stats_due = tokio::select! {
-            _ = hub.changed() => false,
+            _ = changes.changed() => false,
             _ = tick.tick() => true,
         };
         let now = Heard::of(&hub, &rooms);

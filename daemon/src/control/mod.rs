@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch};
 
 use crate::config::RoomDefaults;
 use crate::frame::SharedFrame;
@@ -90,10 +90,8 @@ pub struct Hub {
     /// Writes the effects to the state file on a thread of its own; `None`
     /// for runs that leave no trace.
     saver: Option<state::Saver>,
-    /// Woken on every change that clients should hear about (the D-Bus
-    /// announcer).
-    changed: Notify,
-    /// Counts those changes, for any number of listeners (studio pages).
+    /// Counts the changes clients should hear about, for any number of
+    /// listeners (the D-Bus announcer, studio pages).
     revision: watch::Sender<u64>,
 }
 
@@ -110,7 +108,6 @@ impl Hub {
             room_tap: Arc::default(),
             source_tap: Arc::default(),
             saver: None,
-            changed: Notify::new(),
             revision: watch::Sender::new(0),
         }
     }
@@ -243,19 +240,14 @@ impl Hub {
         }
     }
 
-    /// Resolves when something clients should hear about changed.
-    pub async fn changed(&self) {
-        self.changed.notified().await
-    }
-
     /// A listener to the count of changes clients should hear about: its
-    /// `changed()` resolves after each (several may fold into one).
+    /// `changed()` resolves after each, also for a change made while it
+    /// was not waiting (several may fold into one).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.revision.subscribe()
     }
 
     fn announce(&self) {
-        self.changed.notify_one();
         self.revision.send_modify(|r| *r += 1);
     }
 }
