@@ -32,11 +32,6 @@ const WARMUP: usize = 8;
 static FRAMES: std::sync::LazyLock<usize> =
     std::sync::LazyLock::new(|| common::arg("--frames", 60));
 
-fn median(mut v: Vec<Duration>) -> f64 {
-    v.sort();
-    v[v.len() / 2].as_secs_f64() * 1e3
-}
-
 /// Per-frame times of `base` and `look`, frames of the two taken in turn
 /// (so drift in the machine's speed hits both alike), each waited for.
 struct Paired {
@@ -78,8 +73,8 @@ fn paired(
     ratios.sort_by(f64::total_cmp);
     let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
     Paired {
-        base: median(times.0),
-        look: median(times.1),
+        base: common::median_ms(times.0),
+        look: common::median_ms(times.1),
         ratio: at(0.5),
         ratio_p10: at(0.1),
         ratio_p90: at(0.9),
@@ -111,7 +106,7 @@ fn main() {
         })
         .skip(WARMUP)
         .collect();
-    let memcpy = median(copy);
+    let memcpy = common::median_ms(copy);
 
     println!("\npack load and rasterisation (CPU, one thread):");
     println!(
@@ -159,7 +154,10 @@ fn main() {
         })
         .skip(WARMUP)
         .collect();
-    println!("\nrig per frame: {:.4} ms median", median(rig_times));
+    println!(
+        "\nrig per frame: {:.4} ms median",
+        common::median_ms(rig_times)
+    );
 
     let mut engine = match GpuContext::new(GpuPreference::Auto).and_then(GpuEngine::new) {
         Ok(e) => e,

@@ -6,6 +6,8 @@
 //!
 //! `cargo bench --bench control` (env BYTEMEET_BENCH_SWITCHES, default 30).
 
+mod common;
+
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,11 +52,6 @@ impl FrameSink for Record {
             .push((Instant::now(), grey));
         Ok(())
     }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {
@@ -149,8 +146,8 @@ fn main() {
             ms.push(m);
         }
         let interval = 1000.0 / FPS;
-        let (med_ms, max_ms) = (median(&mut ms.clone()), ms.iter().cloned().fold(0.0, f64::max));
-        let med_late = median(&mut late.clone());
+        let (med_ms, max_ms) = (common::median(&mut ms.clone()), ms.iter().cloned().fold(0.0, f64::max));
+        let med_late = common::median(&mut late.clone());
         let max_late = late.iter().cloned().fold(0.0, f64::max);
         println!("SetFilter -> first frame showing it, demo source {SIZE} @ {FPS} fps, {switches} switches");
         println!("  cold (first effect, GPU starting): {cold_frames} older frames, {cold_ms:.1} ms");
@@ -162,7 +159,7 @@ fn main() {
         println!("  older frames written after the call: median {med_late}, max {max_late}");
         println!(
             "  baseline: frame interval {interval:.1} ms; property read round trip median {:.3} ms",
-            median(&mut rtt)
+            common::median(&mut rtt)
         );
     });
     shutdown.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -26,6 +26,7 @@ use bytemeetd::perception::face::{mesh, FaceTracker};
 use bytemeetd::perception::{track_face, Downscaler};
 use bytemeetd::settings::background::SCENES;
 
+mod common;
 #[path = "../tests/common/portrait.rs"]
 mod portrait;
 
@@ -163,11 +164,7 @@ fn main() {
         assert!(tracker.track(&nobody, small, 0.0).expect("runs").is_none());
         track_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (whole, tracked) = (median(&mut whole_ms), median(&mut track_ms));
+    let (whole, tracked) = (common::median(&mut whole_ms), common::median(&mut track_ms));
     println!(
         "nobody in view: {tracked:.2} ms a frame (whole look + one zoomed square) vs {whole:.2} ms for the whole look alone: {:.2}x",
         tracked / whole

@@ -15,7 +15,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytemeetd::convert;
 use bytemeetd::frame::{PixelFormat, Size};
@@ -29,13 +29,8 @@ use bytemeetd::source::{demo::DemoSource, FrameSource};
 const WARMUP: usize = 5;
 const RUNS: usize = 40;
 
-fn median(mut v: Vec<Duration>) -> f64 {
-    v.sort();
-    v[v.len() / 2].as_secs_f64() * 1e3
-}
-
 fn timed(mut f: impl FnMut(usize)) -> f64 {
-    median(
+    common::median_ms(
         (0..WARMUP + RUNS)
             .map(|i| {
                 let t = Instant::now();

@@ -1,6 +1,8 @@
 //! Pieces the benchmarks share (each bench uses some of them).
 #![allow(dead_code)]
 
+use std::time::Duration;
+
 use bytemeetd::frame::{PixelFormat, SharedFrame};
 use bytemeetd::sink::{Demand, FrameSink, SinkError};
 
@@ -36,4 +38,16 @@ pub fn arg(name: &str, default: usize) -> usize {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The median of `v` (sorted in place): the upper middle for an even count.
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The median of durations, in milliseconds.
+pub fn median_ms(mut v: Vec<Duration>) -> f64 {
+    v.sort();
+    v[v.len() / 2].as_secs_f64() * 1e3
 }
