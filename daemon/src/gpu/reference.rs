@@ -215,7 +215,7 @@ impl Plane {
 
     /// Bilinear sample at normalised `uv`, clamped at the edges, as a GPU
     /// sampler with linear filtering and clamp-to-edge does.
-    fn sample(&self, u: f32, v: f32) -> f32 {
+    pub fn sample(&self, u: f32, v: f32) -> f32 {
         let x = u * self.w as f32 - 0.5;
         let y = v * self.h as f32 - 0.5;
         let (x0, y0) = (x.floor(), y.floor());
@@ -337,7 +337,9 @@ fn smoothstep(lo: f32, hi: f32, x: f32) -> f32 {
     t * t * (3.0 - 2.0 * t)
 }
 
-fn person_weight(mask: &Plane, feather: f32, u: f32, v: f32) -> f32 {
+/// The composite's person weight at normalised `uv`: the smoothed mask,
+/// upsampled, its edge ramped over `feather` on each side of one half.
+pub fn person_weight(mask: &Plane, feather: f32, u: f32, v: f32) -> f32 {
     smoothstep(0.5 - feather, 0.5 + feather, mask.sample(u, v))
 }
 
