@@ -54,6 +54,9 @@ else
   bench rooms
   bench control
   bench outputs
+  # The mask-quality photos come from Debian packages, unpacked once.
+  [ -d "${BYTEMEET_PHOTOS:-${XDG_CACHE_HOME:-$HOME/.cache}/bytemeet/photos}/usr" ] || bash scripts/fetch-photos.sh
+  bench mask_quality
   bin="$CARGO_TARGET_DIR/release"
   cargo build -q --locked --release -p bytemeetd -p bytemeetctl
   echo

@@ -85,10 +85,10 @@ fn main() {
             score(p, &weights)
         })
         .collect();
-    let raw: Vec<f64> = photos
+    let raw: Vec<Scores> = photos
         .iter()
         .zip(&clips)
-        .map(|(p, frames)| flicker(&raw_weights(&mut seg, p, frames)))
+        .map(|(p, frames)| score(p, &raw_weights(&mut seg, p, frames)))
         .collect();
 
     let theirs: Option<Vec<Scores>> = python.map(|py| {
@@ -105,58 +105,64 @@ fn main() {
         photos.len()
     );
     println!(
-        "{:<12} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>9}",
-        "photo", "IoU ours", "IoU MP", "edge ours", "edge MP", "flk ours", "flk raw", "flk MP"
+        "{:<12} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "photo",
+        "IoU ours",
+        "IoU raw",
+        "IoU MP",
+        "edge ours",
+        "edge MP",
+        "flk ours",
+        "flk raw",
+        "flk MP"
     );
-    for (i, p) in photos.iter().enumerate() {
-        let t = theirs.as_ref().map(|t| t[i]);
-        let opt =
-            |v: Option<f64>, prec: usize| v.map_or("-".to_string(), |v| format!("{v:.prec$}"));
+    let cell = |v: Option<f64>, prec: usize| match v {
+        Some(v) if v.is_finite() => format!("{v:.prec$}"),
+        _ => "-".to_string(),
+    };
+    let row = |name: &str, o: Scores, r: Scores, t: Option<Scores>| {
         println!(
-            "{:<12} {:>9.3} {:>9} {:>10.1} {:>10} {:>9.3} {:>9.3} {:>9}",
-            p.name,
-            ours[i].iou,
-            opt(t.map(|t| t.iou), 3),
-            ours[i].boundary_px,
-            opt(t.map(|t| t.boundary_px), 1),
-            ours[i].flicker,
-            raw[i],
-            opt(t.map(|t| t.flicker), 3),
-        );
+            "{:<12} {:>9.3} {:>9.3} {:>9} {:>10} {:>9} {:>9.3} {:>9.3} {:>9}",
+            name,
+            o.iou,
+            r.iou,
+            cell(t.map(|t| t.iou), 3),
+            cell(Some(o.boundary_px), 1),
+            cell(t.map(|t| t.boundary_px), 1),
+            o.flicker,
+            r.flicker,
+            cell(t.map(|t| t.flicker), 3),
+        )
+    };
+    for (i, p) in photos.iter().enumerate() {
+        row(&p.name, ours[i], raw[i], theirs.as_ref().map(|t| t[i]));
     }
-    let mean = |v: &[Scores], f: fn(&Scores) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
-    let (iou, edge, flk) = (
-        mean(&ours, |s| s.iou),
-        mean(&ours, |s| s.boundary_px),
-        mean(&ours, |s| s.flicker),
-    );
-    let raw_mean = raw.iter().sum::<f64>() / raw.len() as f64;
+    // Means over the photos; the edge error over those where a person was
+    // found (an empty mask has no edge).
+    let mean = |v: &[Scores]| {
+        let n = v.len() as f64;
+        let edges: Vec<f64> = v
+            .iter()
+            .map(|s| s.boundary_px)
+            .filter(|e| e.is_finite())
+            .collect();
+        Scores {
+            iou: v.iter().map(|s| s.iou).sum::<f64>() / n,
+            boundary_px: edges.iter().sum::<f64>() / edges.len().max(1) as f64,
+            flicker: v.iter().map(|s| s.flicker).sum::<f64>() / n,
+        }
+    };
+    let (m_ours, m_raw, m_theirs) = (mean(&ours), mean(&raw), theirs.as_deref().map(mean));
+    row("mean", m_ours, m_raw, m_theirs);
+    println!("(IoU: mask at one half against the outline; raw: our model's mask with no smoothing; edge: mean distance between the edges, px, both ways; flk: mean change of the weight per frame, levels of 255)");
     println!(
-        "{:<12} {:>9.3} {:>9} {:>10.1} {:>10} {:>9.3} {:>9.3} {:>9}",
-        "mean",
-        iou,
-        theirs
-            .as_ref()
-            .map_or("-".into(), |t| format!("{:.3}", mean(t, |s| s.iou))),
-        edge,
-        theirs
-            .as_ref()
-            .map_or("-".into(), |t| format!("{:.1}", mean(t, |s| s.boundary_px))),
-        flk,
-        raw_mean,
-        theirs
-            .as_ref()
-            .map_or("-".into(), |t| format!("{:.3}", mean(t, |s| s.flicker))),
+        "RATIO mask.flicker.raw_vs_smoothed {:.2}",
+        m_raw.flicker / m_ours.flicker
     );
-    println!("(IoU: mask at one half against the outline; edge: mean distance between the edges, px; flk: mean change of the weight per frame, levels of 255; flk raw: our model's mask with no smoothing)");
-    println!("RATIO mask.flicker.raw_vs_smoothed {:.2}", raw_mean / flk);
-    match &theirs {
+    match m_theirs {
         Some(t) => {
-            println!("RATIO mask.iou.ours_vs_mediapipe {:.3}", iou / mean(t, |s| s.iou));
-            println!(
-                "RATIO mask.flicker.mediapipe_vs_ours {:.2}",
-                mean(t, |s| s.flicker) / flk
-            );
+            println!("RATIO mask.iou.ours_vs_mediapipe {:.3}", m_ours.iou / t.iou);
+            println!("RATIO mask.flicker.mediapipe_vs_ours {:.2}", t.flicker / m_ours.flicker);
         }
         None => println!(
             "MediaPipe left out: set BYTEMEET_PYTHON to a Python with mediapipe==0.10.21 and opencv-python-headless"

@@ -109,6 +109,9 @@ failed=$(cat "$out/console.log" "$out/host-checks.log" | grep -c '^CHECK .* FAIL
 if [ "$fail" -ne 0 ]; then
   echo "--- guest console (daemon and kernel logs included) ---"
   cat "$out/console.log"
+  # The verdicts again, last: a log cut to its tail still names what failed.
+  echo "--- failed checks ---"
+  grep -h '^CHECK .* FAIL' "$out/console.log" "$out/host-checks.log" || echo "(none: the guest did not finish, or the host check stopped)"
   echo "vm test: FAIL: $passed passed, $failed failed (artifacts in $out)"
   exit 1
 fi
