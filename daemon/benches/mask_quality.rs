@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use bytemeetd::frame::{Frame, PixelFormat, Size};
 use bytemeetd::gpu::background::{FEATHER, MASK_KEEP_NEW};
 use bytemeetd::gpu::reference::{person_weight, smooth_mask, Plane};
-use bytemeetd::perception::{Downscaler, Segmenter};
+use bytemeetd::perception::{Downscaler, Mask, Segmenter};
 use bytemeetd::settings::segmenter::SegmenterSpec;
 
 mod common;
@@ -77,18 +77,20 @@ fn main() {
     let clips: Vec<Vec<Vec<u8>>> = photos.iter().map(|p| clip(p, frames)).collect();
 
     let mut seg = Segmenter::new(&SegmenterSpec::Model).expect("the model loads");
-    let ours: Vec<Scores> = photos
+    let ours_masks: Vec<Vec<Mask>> = photos
         .iter()
         .zip(&clips)
-        .map(|(p, frames)| {
-            let weights = our_weights(&mut seg, p, frames);
-            score(p, &weights)
-        })
+        .map(|(p, frames)| masks(&mut seg, p, frames))
+        .collect();
+    let ours: Vec<Scores> = photos
+        .iter()
+        .zip(&ours_masks)
+        .map(|(p, m)| score(p, &our_weights(p, m)))
         .collect();
     let raw: Vec<Scores> = photos
         .iter()
-        .zip(&clips)
-        .map(|(p, frames)| score(p, &raw_weights(&mut seg, p, frames)))
+        .zip(&ours_masks)
+        .map(|(p, m)| score(p, &raw_weights(p, m)))
         .collect();
 
     let theirs: Option<Vec<Scores>> = python.map(|py| {
@@ -262,27 +264,36 @@ fn clip(p: &Photo, n: usize) -> Vec<Vec<u8>> {
     out
 }
 
-/// The person weight of every pixel, per frame, as the daemon composites:
-/// each frame's own mask, smoothed into the running average, upsampled and
-/// feathered.
-fn our_weights(seg: &mut Segmenter, p: &Photo, frames: &[Vec<u8>]) -> Vec<Vec<f32>> {
+/// The model's mask of every frame, each from its own picture.
+fn masks(seg: &mut Segmenter, p: &Photo, frames: &[Vec<u8>]) -> Vec<Mask> {
     let mut down = Downscaler::default();
-    let mut prev: Option<Plane> = None;
     frames
         .iter()
         .enumerate()
         .map(|(i, rgba)| {
             let frame = Frame::new(p.size, PixelFormat::Rgba, rgba.clone(), i as u64 + 1);
-            let mask = seg.segment(&frame, &mut down).expect("segment");
+            seg.segment(&frame, &mut down).expect("segment")
+        })
+        .collect()
+}
+
+/// The person weight of every pixel, per frame, as the daemon composites:
+/// each frame's mask smoothed into the running average, upsampled and
+/// feathered.
+fn our_weights(p: &Photo, masks: &[Mask]) -> Vec<Vec<f32>> {
+    let mut prev: Option<Plane> = None;
+    masks
+        .iter()
+        .enumerate()
+        .map(|(i, mask)| {
             // The clean photo starts its own average; the noisy clip another.
-            let keep = if i <= 1 { 1.0 } else { MASK_KEEP_NEW };
             let first = i <= 1;
             let plane = smooth_mask(
                 &mask.data,
                 mask.width,
                 mask.height,
                 if first { None } else { prev.as_ref() },
-                keep,
+                if first { 1.0 } else { MASK_KEEP_NEW },
             );
             let w = upsample(p.size, |u, v| person_weight(&plane, FEATHER, u, v));
             prev = Some(plane);
@@ -291,15 +302,11 @@ fn our_weights(seg: &mut Segmenter, p: &Photo, frames: &[Vec<u8>]) -> Vec<Vec<f3
         .collect()
 }
 
-/// The model's mask as it comes, upsampled, with no smoothing.
-fn raw_weights(seg: &mut Segmenter, p: &Photo, frames: &[Vec<u8>]) -> Vec<Vec<f32>> {
-    let mut down = Downscaler::default();
-    frames
+/// The model's masks as they come, upsampled, with no smoothing.
+fn raw_weights(p: &Photo, masks: &[Mask]) -> Vec<Vec<f32>> {
+    masks
         .iter()
-        .enumerate()
-        .map(|(i, rgba)| {
-            let frame = Frame::new(p.size, PixelFormat::Rgba, rgba.clone(), i as u64 + 1);
-            let mask = seg.segment(&frame, &mut down).expect("segment");
+        .map(|mask| {
             let plane = Plane {
                 w: mask.width,
                 h: mask.height,
