@@ -280,21 +280,7 @@ fn centred(found: &[f32; 4], truth: &[f32; 4]) -> bool {
 /// MediaPipe's verdicts per case: short-range detector, full-range
 /// detector, face mesh.
 fn mediapipe(python: &str, list: &Path) -> Vec<[bool; 3]> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scripts/face-recall-python.py"
-    );
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(list)
-        .output()
-        .expect("python runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "face-recall-python.py failed: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::run_python(python, "face-recall-python.py", [list]);
     text.lines()
         .filter_map(|l| l.strip_prefix("case "))
         .map(|l| {

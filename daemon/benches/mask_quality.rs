@@ -36,6 +36,8 @@ use bytemeetd::perception::{Downscaler, Mask, Segmenter};
 use bytemeetd::settings::segmenter::SegmenterSpec;
 
 mod common;
+#[path = "../tests/common/portrait.rs"]
+mod portrait;
 
 const NOISY_FRAMES: usize = 60;
 const NOISE_SIGMA: f32 = 6.0;
@@ -183,7 +185,8 @@ struct OutlinedPhoto {
     package: String,
     path: String,
     size: [u32; 2],
-    people: Vec<Vec<[f32; 2]>>,
+    /// Each person's outline: (x, y) points, read from [x, y] pairs.
+    people: Vec<Vec<(f32, f32)>>,
 }
 
 fn load_photos(dir: &Path) -> Vec<Photo> {
@@ -214,7 +217,7 @@ fn load_photos(dir: &Path) -> Vec<Photo> {
             for y in 0..size.height {
                 for x in 0..size.width {
                     let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-                    truth.push(o.people.iter().any(|poly| inside(poly, px, py)));
+                    truth.push(o.people.iter().any(|poly| portrait::inside(poly, px, py)));
                 }
             }
             Photo {
@@ -225,19 +228,6 @@ fn load_photos(dir: &Path) -> Vec<Photo> {
             }
         })
         .collect()
-}
-
-fn inside(poly: &[[f32; 2]], x: f32, y: f32) -> bool {
-    let mut hit = false;
-    let mut j = poly.len() - 1;
-    for i in 0..poly.len() {
-        let ([xi, yi], [xj, yj]) = (poly[i], poly[j]);
-        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
-            hit = !hit;
-        }
-        j = i;
-    }
-    hit
 }
 
 /// The clean photo, then `n` frames of it with Gaussian noise on each
@@ -471,20 +461,7 @@ fn write_clips(dir: &Path, photos: &[Photo], clips: &[Vec<Vec<u8>>]) {
 }
 
 fn mediapipe(python: &str, dir: &Path) {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scripts/mask-quality-python.py"
-    );
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(dir)
-        .output()
-        .expect("python runs");
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "mask-quality-python.py failed: {text}"
-    );
+    common::run_python(python, "mask-quality-python.py", [dir]);
 }
 
 fn read_mediapipe(dir: &Path, p: &Photo, frames: usize) -> Vec<Vec<f32>> {

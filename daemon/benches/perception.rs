@@ -169,22 +169,12 @@ fn whole_chain(frames: usize, rounds: usize) {
             ours[i].push(fps);
         }
         if let Some(py) = &python {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/compare-python.py");
-            let out = std::process::Command::new(py)
-                .args([script, clip_s, &frames.to_string()])
-                .output()
-                .expect("python runs");
-            let text = String::from_utf8_lossy(&out.stdout);
+            let text = common::run_python(py, "compare-python.py", [clip_s, &*frames.to_string()]);
             let fps = text
                 .lines()
                 .find_map(|l| l.strip_prefix("python fps "))
                 .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or_else(|| {
-                    panic!(
-                        "python reference failed: {text}{}",
-                        String::from_utf8_lossy(&out.stderr)
-                    )
-                });
+                .unwrap_or_else(|| panic!("compare-python.py printed no fps: {text}"));
             println!("  round {round}: python mediapipe + opencv blur: {fps:.2} fps");
             theirs.push(fps);
             ratios.push(ours[0][round] / fps);

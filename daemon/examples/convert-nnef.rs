@@ -6,30 +6,30 @@
 //!
 //!   cargo run -p bytemeetd --example convert-nnef
 //!
-//! Reads and writes `models/*.onnx` -> `models/*.nnef.tar` (deterministic
-//! archives: the same input gives the same bytes). The test
+//! Reads and writes `models/*.onnx` -> `models/*.nnef.tar` (fixed
+//! timestamps; tract may number the segmentation graph's intermediate
+//! names differently from run to run, so a rerun can change its bytes but
+//! not its graph). The test
 //! `nnef_models_match_onnx` in `perception/net.rs` checks that each archive
-//! computes what its ONNX source does.
+//! computes what its ONNX source does. The names and input shapes are the
+//! daemon's own (`perception::net::MODELS`); the archives it embeds must
+//! exist to build it, so a new model's archive starts as an empty file.
 
+use bytemeetd::perception::net::MODELS;
 use tract_onnx::prelude::*;
-
-const MODELS: &[(&str, [usize; 4])] = &[
-    ("selfie_segmentation_landscape", [1, 144, 256, 3]),
-    ("face_detection_short_range", [1, 128, 128, 3]),
-    ("face_landmark", [1, 192, 192, 3]),
-];
 
 fn main() -> TractResult<()> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models");
-    for (name, shape) in MODELS {
+    for file in MODELS {
+        let (name, shape) = (file.name, file.input);
         let model = tract_onnx::onnx()
             .model_for_path(format!("{dir}/{name}.onnx"))?
             .with_input_fact(0, f32::fact(shape).into())?
             .into_typed()?
             .into_decluttered()?;
         let path = format!("{dir}/{name}.nnef.tar");
-        let file = std::fs::File::create(&path)?;
-        tract_nnef::nnef().write_to_tar_with_config(&model, file, false, true)?;
+        let out = std::fs::File::create(&path)?;
+        tract_nnef::nnef().write_to_tar_with_config(&model, out, false, true)?;
         println!("{path}: {} nodes", model.nodes().len());
     }
     Ok(())

@@ -51,3 +51,26 @@ pub fn median_ms(mut v: Vec<Duration>) -> f64 {
     v.sort();
     v[v.len() / 2].as_secs_f64() * 1e3
 }
+
+/// Runs `scripts/SCRIPT` (the Python side of a MediaPipe comparison) with
+/// `python` and `args`, and returns what it printed. A script that fails
+/// stops the benchmark with its output.
+pub fn run_python<I, S>(python: &str, script: &str, args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let path = format!("{}/../scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(python)
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("python runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{script} failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}

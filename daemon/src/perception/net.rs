@@ -43,6 +43,9 @@ pub const FACE_LANDMARK: ModelFile = ModelFile {
     input: [1, 192, 192, 3],
 };
 
+/// Every embedded model (for their conversion and its check).
+pub const MODELS: [ModelFile; 3] = [SELFIE_SEGMENTATION, FACE_DETECTION, FACE_LANDMARK];
+
 /// One loaded, optimised model.
 pub struct Net {
     file: ModelFile,
@@ -137,7 +140,7 @@ mod tests {
 
     #[test]
     fn nnef_models_match_onnx() {
-        for file in [SELFIE_SEGMENTATION, FACE_DETECTION, FACE_LANDMARK] {
+        for file in MODELS {
             let net = Net::load(file).expect("the archive loads");
             let onnx = onnx_twin(file);
             let n: usize = file.input.iter().product();
