@@ -18,8 +18,12 @@ Run inside a session bus, after a build:
     dbus-run-session -- python3 scripts/bench-live.py --bin TARGET/release \\
         --secs 60 --chain "blur" --chain "blur avatar"
 A chain is words among: blur, scene (moon behind the person), avatar
-(space-trooper, which tracks the face), toon (the filter), room (one joined
-room: needs --rooms-url); `plain` is no effect. Prints a Markdown table and one `LIVE {json}` line per chain.
+(space-trooper, which tracks the face), toon (the filter), room (the
+daemon joins a room on its own room server, `bytemeet-rooms` from --bin,
+and one headless Chromium views it, `tests/rooms/viewer.mjs`, so the
+room's encoder runs; the browser shares the two cores, and its CPU is
+reported apart); `plain` is no effect. Prints a Markdown table and one
+`LIVE {json}` line per chain.
 """
 import argparse
 import json
@@ -102,6 +106,81 @@ def status(ctl, env):
     return json.loads(out.stdout)
 
 
+def descendants(pid):
+    """`pid` and every process below it."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def tree_cpu_seconds(pid):
+    total = 0.0
+    for p in descendants(pid):
+        try:
+            total += cpu_seconds(p)
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+class Room:
+    """A room server and one Chromium viewer of the daemon in it."""
+
+    def __init__(self, args, ctl, env, home):
+        self.server = subprocess.Popen(
+            [f"{args.bin}/bytemeet-rooms", "--port", "0"],
+            env=env, stdout=subprocess.PIPE, stderr=open(f"{home}/rooms.log", "w"), text=True,
+        )
+        base = None
+        for line in self.server.stdout:
+            if line.startswith("http://"):
+                base = line.strip().rstrip("/")
+                break
+        if not base:
+            sys.exit(f"the room server did not start: {open(f'{home}/rooms.log').read()}")
+        url = f"{base}/bench"
+        subprocess.run([ctl, "room", "join", url, "--name", "Daemon"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.viewer = subprocess.Popen(
+            ["node", f"{here}/../tests/rooms/viewer.mjs", url, "Daemon"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        line = self.viewer.stdout.readline()
+        if not line.startswith("VIEWING"):
+            sys.exit(f"the Chromium viewer did not start viewing: {line!r}")
+        self.viewed = None
+
+    def cpu_seconds(self):
+        return tree_cpu_seconds(self.viewer.pid)
+
+    def close(self):
+        if self.viewer.poll() is None:
+            self.viewer.stdin.close()
+            for line in self.viewer.stdout:
+                if line.startswith("VIEWED "):
+                    self.viewed = json.loads(line[7:])
+            try:
+                self.viewer.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.viewer.kill()
+        self.server.terminate()
+        self.server.wait(timeout=10)
+
+
 def run_chain(args, chain, clip, work):
     words = chain.split()
     extra = []
@@ -136,6 +215,7 @@ def run_chain(args, chain, clip, work):
         stderr=open(f"{home}/daemon.log", "w"),
     )
     ctl = f"{args.bin}/bytemeetctl"
+    room = None
     try:
         deadline = time.time() + 60
         while status(ctl, env) is None:
@@ -143,12 +223,11 @@ def run_chain(args, chain, clip, work):
                 sys.exit(f"bytemeetd did not come up: {open(f'{home}/daemon.log').read()}")
             time.sleep(0.5)
         if "room" in words:
-            if not args.rooms_url:
-                sys.exit("the room chain needs --rooms-url")
-            subprocess.run([ctl, "room", "join", args.rooms_url, "bench"], env=env, check=True)
+            room = Room(args, ctl, env, home)
         time.sleep(args.warmup)
         first = status(ctl, env)
         t0, cpu0 = time.time(), cpu_seconds(daemon.pid)
+        viewer0 = room.cpu_seconds() if room else 0.0
         rss, masks, faces = [], [], []
         while time.time() - t0 < args.secs:
             time.sleep(1)
@@ -160,7 +239,10 @@ def run_chain(args, chain, clip, work):
             faces.append(s["stats"]["faces_per_s"])
         last = status(ctl, env)
         t1, cpu1 = time.time(), cpu_seconds(daemon.pid)
+        viewer1 = room.cpu_seconds() if room else 0.0
     finally:
+        if room:
+            room.close()
         daemon.terminate()
         try:
             daemon.wait(timeout=15)
@@ -192,6 +274,9 @@ def run_chain(args, chain, clip, work):
         "delay_ms_p99": quantile_of_counts(delays, 0.99, step),
         "effects_ms": b["stage_ms"].get("effects", 0.0),
         "cpu_percent": 100 * (cpu1 - cpu0) / dt,
+        "viewer_cpu_percent": 100 * (viewer1 - viewer0) / dt if room else None,
+        "viewer_decoded": room.viewed if room else None,
+        "encode_ms": next((v for k, v in b["stage_ms"].items() if k.endswith("encode")), None),
         "rss_mib_first": rss[0][1] if rss else 0.0,
         "rss_mib_last": rss[-1][1] if rss else 0.0,
         "rss_mib_per_min": slope_per_min(rss),
@@ -209,7 +294,6 @@ def main():
     p.add_argument("--secs", type=float, default=60)
     p.add_argument("--warmup", type=float, default=10)
     p.add_argument("--chain", action="append", help="effects, e.g. 'blur avatar'")
-    p.add_argument("--rooms-url", help="a room server for the `room` chain")
     args = p.parse_args()
     if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
         sys.exit("no session bus: run under dbus-run-session")
@@ -228,6 +312,9 @@ def main():
             r = run_chain(args, chain, clip, work)
             results.append(r)
             print("LIVE " + json.dumps(r), flush=True)
+            # The output rate against the clip's own (30 fps): the ratio
+            # daemon/benches/ratios.txt states for the chains it lists.
+            print(f"RATIO live.{chain.replace(' ', '_')}.fps_out_vs_clip {r['fps_out'] / 30:.3f}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nlive, 1280x720 30 fps clip, {args.secs:.0f} s after {args.warmup:.0f} s warm-up, on {results[0]['gpu']}:")
@@ -236,12 +323,15 @@ def main():
           "| CPU | RSS, MiB (growth/min) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
+        viewer = ""
+        if r["viewer_cpu_percent"] is not None:
+            viewer = f" (viewer: {r['viewer_cpu_percent']:.0f} %, encode {fmt(r['encode_ms'])} ms)"
         print(
             f"| {r['chain']} | {r['fps_in']:.1f} | {r['fps_out']:.1f} | {r['dropped']} "
             f"| {r['masks_per_s']:.1f} | {fmt(r['mask_age_median'], '{:.0f}')} / {fmt(r['mask_age_p99'], '{:.0f}')} "
             f"| {r['faces_per_s']:.1f} | {fmt(r['face_age_median'], '{:.0f}')} / {fmt(r['face_age_p99'], '{:.0f}')} "
             f"| {fmt(r['delay_ms_median'], '{:.0f}')} / {fmt(r['delay_ms_p99'], '{:.0f}')} "
-            f"| {r['cpu_percent']:.0f} % | {r['rss_mib_last']:.0f} ({r['rss_mib_per_min']:+.1f}) |"
+            f"| {r['cpu_percent']:.0f} %{viewer} | {r['rss_mib_last']:.0f} ({r['rss_mib_per_min']:+.1f}) |"
         )
 
 

@@ -120,6 +120,44 @@ fn bg_down(@builtin(global_invocation_id) id: vec3<u32>) {
             f32(chroma & 0xffffu) / pairs,
             f32(chroma >> 16u) / pairs,
         );
+    } else if ((in_format == 3u || in_format == 4u) && (p.factor & 3u) == 0u && (p.width & 3u) == 0u
+        && (id.x + 1u) * p.factor <= p.width && (id.y + 1u) * p.factor <= p.height) {
+        // NV12 or I420, the whole block inside the frame: the mean of its Y
+        // bytes (four to a word, summed in two 16-bit lanes: at most 16
+        // words of two bytes of 255 per lane for factor 8) and of the U and
+        // V bytes of its half-size chroma block, converted once, as for YUYV.
+        let x0 = id.x * p.factor;
+        let y0 = id.y * p.factor;
+        let words = p.factor / 4u;
+        var luma2 = 0u;
+        for (var dy = 0u; dy < p.factor; dy = dy + 1u) {
+            let row = ((y0 + dy) * p.width + x0) >> 2u;
+            for (var k = 0u; k < words; k = k + 1u) {
+                let word = frame[row + k];
+                luma2 = luma2 + (word & 0x00ff00ffu) + ((word >> 8u) & 0x00ff00ffu);
+            }
+        }
+        let plane = p.width * p.height;
+        let half = p.factor / 2u;
+        var u = 0.0;
+        var v = 0.0;
+        for (var dy = 0u; dy < half; dy = dy + 1u) {
+            let cy = y0 / 2u + dy;
+            for (var dx = 0u; dx < half; dx = dx + 1u) {
+                let cx = x0 / 2u + dx;
+                if (in_format == 3u) {
+                    let c = plane + cy * p.width + cx * 2u;
+                    u = u + frame_byte(c);
+                    v = v + frame_byte(c + 1u);
+                } else {
+                    let c = cy * (p.width / 2u) + cx;
+                    u = u + frame_byte(plane + c);
+                    v = v + frame_byte(plane + plane / 4u + c);
+                }
+            }
+        }
+        let n = f32(half * half);
+        avg = yuv_to_rgb(f32((luma2 & 0xffffu) + (luma2 >> 16u)) / f32(p.factor * p.factor), u / n, v / n);
     } else if (in_format != 0u) {
         // Every pixel of the block, decoded (edges clamped, as the twin does).
         let x0 = id.x * p.factor;

@@ -58,9 +58,28 @@ fn camera_luma(x: u32, y: u32, w: u32) -> f32 {
     }
 }
 
-// The pixels (x, y) and (x + 1, y), x even: one word read for YUYV.
+// The pixels (x, y) and (x + 1, y), x even: one word read for YUYV; for
+// NV12 and I420 one word for both lumas and their shared chroma read once.
 fn camera_pair(x: u32, y: u32, w: u32, h: u32) -> array<vec3<f32>, 2> {
     let pair = y * w + x;
+    if ((in_format == 3u || in_format == 4u) && (pair & 1u) == 0u) {
+        let lumas = frame[pair >> 2u] >> ((pair & 3u) * 8u);
+        var u: f32;
+        var v: f32;
+        if (in_format == 3u) {
+            let c = w * h + (y / 2u) * w + x;
+            u = frame_byte(c);
+            v = frame_byte(c + 1u);
+        } else {
+            let c = (y / 2u) * (w / 2u) + x / 2u;
+            u = frame_byte(w * h + c);
+            v = frame_byte(w * h + w * h / 4u + c);
+        }
+        return array<vec3<f32>, 2>(
+            yuv_to_rgb(f32(lumas & 0xffu), u, v),
+            yuv_to_rgb(f32((lumas >> 8u) & 0xffu), u, v),
+        );
+    }
     if (in_format == 2u && (pair & 1u) == 0u) {
         let word = frame[pair >> 1u];
         let u = f32((word >> 8u) & 0xffu);

@@ -1,7 +1,8 @@
-// RGBA texture -> output bytes, one 32-bit word per invocation.
+// The picture -> output bytes.
 // pack_rgba: a pixel per word. pack_yuyv: two pixels per word (Y0 U Y1 V).
-// pack_nv12: the Y plane (4 pixels per word) for rows < height, then the UV
-// plane (2 chroma pairs per word, each averaged over its 2x2 block).
+// pack_nv12: the Y plane (4 pixels per word), then the UV plane (2 chroma
+// pairs per word, each averaged over its 2x2 block). Each invocation packs
+// a block of pixels (see `block`), each pixel composited once.
 // Packing is also where the background is composited (fused: one pass less
 // at full size): with `backdrop` 1 the blurred room (premultiplied, low res,
 // from background.wgsl), with 2 the picture, goes behind the person through
@@ -25,11 +26,11 @@ override full: u32 = 0u;
 
 // The avatar pass: where it writes, and the overlay avatar.wgsl drew.
 struct Avatar {
-    // First output word column, first pixel row (even), rows (even).
+    // The box in blocks (see `block`): first column, first row, rows, columns.
     ox: u32,
     oy: u32,
     rows: u32,
-    _pad0: u32,
+    cols: u32,
     // The overlay: x0, y0 (frame pixels), width, height.
     overlay: vec4<u32>,
 }
@@ -71,16 +72,9 @@ fn wear(c: vec3<f32>, x: u32, y: u32) -> vec3<f32> {
     return t.rgb + c * (1.0 - t.a);
 }
 
-fn px(x: u32, y: u32) -> vec3<f32> {
-    if (avatar == 0u) {
-        return scene(x, y);
-    }
-    return wear(scene(x, y), x, y);
-}
-
-// The two pixels of a YUYV word, (x, y) and (x + 1, y).
-fn px_pair(x: u32, y: u32) -> array<vec3<f32>, 2> {
-    let s = scene_pair(x, y);
+// The two pixels (x, y) and (x + 1, y), x even, with the avatar on top.
+fn px_pair(x: u32, y: u32, shared_room: bool) -> array<vec3<f32>, 2> {
+    let s = scene_pair(x, y, shared_room);
     if (avatar == 0u) {
         return s;
     }
@@ -116,31 +110,12 @@ fn room_at(uv: vec2<f32>, fg: vec3<f32>) -> vec3<f32> {
     return fg;
 }
 
-// The camera picture with the background effect.
-fn scene(x: u32, y: u32) -> vec3<f32> {
-    let xy = vec2<i32>(i32(x), i32(y));
-    if (full == 1u && backdrop == 2u) {
-        // A full avatar: the person is replaced by the picture.
-        return textureLoad(picture, xy, 0).rgb;
-    }
-    let fg = fg_at(x, y);
-    if (backdrop == 0u) {
-        return fg;
-    }
-    let uv = uv_of(f32(x) + 0.5, f32(y) + 0.5);
-    var bg: vec3<f32>;
-    if (backdrop == 1u) {
-        bg = room_at(uv, fg);
-    } else {
-        bg = textureLoad(picture, xy, 0).rgb;
-    }
-    return mix(bg, fg, person_at(uv, fg));
-}
-
-// `scene` for two neighbours at once: the camera word is read once, and
-// the blurred room (a factor of 2 or more below full size) is sampled once,
-// between them. The mask stays per pixel: it carries the edge.
-fn scene_pair(x: u32, y: u32) -> array<vec3<f32>, 2> {
+// The camera picture with the background effect, for two neighbours at
+// once: the camera word is read once. With `shared_room` (YUYV, whose
+// chroma is shared by the pair anyway) the blurred room, a factor of 2 or
+// more below full size, is sampled once between them; otherwise per pixel.
+// The mask stays per pixel: it carries the edge.
+fn scene_pair(x: u32, y: u32, shared_room: bool) -> array<vec3<f32>, 2> {
     if (full == 1u && backdrop == 2u) {
         return array<vec3<f32>, 2>(
             textureLoad(picture, vec2<i32>(i32(x), i32(y)), 0).rgb,
@@ -160,7 +135,7 @@ fn scene_pair(x: u32, y: u32) -> array<vec3<f32>, 2> {
     let uv1 = uv_of(f32(x) + 1.5, f32(y) + 0.5);
     var bg0: vec3<f32>;
     var bg1: vec3<f32>;
-    if (backdrop == 1u) {
+    if (backdrop == 1u && shared_room) {
         let b = textureSampleLevel(low, lin, uv_of(f32(x) + 1.0, f32(y) + 0.5), 0.0);
         bg0 = fg[0];
         bg1 = fg[1];
@@ -168,6 +143,9 @@ fn scene_pair(x: u32, y: u32) -> array<vec3<f32>, 2> {
             bg0 = b.rgb / b.a;
             bg1 = bg0;
         }
+    } else if (backdrop == 1u) {
+        bg0 = room_at(uv0, fg[0]);
+        bg1 = room_at(uv1, fg[1]);
     } else {
         bg0 = textureLoad(picture, vec2<i32>(i32(x), i32(y)), 0).rgb;
         bg1 = textureLoad(picture, vec2<i32>(i32(x + 1u), i32(y)), 0).rgb;
@@ -182,71 +160,78 @@ fn b(v: f32) -> u32 {
     return u32(clamp(round(v), 0.0, 255.0));
 }
 
-// The output word an invocation writes: in the avatar pass, offset into the
-// avatar's box. NV12's box covers its Y rows, then the matching UV rows. The
-// main pass leaves the words of that box to the avatar pass (an off-frame
-// word is skipped by the callers' bounds checks).
-fn word(id: vec3<u32>, per_word: u32, nv12: bool) -> vec2<u32> {
+// The block of pixels an invocation packs (bw x bh, set per format by
+// `Packed::block` in daemon/src/gpu/pipelines.rs: 2x1 for RGBA and YUYV,
+// 4x2 for NV12, so every pixel is composited once and a pair shares its
+// camera word and its blurred-room sample), in block units. In the avatar
+// pass it is offset into the avatar's box; the main pass leaves the box's
+// blocks to the avatar pass (an off-frame block is skipped by the callers'
+// bounds checks).
+fn block(id: vec3<u32>) -> vec2<u32> {
+    let off = vec2<u32>(0xffffffffu, 0xffffffffu);
+    let in_box = id.x >= av.ox && id.x < av.ox + av.cols && id.y >= av.oy && id.y < av.oy + av.rows;
     if (avatar == 0u) {
-        let x_in = id.x >= av.ox && id.x < av.ox + av.overlay.z / per_word;
-        var y_in = id.y >= av.oy && id.y < av.oy + av.rows;
-        if (nv12 && id.y >= p.height) {
-            let r = id.y - p.height;
-            y_in = r >= av.oy / 2u && r < (av.oy + av.rows) / 2u;
-        }
-        if (av.rows > 0u && x_in && y_in) {
-            return vec2<u32>(0xffffffffu, 0xffffffffu);
+        if (av.rows > 0u && in_box) {
+            return off;
         }
         return id.xy;
     }
-    if (nv12 && id.y >= av.rows) {
-        return vec2<u32>(id.x + av.ox, p.height + av.oy / 2u + (id.y - av.rows));
-    }
-    if (id.y >= av.rows) {
-        return vec2<u32>(0xffffffffu, 0xffffffffu);
+    if (id.x >= av.cols || id.y >= av.rows) {
+        return off;
     }
     return vec2<u32>(id.x + av.ox, id.y + av.oy);
 }
 
 @compute @workgroup_size(16, 16)
 fn pack_rgba(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = word(gid, 1u, false);
-    if (id.x >= p.width || id.y >= p.height) {
+    let id = block(gid);
+    let x = id.x * 2u;
+    if (x >= p.width || id.y >= p.height) {
         return;
     }
-    dst[id.y * p.width + id.x] = pack4x8unorm(vec4<f32>(px(id.x, id.y), 1.0));
+    let pair = px_pair(x, id.y, false);
+    let i = id.y * p.width + x;
+    dst[i] = pack4x8unorm(vec4<f32>(pair[0], 1.0));
+    if (x + 1u < p.width) {
+        dst[i + 1u] = pack4x8unorm(vec4<f32>(pair[1], 1.0));
+    }
 }
 
 @compute @workgroup_size(16, 16)
 fn pack_yuyv(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = word(gid, 2u, false);
+    let id = block(gid);
     let half = p.width / 2u;
     if (id.x >= half || id.y >= p.height) {
         return;
     }
-    let pair = px_pair(id.x * 2u, id.y);
+    let pair = px_pair(id.x * 2u, id.y, true);
     let a = pair[0];
     let c = pair[1];
     let m = (a + c) * 0.5;
     dst[id.y * half + id.x] = b(rgb_to_y(a)) | (b(rgb_to_u(m)) << 8u) | (b(rgb_to_y(c)) << 16u) | (b(rgb_to_v(m)) << 24u);
 }
 
+fn y4(a: array<vec3<f32>, 2>, c: array<vec3<f32>, 2>) -> u32 {
+    return b(rgb_to_y(a[0])) | (b(rgb_to_y(a[1])) << 8u) | (b(rgb_to_y(c[0])) << 16u) | (b(rgb_to_y(c[1])) << 24u);
+}
+
+// A 4x2 block: its two words of the Y plane and its word of the UV plane.
 @compute @workgroup_size(16, 16)
 fn pack_nv12(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let id = word(gid, 4u, true);
+    let id = block(gid);
     let words = p.width / 4u;
-    if (id.x >= words || id.y >= p.height + p.height / 2u) {
+    if (id.x >= words || id.y >= p.height / 2u) {
         return;
     }
     let x = id.x * 4u;
-    if (id.y < p.height) {
-        let y = id.y;
-        dst[y * words + id.x] = b(rgb_to_y(px(x, y))) | (b(rgb_to_y(px(x + 1u, y))) << 8u)
-            | (b(rgb_to_y(px(x + 2u, y))) << 16u) | (b(rgb_to_y(px(x + 3u, y))) << 24u);
-        return;
-    }
-    let y = (id.y - p.height) * 2u;
-    let m0 = (px(x, y) + px(x + 1u, y) + px(x, y + 1u) + px(x + 1u, y + 1u)) * 0.25;
-    let m1 = (px(x + 2u, y) + px(x + 3u, y) + px(x + 2u, y + 1u) + px(x + 3u, y + 1u)) * 0.25;
-    dst[id.y * words + id.x] = b(rgb_to_u(m0)) | (b(rgb_to_v(m0)) << 8u) | (b(rgb_to_u(m1)) << 16u) | (b(rgb_to_v(m1)) << 24u);
+    let y = id.y * 2u;
+    let a = px_pair(x, y, false);
+    let c = px_pair(x + 2u, y, false);
+    let d = px_pair(x, y + 1u, false);
+    let e = px_pair(x + 2u, y + 1u, false);
+    dst[y * words + id.x] = y4(a, c);
+    dst[(y + 1u) * words + id.x] = y4(d, e);
+    let m0 = (a[0] + a[1] + d[0] + d[1]) * 0.25;
+    let m1 = (c[0] + c[1] + e[0] + e[1]) * 0.25;
+    dst[(p.height + id.y) * words + id.x] = b(rgb_to_u(m0)) | (b(rgb_to_v(m0)) << 8u) | (b(rgb_to_u(m1)) << 16u) | (b(rgb_to_v(m1)) << 24u);
 }

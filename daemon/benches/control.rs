@@ -157,6 +157,7 @@ fn main() {
             max_ms / interval
         );
         println!("  older frames written after the call: median {med_late}, max {max_late}");
+        println!("RATIO control.set_filter.frame_intervals {:.2}", med_ms / interval);
         println!(
             "  baseline: frame interval {interval:.1} ms; property read round trip median {:.3} ms",
             common::median(&mut rtt)

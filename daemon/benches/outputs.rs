@@ -332,11 +332,16 @@ fn main() {
             spread(&p99)
         );
         println!("  frames received: {} %", spread(&got));
+        ratio
     };
-    report("PipeWire camera (in-process PipeWire reader)", &pw_runs);
+    let pw_ratio = report("PipeWire camera (in-process PipeWire reader)", &pw_runs);
+    println!(
+        "RATIO outputs.pipewire.x_memcpy {:.2}",
+        percentile(&sorted(pw_ratio), 0.5)
+    );
     if lb_runs.is_empty() {
         println!("v4l2loopback camera: not measured, the module is not loaded on this machine");
     } else {
-        report("v4l2loopback camera (V4L2 mmap reader)", &lb_runs);
+        let _ = report("v4l2loopback camera (V4L2 mmap reader)", &lb_runs);
     }
 }

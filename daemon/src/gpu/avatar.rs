@@ -180,7 +180,7 @@ impl AvatarGpu {
 
     /// Uploads the art (once per raster), sizes the overlay (once per frame
     /// size), and writes this frame's parameters for the box `b` of a frame
-    /// of `size`, whose packed output has `per_word` pixels a word.
+    /// of `size`, packed in blocks of `block` pixels (`Packed::block`).
     pub fn prepare(
         &mut self,
         ctx: &GpuContext,
@@ -188,7 +188,7 @@ impl AvatarGpu {
         a: &Drawing,
         size: Size,
         b: AvatarBox,
-        per_word: u32,
+        block: (u32, u32),
     ) -> Result<Prepared, GpuError> {
         let d = &ctx.device;
         let r = &a.raster;
@@ -295,11 +295,11 @@ impl AvatarGpu {
         let q = &ctx.queue;
         let (w, h) = (b.width(), b.height());
         let pack = AvatarPack {
-            ox: b.x0 / per_word,
-            oy: b.y0,
-            rows: h,
+            ox: b.x0 / block.0,
+            oy: b.y0 / block.1,
+            rows: h / block.1,
+            cols: w.div_ceil(block.0),
             overlay: [b.x0, b.y0, w, h],
-            ..Default::default()
         };
         uniforms::write(q, &self.pack_params, &pack);
         let groups = |gw: u32, gh: u32| (gw.div_ceil(WG), gh.div_ceil(WG));

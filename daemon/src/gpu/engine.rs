@@ -866,7 +866,7 @@ impl GpuEngine {
                     drawing,
                     plan.size,
                     b,
-                    packed.per_word(),
+                    packed.block(),
                 )?;
                 Some((b, prepared))
             }
@@ -893,11 +893,8 @@ impl GpuEngine {
                 return Err(GpuError::Failed("frame resources missing".into()));
             };
             // Packing composites the background in the same pass.
-            let at_packed = match packed {
-                Packed::Yuyv => groups(w / 2, h),
-                Packed::Nv12 => groups(w / 4, h + h / 2),
-                Packed::Rgba => full,
-            };
+            let (bw, bh) = packed.block();
+            let at_packed = groups(w.div_ceil(bw), h / bh);
             let cur = self.mask.as_ref().and_then(|m| m.current).unwrap_or(0);
             let group = match plan.backdrop {
                 Backdrop::Picture => &binds.pack_guided,
@@ -922,13 +919,9 @@ impl GpuEngine {
                 self.avatar.pack_group(),
             ) {
                 self.avatar.record(&mut pass, prepared);
-                let (words, rows) = ((b.x1 - b.x0) / packed.per_word(), b.y1 - b.y0);
-                let rows_out = match packed {
-                    Packed::Nv12 => rows + rows / 2,
-                    _ => rows,
-                };
+                let blocks = ((b.x1 - b.x0).div_ceil(bw), (b.y1 - b.y0) / bh);
                 pass.set_bind_group(1, avatar_group, &[]);
-                dispatch(&mut pass, pack_avatar, group, groups(words, rows_out));
+                dispatch(&mut pass, pack_avatar, group, groups(blocks.0, blocks.1));
             }
         }
         let Some(sz) = self.sized.as_mut() else {

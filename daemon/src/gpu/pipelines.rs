@@ -68,11 +68,14 @@ pub(super) enum Packed {
 impl Packed {
     pub const ALL: [Packed; 3] = [Packed::Rgba, Packed::Yuyv, Packed::Nv12];
 
-    /// What pack.wgsl writes for output `f` at `size`.
+    /// What pack.wgsl writes for output `f` at `size`. I420 is packed as
+    /// NV12 (the CPU then only splits the chroma pairs): 1.5 bytes a pixel
+    /// to read back instead of RGBA's 4, and no colour conversion on the CPU.
     pub fn for_output(f: PixelFormat, size: Size) -> Packed {
+        let nv12 = size.width.is_multiple_of(4) && size.height.is_multiple_of(2);
         match f {
             PixelFormat::Yuyv => Packed::Yuyv,
-            PixelFormat::Nv12 if size.width.is_multiple_of(4) => Packed::Nv12,
+            PixelFormat::Nv12 | PixelFormat::I420 if nv12 => Packed::Nv12,
             _ => Packed::Rgba,
         }
     }
@@ -85,12 +88,14 @@ impl Packed {
         }
     }
 
-    /// Pixels in one output word.
-    pub fn per_word(self) -> u32 {
+    /// The block of pixels (width, height) one invocation of the pack
+    /// packs: a pair for RGBA and YUYV (one camera word and one sample of
+    /// the blurred room for both), 4x2 for NV12 (two Y words and the UV
+    /// word of the same pixels, each pixel composited once).
+    pub fn block(self) -> (u32, u32) {
         match self {
-            Packed::Rgba => 1,
-            Packed::Yuyv => 2,
-            Packed::Nv12 => 4,
+            Packed::Rgba | Packed::Yuyv => (2, 1),
+            Packed::Nv12 => (4, 2),
         }
     }
 

@@ -84,12 +84,12 @@ mirror! {
 }
 
 mirror! {
-    /// pack.wgsl, group 1: where the avatar pass writes and the overlay it reads.
+    /// pack.wgsl, group 1: the avatar's box in pack blocks and the overlay it reads.
     AvatarPack = "pack.wgsl"::"Avatar" {
         ox: u32,
         oy: u32,
         rows: u32,
-        _pad0: u32,
+        cols: u32,
         overlay: [u32; 4],
     }
 }
