@@ -225,6 +225,26 @@ pub fn convert_into(
     Ok(())
 }
 
+/// Three full-size planes (4:4:4, BT.601 limited range, as the frames'
+/// YUV is) as opaque RGBA: how perception turns its small YUV copies into
+/// the pictures its models take.
+pub fn yuv444_to_rgba(y: &[u8], u: &[u8], v: &[u8], size: Size) -> Result<Vec<u8>, ConvertError> {
+    let (w, h) = (size.width, size.height);
+    let img = YuvPlanarImage {
+        y_plane: y,
+        y_stride: w,
+        u_plane: u,
+        u_stride: w,
+        v_plane: v,
+        v_stride: w,
+        width: w,
+        height: h,
+    };
+    let mut rgba = vec![0u8; PixelFormat::Rgba.frame_len(w, h)];
+    yuvutils_rs::yuv444_to_rgba(&img, &mut rgba, w * 4, RANGE, MATRIX)?;
+    Ok(rgba)
+}
+
 /// Converts a frame into a new frame of `format` (same size, seq and timestamp).
 pub fn convert(frame: &Frame, format: PixelFormat) -> Result<Frame, ConvertError> {
     let data = vec![0u8; format.frame_len(frame.size.width, frame.size.height)];

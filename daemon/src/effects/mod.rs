@@ -548,6 +548,8 @@ impl Effects {
         if (wants_mask || wants_face) && self.perception.is_none() {
             match Perception::start(&self.segmenter, wants_face) {
                 Ok(p) => {
+                    // Recordings give every frame its own face.
+                    p.set_paced(!self.lockstep);
                     self.perception = Some(p);
                     self.offered = None;
                     self.perception_faces = wants_face;

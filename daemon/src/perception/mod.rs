@@ -98,10 +98,18 @@ impl Downscaler {
         let len = half.pixels() * 4;
         let groups = frame.data.get(..len).ok_or_else(|| Self::short(frame))?;
         let small = convert::resize_rgba(groups, half, to, Some(whole), &mut self.resizer)?;
-        Ok(small
-            .chunks_exact(4)
-            .flat_map(|g| bt601_rgba((g[0] as f32 + g[2] as f32) * 0.5, g[1], g[3]))
-            .collect())
+        let n = to.pixels();
+        let (mut y, mut u, mut v) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for g in small.chunks_exact(4) {
+            y.push((g[0] as u16 + g[2] as u16).div_ceil(2) as u8);
+            u.push(g[1]);
+            v.push(g[3]);
+        }
+        convert::yuv444_to_rgba(&y, &u, &v, to)
     }
 
     /// I420 and NV12: the Y plane and the chroma plane(s) are each scaled to
@@ -126,24 +134,8 @@ impl Downscaler {
             let uv = convert::resize_plane(chroma, half, to, U8x2, &mut self.resizer)?;
             uv.chunks_exact(2).map(|p| (p[0], p[1])).unzip()
         };
-        Ok(y.iter()
-            .zip(u.iter().zip(&v))
-            .flat_map(|(&y, (&u, &v))| bt601_rgba(y as f32, u, v))
-            .collect())
+        convert::yuv444_to_rgba(&y, &u, &v, to)
     }
-}
-
-/// One BT.601 limited-range YUV sample as an opaque RGBA pixel.
-fn bt601_rgba(y: f32, u: u8, v: u8) -> [u8; 4] {
-    let (u, v) = (u as f32 - 128.0, v as f32 - 128.0);
-    let c = (y - 16.0) * 1.164_383;
-    let px = [
-        c + 1.596_027 * v,
-        c - 0.391_762 * u - 0.812_968 * v,
-        c + 2.017_232 * u,
-    ]
-    .map(|p| p.round().clamp(0.0, 255.0) as u8);
-    [px[0], px[1], px[2], 255]
 }
 
 /// One segmenter, ready to run.
@@ -274,6 +266,69 @@ pub fn track_face(
     })
 }
 
+/// When the face is looked at. While the two models together take well
+/// under a frame interval, on every frame; when they take most of it (a
+/// busy machine: the models share the cores with the effects), on every
+/// second frame, so the person mask keeps to every frame and the effects
+/// keep their share; the avatar is carried between looks by the rig's
+/// extrapolation of the face's motion (`avatar::rig::Motion`). The switch
+/// has a gap between its two thresholds, so it does not flap. Recordings
+/// (`paced` false) look at every frame.
+#[derive(Debug, Default)]
+pub struct FacePace {
+    face_ms: Option<f64>,
+    mask_ms: Option<f64>,
+    interval_ms: Option<f64>,
+    last: Option<(u64, std::time::Instant)>,
+    last_face: Option<u64>,
+    every_second: bool,
+}
+
+impl FacePace {
+    /// Above this share of the frame interval, faces go to every second frame.
+    const SLOW: f64 = 0.85;
+    /// Below this share, back to every frame.
+    const FAST: f64 = 0.6;
+
+    fn average(into: &mut Option<f64>, ms: f64) {
+        *into = Some(into.map_or(ms, |a| a + (ms - a) * 0.1));
+    }
+
+    /// Whether frame `seq`, captured at `at`, gets its face looked at.
+    pub fn due(&mut self, seq: u64, at: std::time::Instant, paced: bool) -> bool {
+        if let Some((last_seq, last_at)) = self.last {
+            let frames = seq.saturating_sub(last_seq);
+            let ms = at.saturating_duration_since(last_at).as_secs_f64() * 1000.0;
+            if frames > 0 && ms > 0.0 && ms < 1000.0 {
+                Self::average(&mut self.interval_ms, ms / frames as f64);
+            }
+        }
+        self.last = Some((seq, at));
+        if let (Some(f), Some(m), Some(i)) = (self.face_ms, self.mask_ms, self.interval_ms) {
+            if f + m > Self::SLOW * i {
+                self.every_second = true;
+            } else if f + m < Self::FAST * i {
+                self.every_second = false;
+            }
+        }
+        !paced || !self.every_second || self.last_face.is_none_or(|l| seq >= l + 2 || seq < l)
+    }
+
+    pub fn face_took(&mut self, seq: u64, took: std::time::Duration) {
+        Self::average(&mut self.face_ms, took.as_secs_f64() * 1000.0);
+        self.last_face = Some(seq);
+    }
+
+    pub fn mask_took(&mut self, took: std::time::Duration) {
+        Self::average(&mut self.mask_ms, took.as_secs_f64() * 1000.0);
+    }
+
+    /// Whether faces are on every second frame now.
+    pub fn every_second(&self) -> bool {
+        self.every_second
+    }
+}
+
 /// The perception thread: frames in (only the newest is kept), masks and faces out.
 #[derive(Debug)]
 pub struct Perception {
@@ -282,6 +337,8 @@ pub struct Perception {
     stop: Arc<AtomicBool>,
     /// Whether faces are tracked too; changed while the thread runs.
     faces: Arc<AtomicBool>,
+    /// Whether faces may go to every second frame on a busy machine.
+    paced: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -292,10 +349,16 @@ impl Perception {
         let latest = Arc::new(Latest::default());
         let stop = Arc::new(AtomicBool::new(false));
         let faces = Arc::new(AtomicBool::new(faces));
+        let paced = Arc::new(AtomicBool::new(true));
         let spec = spec.clone();
         let handle = {
-            let (input, latest, stop, want_faces) =
-                (input.clone(), latest.clone(), stop.clone(), faces.clone());
+            let (input, latest, stop, want_faces, may_pace) = (
+                input.clone(),
+                latest.clone(),
+                stop.clone(),
+                faces.clone(),
+                paced.clone(),
+            );
             // A panic in a model or the tracker restarts the thread (models
             // loaded again); the frame loop keeps the last mask meanwhile.
             crate::supervise::spawn("perception", move || {
@@ -314,6 +377,7 @@ impl Perception {
                 let mut tracker_failed = false;
                 let mut down = Downscaler::default();
                 let mut last_error = None;
+                let mut pace = FacePace::default();
                 let start = std::time::Instant::now();
                 while let Pop::Item(frame) = input.pop(None) {
                     if stop.load(Ordering::Relaxed) {
@@ -332,14 +396,29 @@ impl Perception {
                             }
                         }
                     }
-                    if let Some(t) = tracker.as_mut() {
+                    let paced = may_pace.load(Ordering::Relaxed);
+                    let was_every_second = pace.every_second();
+                    let face_due = pace.due(frame.seq, frame.captured_at, paced);
+                    if pace.every_second() != was_every_second {
+                        if pace.every_second() {
+                            tracing::info!("the models take most of a frame interval: the face is tracked on every second frame, the mask on every frame");
+                        } else {
+                            tracing::info!("the models fit in a frame interval again: the face is tracked on every frame");
+                        }
+                    }
+                    if let (Some(t), true) = (tracker.as_mut(), face_due) {
+                        let t0 = std::time::Instant::now();
                         let result = track_face(t, &frame, &mut down, start);
+                        pace.face_took(frame.seq, t0.elapsed());
                         match result {
                             Ok(r) => latest.publish_face(r),
                             Err(e) => tracing::warn!("face tracking failed on a frame: {e}"),
                         }
                     }
-                    match segmenter.segment(&frame, &mut down) {
+                    let t0 = std::time::Instant::now();
+                    let segmented = segmenter.segment(&frame, &mut down);
+                    pace.mask_took(t0.elapsed());
+                    match segmented {
                         Ok(mask) => {
                             last_error = None;
                             latest.publish(mask);
@@ -359,8 +438,15 @@ impl Perception {
             latest,
             stop,
             faces,
+            paced,
             handle: Some(handle),
         })
+    }
+
+    /// Whether faces may go to every second frame when the models take most
+    /// of a frame interval (see `FacePace`); recordings switch it off.
+    pub fn set_paced(&self, on: bool) {
+        self.paced.store(on, Ordering::Relaxed);
     }
 
     /// Starts or stops tracking faces from the next frame on, keeping the
@@ -392,6 +478,52 @@ impl Drop for Perception {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn faces_go_to_every_second_frame_only_while_the_models_take_most_of_a_frame() {
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let at = |seq: u64| t0 + Duration::from_millis(seq * 33);
+        let mut pace = FacePace::default();
+        let ms = Duration::from_millis;
+        // Quick models (8 + 6 ms of 33): every frame.
+        for seq in 1..40 {
+            assert!(pace.due(seq, at(seq), true), "frame {seq}");
+            pace.face_took(seq, ms(8));
+            pace.mask_took(ms(6));
+        }
+        // Slow ones (16 + 14 ms of 33): every second frame once the
+        // averages catch up, and the mask still on every frame.
+        let mut looked = Vec::new();
+        for seq in 40..140 {
+            if pace.due(seq, at(seq), true) {
+                pace.face_took(seq, ms(16));
+                looked.push(seq);
+            }
+            pace.mask_took(ms(14));
+        }
+        assert!(pace.every_second());
+        let late: Vec<_> = looked.iter().filter(|&&s| s >= 100).collect();
+        assert_eq!(late.len(), 20, "{looked:?}");
+        assert!(late.windows(2).all(|w| w[1] - w[0] == 2), "{late:?}");
+        // A little faster (within the gap): still every second frame.
+        for seq in 140..240 {
+            if pace.due(seq, at(seq), true) {
+                pace.face_took(seq, ms(12));
+            }
+            pace.mask_took(ms(11));
+        }
+        assert!(pace.every_second(), "no flapping inside the gap");
+        // Recordings: every frame whatever the cost.
+        assert!(pace.due(240, at(240), false) && pace.due(241, at(241), false));
+        // Quick again: back to every frame.
+        for seq in 242..400 {
+            pace.due(seq, at(seq), true);
+            pace.face_took(seq, ms(7));
+            pace.mask_took(ms(6));
+        }
+        assert!(!pace.every_second());
+    }
 
     #[test]
     fn masks_keep_the_frame_aspect() {
