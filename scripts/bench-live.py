@@ -28,10 +28,12 @@ reported apart); `plain` is no effect. Prints a Markdown table and one
 import argparse
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 CHAIN_ARGS = {
@@ -140,17 +142,18 @@ class Room:
     """A room server and one Chromium viewer of the daemon in it."""
 
     def __init__(self, args, ctl, env, home):
+        # Its log goes to a file: a pipe nobody reads would fill and stall it.
+        log = f"{home}/rooms.log"
         self.server = subprocess.Popen(
             [f"{args.bin}/bytemeet-rooms", "--port", "0"],
-            env=env, stdout=subprocess.PIPE, stderr=open(f"{home}/rooms.log", "w"), text=True,
+            env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
         )
-        base = None
-        for line in self.server.stdout:
-            if line.startswith("http://"):
-                base = line.strip().rstrip("/")
-                break
+        base, deadline = None, time.time() + 20
+        while not base and time.time() < deadline:
+            time.sleep(0.2)
+            base = next((l.strip().rstrip("/") for l in open(log) if l.startswith("http://")), None)
         if not base:
-            sys.exit(f"the room server did not start: {open(f'{home}/rooms.log').read()}")
+            sys.exit(f"the room server did not start: {open(log).read()}")
         url = f"{base}/bench"
         subprocess.run([ctl, "room", "join", url, "--name", "Daemon"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
@@ -159,8 +162,17 @@ class Room:
             ["node", f"{here}/../tests/rooms/viewer.mjs", url, "Daemon"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
-        line = self.viewer.stdout.readline()
+        lines = queue.Queue()
+        threading.Thread(
+            target=lambda: [lines.put(l) for l in self.viewer.stdout] + [lines.put("")], daemon=True
+        ).start()
+        self.lines = lines
+        try:
+            line = lines.get(timeout=90)
+        except queue.Empty:
+            line = "(nothing in 90 s)"
         if not line.startswith("VIEWING"):
+            self.viewer.kill()
             sys.exit(f"the Chromium viewer did not start viewing: {line!r}")
         self.viewed = None
 
@@ -170,7 +182,14 @@ class Room:
     def close(self):
         if self.viewer.poll() is None:
             self.viewer.stdin.close()
-            for line in self.viewer.stdout:
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                try:
+                    line = self.lines.get(timeout=max(0.1, deadline - time.time()))
+                except queue.Empty:
+                    break
+                if not line:
+                    break
                 if line.startswith("VIEWED "):
                     self.viewed = json.loads(line[7:])
             try:
