@@ -58,11 +58,12 @@ else
   [ -d "${BYTEMEET_PHOTOS:-${XDG_CACHE_HOME:-$HOME/.cache}/bytemeet/photos}/usr" ] || bash scripts/fetch-photos.sh
   bench mask_quality
   bin="$CARGO_TARGET_DIR/release"
-  cargo build -q --locked --release -p bytemeetd -p bytemeetctl
+  cargo build -q --locked --release -p bytemeetd -p bytemeetctl -p bytemeet-rooms
   echo
   echo "=== live (scripts/bench-live.py)"
   dbus-run-session -- python3 scripts/bench-live.py --bin "$bin" --secs 60 \
-    --chain "blur" --chain "blur avatar" --chain "scene avatar" --chain "toon blur avatar" \
+    --chain plain --chain blur --chain "blur avatar" --chain "scene avatar" \
+    --chain "toon blur avatar" --chain "blur avatar room" \
     2>&1 | tee "$out/live.log"
   grep '^RATIO ' "$out/live.log" | cut -d' ' -f2- >> "$out/ratios.txt" || true
 fi

@@ -56,6 +56,22 @@ fn main() {
         black_box(seg.segment(&yuyv, &mut down).expect("segment"));
     });
     println!("segmentation (downscale to 256x144 + model)  {seg_ms:>6.2} ms");
+    // The model's input alone: the Lanczos filter it uses against the
+    // triangle filter everything else shrinks with, frames taken in turn.
+    let input = Size::new(256, 144);
+    let mut lanczos = Vec::with_capacity(RUNS);
+    let mut triangle = Vec::with_capacity(RUNS);
+    for _ in 0..WARMUP + RUNS {
+        let t = Instant::now();
+        black_box(down.segmenter_input(&yuyv, input).expect("downscale"));
+        lanczos.push(t.elapsed());
+        let t = Instant::now();
+        black_box(down.rgba(&yuyv, input).expect("downscale"));
+        triangle.push(t.elapsed());
+    }
+    let median = |v: Vec<_>| common::median_ms(v.into_iter().skip(WARMUP).collect());
+    let (l, tr) = (median(lanczos), median(triangle));
+    println!("  of which the downscale (Lanczos)             {l:>6.2} ms (triangle filter: {tr:.2} ms, {:.2}x)", l / tr);
 
     let mut tracker = FaceTracker::new().expect("models");
     let small = Size::new(FACE_INPUT_WIDTH, FACE_INPUT_WIDTH * 9 / 16);

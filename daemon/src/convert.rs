@@ -287,8 +287,20 @@ pub fn resize_rgba(
     crop: Option<(f64, f64, f64, f64)>,
     resizer: &mut fir::Resizer,
 ) -> Result<Vec<u8>, ConvertError> {
+    resize_rgba_with(src, from, to, crop, fir::FilterType::Bilinear, resizer)
+}
+
+/// [`resize_rgba`] with the convolution filter `filter` (Bilinear there).
+pub fn resize_rgba_with(
+    src: &[u8],
+    from: Size,
+    to: Size,
+    crop: Option<(f64, f64, f64, f64)>,
+    filter: fir::FilterType,
+    resizer: &mut fir::Resizer,
+) -> Result<Vec<u8>, ConvertError> {
     let mut dst = vec![0u8; to.pixels() * 4];
-    resize_rgba_into(src, from, &mut dst, to, crop, resizer)?;
+    resize_rgba_filtered(src, from, &mut dst, to, crop, filter, resizer)?;
     Ok(dst)
 }
 
@@ -301,6 +313,19 @@ pub fn resize_rgba_into(
     crop: Option<(f64, f64, f64, f64)>,
     resizer: &mut fir::Resizer,
 ) -> Result<(), ConvertError> {
+    let bilinear = fir::FilterType::Bilinear;
+    resize_rgba_filtered(src, from, dst, to, crop, bilinear, resizer)
+}
+
+fn resize_rgba_filtered(
+    src: &[u8],
+    from: Size,
+    dst: &mut [u8],
+    to: Size,
+    crop: Option<(f64, f64, f64, f64)>,
+    filter: fir::FilterType,
+    resizer: &mut fir::Resizer,
+) -> Result<(), ConvertError> {
     let err = |e: &dyn std::fmt::Display| ConvertError::Resize(e.to_string());
     let src_img = fir::images::ImageRef::new(from.width, from.height, src, fir::PixelType::U8x4)
         .map_err(|e| err(&e))?;
@@ -308,7 +333,7 @@ pub fn resize_rgba_into(
         .map_err(|e| err(&e))?;
     let (l, t, cw, ch) = crop.unwrap_or_else(|| cover_crop(from, to));
     let options = fir::ResizeOptions::new()
-        .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear))
+        .resize_alg(fir::ResizeAlg::Convolution(filter))
         .crop(l, t, cw, ch);
     resizer
         .resize(&src_img, &mut dst, &options)
@@ -316,20 +341,21 @@ pub fn resize_rgba_into(
 }
 
 /// Scales one whole image plane of `pixel` samples (`U8` for a luma or
-/// chroma plane, `U8x2` for NV12's interleaved chroma) to `to`, stretching.
+/// chroma plane, `U8x2` for NV12's interleaved chroma) to `to`, stretching,
+/// with the convolution filter `filter`.
 pub fn resize_plane(
     src: &[u8],
     from: Size,
     to: Size,
     pixel: fir::PixelType,
+    filter: fir::FilterType,
     resizer: &mut fir::Resizer,
 ) -> Result<Vec<u8>, ConvertError> {
     let err = |e: &dyn std::fmt::Display| ConvertError::Resize(e.to_string());
     let src_img =
         fir::images::ImageRef::new(from.width, from.height, src, pixel).map_err(|e| err(&e))?;
     let mut dst = fir::images::Image::new(to.width, to.height, pixel);
-    let options = fir::ResizeOptions::new()
-        .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
+    let options = fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(filter));
     resizer
         .resize(&src_img, &mut dst, &options)
         .map_err(|e| err(&e))?;
