@@ -356,5 +356,6 @@ def main():
             f"| {r['cpu_percent']:.0f} %{viewer} | {r['rss_mib_last']:.0f} ({r['rss_mib_per_min']:+.1f}) |"
         )
 
+
 if __name__ == "__main__":
     main()

@@ -277,21 +277,11 @@ fn convert_to(
     })
 }
 
-/// Scales an RGBA image to `to`, cropping the source so it covers the target
-/// without distortion (centred unless `crop` says otherwise).
+/// Scales an RGBA image to `to` through the convolution filter `filter`,
+/// cropping the source so it covers the target without distortion (centred
+/// unless `crop` says otherwise).
 /// `crop` is (left, top, width, height) in source pixels, fractional allowed.
 pub fn resize_rgba(
-    src: &[u8],
-    from: Size,
-    to: Size,
-    crop: Option<(f64, f64, f64, f64)>,
-    resizer: &mut fir::Resizer,
-) -> Result<Vec<u8>, ConvertError> {
-    resize_rgba_with(src, from, to, crop, fir::FilterType::Bilinear, resizer)
-}
-
-/// [`resize_rgba`] with the convolution filter `filter` (Bilinear there).
-pub fn resize_rgba_with(
     src: &[u8],
     from: Size,
     to: Size,
@@ -300,24 +290,12 @@ pub fn resize_rgba_with(
     resizer: &mut fir::Resizer,
 ) -> Result<Vec<u8>, ConvertError> {
     let mut dst = vec![0u8; to.pixels() * 4];
-    resize_rgba_filtered(src, from, &mut dst, to, crop, filter, resizer)?;
+    resize_rgba_into(src, from, &mut dst, to, crop, filter, resizer)?;
     Ok(dst)
 }
 
 /// [`resize_rgba`] into `dst` (`to` in RGBA bytes).
 pub fn resize_rgba_into(
-    src: &[u8],
-    from: Size,
-    dst: &mut [u8],
-    to: Size,
-    crop: Option<(f64, f64, f64, f64)>,
-    resizer: &mut fir::Resizer,
-) -> Result<(), ConvertError> {
-    let bilinear = fir::FilterType::Bilinear;
-    resize_rgba_filtered(src, from, dst, to, crop, bilinear, resizer)
-}
-
-fn resize_rgba_filtered(
     src: &[u8],
     from: Size,
     dst: &mut [u8],
@@ -404,7 +382,8 @@ pub fn fit_pooled(
         Some(p) => p.take(size.pixels() * 4),
         None => vec![0u8; size.pixels() * 4].into(),
     };
-    resize_rgba_into(&rgba, frame.size, &mut data, size, None, resizer)?;
+    let bilinear = fir::FilterType::Bilinear;
+    resize_rgba_into(&rgba, frame.size, &mut data, size, None, bilinear, resizer)?;
     Ok(Frame {
         size,
         format: PixelFormat::Rgba,

@@ -107,7 +107,7 @@ impl Downscaler {
             return Ok(rgba.into_owned());
         }
         let whole = (0.0, 0.0, frame.size.width as f64, frame.size.height as f64);
-        convert::resize_rgba_with(
+        convert::resize_rgba(
             &rgba,
             frame.size,
             to,
@@ -133,8 +133,7 @@ impl Downscaler {
         let whole = (0.0, 0.0, half.width as f64, half.height as f64);
         let len = half.pixels() * 4;
         let groups = frame.data.get(..len).ok_or_else(|| Self::short(frame))?;
-        let small =
-            convert::resize_rgba_with(groups, half, to, Some(whole), filter, &mut self.resizer)?;
+        let small = convert::resize_rgba(groups, half, to, Some(whole), filter, &mut self.resizer)?;
         let n = to.pixels();
         let (mut y, mut u, mut v) = (
             Vec::with_capacity(n),

@@ -124,6 +124,7 @@ impl FrameSource for DemoSource {
             &mut data,
             self.size,
             Some(crop),
+            fir::FilterType::Bilinear,
             &mut self.resizer,
         )
         .map_err(|e| SourceError::BadFile {

@@ -237,8 +237,15 @@ impl StillSource {
         let img = crate::decode::still_image(reader).map_err(bad)?;
         let from = Size::new(img.width(), img.height());
         let mut resizer = fir::Resizer::new();
-        let data = convert::resize_rgba(img.as_raw(), from, size, None, &mut resizer)
-            .map_err(|e| bad(e.to_string()))?;
+        let data = convert::resize_rgba(
+            img.as_raw(),
+            from,
+            size,
+            None,
+            fir::FilterType::Bilinear,
+            &mut resizer,
+        )
+        .map_err(|e| bad(e.to_string()))?;
         Ok(StillSource {
             path: path.to_path_buf(),
             frame: Frame::new(size, PixelFormat::Rgba, data, 0),

@@ -199,8 +199,15 @@ pub fn start(
 /// The source picture at tile size, RGBA.
 fn small_rgba(picture: &Frame, resizer: &mut fast_image_resize::Resizer) -> Result<Frame, String> {
     let rgba = crate::convert::convert(picture, PixelFormat::Rgba).map_err(|e| e.to_string())?;
-    let data = crate::convert::resize_rgba(&rgba.data, rgba.size, TILE, None, resizer)
-        .map_err(|e| e.to_string())?;
+    let data = crate::convert::resize_rgba(
+        &rgba.data,
+        rgba.size,
+        TILE,
+        None,
+        fast_image_resize::FilterType::Bilinear,
+        resizer,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(Frame::new(TILE, PixelFormat::Rgba, data, 0))
 }
 
